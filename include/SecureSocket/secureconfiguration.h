@@ -1,0 +1,97 @@
+// SecureSocket: TLS settings as an implicitly shared value class.
+#ifndef SECURESOCKET_SECURECONFIGURATION_H
+#define SECURESOCKET_SECURECONFIGURATION_H
+
+#include <SecureSocket/securesocket_export.h>
+
+#include <QByteArray>
+#include <QList>
+#include <QSharedDataPointer>
+#include <QString>
+
+class SecureConfigurationPrivate;
+
+// All TLS settings of a connection or a server. Copies are cheap and share data until one is
+// changed (like QSslConfiguration). Every connection made with equal settings shares one
+// OpenSSL context, built on first use; changing a setting never alters a context in use.
+// Defaults are the secure ones: TLS 1.2 minimum, peer verification on, system CAs trusted.
+class SECURESOCKET_EXPORT SecureConfiguration
+{
+public:
+    // How the peer's certificate is treated.
+    enum PeerVerifyMode {
+        VerifyPeer, // required and verified; failures abort unless ignored (default)
+        QueryPeer,  // requested and verified; failures are reported but never abort
+        VerifyNone  // not requested (server) or not verified (client)
+    };
+    enum TlsVersion { Tls12, Tls13 };
+
+    SecureConfiguration();
+    SecureConfiguration(const SecureConfiguration &other);
+    SecureConfiguration &operator=(const SecureConfiguration &other);
+    ~SecureConfiguration();
+
+    // Trusted CA certificates, in addition to (or instead of) the system's.
+    QString caCertificatesFile() const;
+    void setCaCertificatesFile(const QString &pemFile);
+    QString caCertificatesDirectory() const; // a hashed directory, as made by `openssl rehash`
+    void setCaCertificatesDirectory(const QString &directory);
+    QByteArray caCertificatesPem() const;
+    void setCaCertificatesPem(const QByteArray &pem);
+    bool useSystemCaCertificates() const; // default true
+    void setUseSystemCaCertificates(bool use);
+    QString crlFile() const; // PEM CRLs; when set, revocation is checked for the whole chain
+    void setCrlFile(const QString &pemFile);
+
+    // Our own certificate chain (leaf first, then intermediates) and its private key.
+    QString localCertificateChainFile() const;
+    void setLocalCertificateChainFile(const QString &pemFile);
+    QByteArray localCertificateChainPem() const;
+    void setLocalCertificateChainPem(const QByteArray &pem);
+    QString privateKeyFile() const; // RSA, ECDSA or Ed25519, PEM, plain or encrypted
+    void setPrivateKeyFile(const QString &pemFile);
+    QByteArray privateKeyPem() const;
+    void setPrivateKeyPem(const QByteArray &pem);
+    // The passphrase of an encrypted private key; it is wiped from memory when released.
+    QByteArray privateKeyPassphrase() const;
+    void setPrivateKeyPassphrase(const QByteArray &passphrase);
+    // Or a file whose first line is the passphrase.
+    QString privateKeyPassphraseFile() const;
+    void setPrivateKeyPassphraseFile(const QString &file);
+
+    PeerVerifyMode peerVerifyMode() const;
+    void setPeerVerifyMode(PeerVerifyMode mode);
+    // The name checked against the peer's certificate (a DNS name or an IP address). When
+    // empty, a client uses the host name it connects to.
+    QString peerVerifyName() const;
+    void setPeerVerifyName(const QString &name);
+
+    TlsVersion minimumProtocol() const; // default Tls12
+    void setMinimumProtocol(TlsVersion version);
+    TlsVersion maximumProtocol() const; // default Tls13
+    void setMaximumProtocol(TlsVersion version);
+    QByteArray cipherList() const; // TLS 1.2 ciphers, OpenSSL syntax; empty means the default
+    void setCipherList(const QByteArray &ciphers);
+    QByteArray cipherSuites() const; // TLS 1.3 suites, colon-separated; empty means the default
+    void setCipherSuites(const QByteArray &suites);
+    QList<QByteArray> alpnProtocols() const; // in order of preference, e.g. {"h2", "http/1.1"}
+    void setAlpnProtocols(const QList<QByteArray> &protocols);
+
+    bool operator==(const SecureConfiguration &other) const;
+    bool operator!=(const SecureConfiguration &other) const { return !(*this == other); }
+
+    // Builds (or finds) the context for these settings now, so that a bad file, a wrong
+    // passphrase or a key that does not match its certificate is reported before any
+    // connection. Returns an empty string when all is well, otherwise the reason.
+    QString validate(bool serverRole = false) const;
+
+private:
+    friend class SecureConfigurationPrivate;
+    QSharedDataPointer<SecureConfigurationPrivate> d;
+};
+
+// Which system CA store was loaded (for diagnostics), e.g.
+// "file /etc/ssl/certs/ca-certificates.crt (140 certificates)". Loads it if not loaded yet.
+SECURESOCKET_EXPORT QString systemCaCertificatesSource();
+
+#endif

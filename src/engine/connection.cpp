@@ -1,0 +1,472 @@
+#include "connection.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+
+namespace securesocket::engine {
+
+namespace {
+
+Connection *connectionOf(const SSL *ssl)
+{
+    return static_cast<Connection *>(SSL_get_app_data(ssl));
+}
+
+void infoCallback(const SSL *ssl, int where, int value)
+{
+    if ((where & SSL_CB_ALERT) != 0) {
+        if (Connection *connection = connectionOf(ssl))
+            connection->onAlert((where & SSL_CB_READ) != 0, value);
+    }
+}
+
+const char *versionName(int version)
+{
+    switch (version) {
+    case TLS1_3_VERSION:
+        return "TLS 1.3";
+    case TLS1_2_VERSION:
+        return "TLS 1.2";
+    default:
+        return "TLS";
+    }
+}
+
+// Turns OpenSSL's reason for a failed handshake or record into a sentence and a kind.
+Error describeSslFailure(const OsslError &cause, Role role, int minVersion)
+{
+    const int reason = ERR_GET_REASON(cause.code);
+    const std::string peer = role == Role::Client ? "the server" : "the client";
+    const std::string detail = cause.text.empty() ? "" : " (" + cause.text + ")";
+    if (reason >= SSL_AD_REASON_OFFSET && ERR_GET_LIB(cause.code) == ERR_LIB_SSL) {
+        const char *alert = SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET);
+        return {Error::AlertReceived, peer + " aborted with the alert '" + alert + "'"};
+    }
+    switch (reason) {
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+        return {Error::Protocol, peer + " sent a plain HTTP request, not TLS" + detail};
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_UNKNOWN_PROTOCOL:
+    case SSL_R_UNEXPECTED_MESSAGE:
+    case SSL_R_UNEXPECTED_RECORD:
+    case SSL_R_LENGTH_MISMATCH:
+    case SSL_R_BAD_PACKET_LENGTH:
+    case SSL_R_BAD_RECORD_TYPE:
+        return {Error::Protocol, peer + " sent data that is not valid TLS" + detail};
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_ENCRYPTED_LENGTH_TOO_LONG:
+    case SSL_R_DATA_LENGTH_TOO_LONG:
+    case SSL_R_RECORD_TOO_SMALL:
+    case SSL_R_EXCESSIVE_MESSAGE_SIZE:
+        return {Error::Protocol,
+                peer + " sent a TLS record of a size the protocol forbids" + detail};
+    case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
+    case SSL_R_DECRYPTION_FAILED:
+        return {Error::Protocol, "a record from " + peer +
+                                     " failed its integrity check (data altered in transit?)" +
+                                     detail};
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+        return {Error::Incompatible, peer + " offered only TLS versions older than " +
+                                         versionName(minVersion) + ", the minimum allowed" +
+                                         detail};
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_CIPHERS_AVAILABLE:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_SUITABLE_KEY_SHARE:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+    case SSL_R_WRONG_CIPHER_RETURNED:
+        return {Error::Incompatible, peer +
+                                         " has no cipher suite, group or signature algorithm "
+                                         "in common with us" +
+                                         detail};
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        return {Error::Certificate, "client certificate missing: the client sent no certificate "
+                                    "and one is required"};
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+        return {Error::Truncated, peer + " closed the connection without close_notify"};
+    default:
+        return {Error::Protocol, "TLS error with " + peer + detail};
+    }
+}
+
+} // namespace
+
+namespace detail {
+int certVerifyCallback(X509_STORE_CTX *store, void *)
+{
+    const int index = SSL_get_ex_data_X509_STORE_CTX_idx();
+    auto *ssl = static_cast<SSL *>(X509_STORE_CTX_get_ex_data(store, index));
+    Connection *connection = ssl ? connectionOf(ssl) : nullptr;
+    return connection ? connection->verifyPeer(store) : 0;
+}
+} // namespace detail
+
+Connection::Connection(std::shared_ptr<const Context> context, std::string peerName)
+    : m_context(std::move(context)), m_peerName(std::move(peerName))
+{
+    OsslErrorScope errors;
+    m_ssl.reset(SSL_new(m_context->native()));
+    m_in = BIO_new(BIO_s_mem());
+    m_out = BIO_new(BIO_s_mem());
+    if (!m_ssl || !m_in || !m_out) {
+        BIO_free(m_in);
+        BIO_free(m_out);
+        m_in = m_out = nullptr;
+        fail(Error::Internal, "cannot create a TLS connection (out of memory)");
+        return;
+    }
+    // An empty input means "wait for more", not end of stream; feedEof() says when it ends.
+    BIO_set_mem_eof_return(m_in, -1);
+    BIO_set_mem_eof_return(m_out, -1);
+    SSL_set_bio(m_ssl.get(), m_in, m_out);
+    SSL_set_app_data(m_ssl.get(), this);
+    SSL_set_info_callback(m_ssl.get(), infoCallback);
+
+    if (role() == Role::Server) {
+        SSL_set_accept_state(m_ssl.get());
+        return;
+    }
+    SSL_set_connect_state(m_ssl.get());
+    if (m_context->verifyMode() != VerifyMode::None &&
+        !configurePeerName(m_ssl.get(), m_peerName)) {
+        fail(Error::Config, m_peerName.empty()
+                                ? "no name to verify the server's certificate against: "
+                                  "give the host name or a peer verify name"
+                                : "cannot verify the server against the name '" + m_peerName + "'");
+        return;
+    }
+    if (m_context->verifyMode() == VerifyMode::None && !m_peerName.empty())
+        configurePeerName(m_ssl.get(), m_peerName); // for SNI; a failure is harmless here
+    advanceHandshake();                             // the ClientHello
+}
+
+Connection::~Connection()
+{
+    if (!m_pendingPlain.empty())
+        OPENSSL_cleanse(m_pendingPlain.data(), m_pendingPlain.size());
+}
+
+void Connection::feed(const char *data, size_t size)
+{
+    if (isFailed() || m_eof || size == 0)
+        return;
+    size_t done = 0;
+    while (done < size) {
+        const int chunk = static_cast<int>(std::min<size_t>(size - done, 1 << 30));
+        const int written = BIO_write(m_in, data + done, chunk);
+        if (written <= 0) {
+            fail(Error::Internal, "cannot buffer received data (out of memory)");
+            return;
+        }
+        done += static_cast<size_t>(written);
+    }
+}
+
+void Connection::feedEof()
+{
+    m_eof = true;
+}
+
+size_t Connection::pendingOutput() const
+{
+    return m_out ? BIO_ctrl_pending(m_out) : 0;
+}
+
+size_t Connection::takeOutput(char *buffer, size_t capacity)
+{
+    if (!m_out || capacity == 0)
+        return 0;
+    size_t taken = 0;
+    return BIO_read_ex(m_out, buffer, capacity, &taken) == 1 ? taken : 0;
+}
+
+std::string Connection::takeOutput()
+{
+    std::string out(pendingOutput(), '\0');
+    out.resize(takeOutput(out.data(), out.size()));
+    return out;
+}
+
+void Connection::process()
+{
+    if (m_phase == Phase::Handshake)
+        advanceHandshake();
+}
+
+void Connection::advanceHandshake()
+{
+    OsslErrorScope errors;
+    const int result = SSL_do_handshake(m_ssl.get());
+    if (result == 1) {
+        finishHandshake();
+        return;
+    }
+    const int error = SSL_get_error(m_ssl.get(), result);
+    if (error == SSL_ERROR_WANT_RETRY_VERIFY) {
+        m_phase = Phase::VerifyPending;
+        pushEvent(Event::VerifyFailed);
+    } else if (error == SSL_ERROR_WANT_READ) {
+        if (m_eof)
+            fail(Error::Truncated, std::string("the connection closed during the TLS handshake ") +
+                                       "(the " + (role() == Role::Client ? "server" : "client") +
+                                       " hung up)");
+    } else {
+        failFromSsl(error);
+    }
+}
+
+int Connection::verifyPeer(X509_STORE_CTX *store)
+{
+    const VerifyMode mode = m_context->verifyMode();
+    if (mode == VerifyMode::None || m_decision == Decision::Accepted)
+        return 1;
+    if (m_decision == Decision::Rejected) {
+        X509_STORE_CTX_set_error(store, m_verifyFailures.empty()
+                                            ? X509_V_ERR_APPLICATION_VERIFICATION
+                                            : m_verifyFailures.front().opensslCode);
+        return 0;
+    }
+    m_verifyFailures = verifyChain(store, m_peerName, role() == Role::Client);
+    if (m_verifyFailures.empty())
+        return 1;
+    if (mode == VerifyMode::Query || allAccepted()) {
+        pushEvent(Event::VerifyFailed);
+        return 1;
+    }
+    if (role() == Role::Client) {
+        // Pause before our Finished: the application decides, the server has seen nothing.
+        return SSL_set_retry_verify(m_ssl.get());
+    }
+    // A server cannot pause here: refuse now, with the alert that matches the first failure.
+    pushEvent(Event::VerifyFailed);
+    m_decision = Decision::Rejected;
+    X509_STORE_CTX_set_error(store, m_verifyFailures.front().opensslCode);
+    return 0;
+}
+
+bool Connection::allAccepted() const
+{
+    return std::all_of(m_verifyFailures.begin(), m_verifyFailures.end(),
+                       [this](const VerifyFailure &failure) {
+                           return std::find(m_accepted.begin(), m_accepted.end(), failure.code) !=
+                                  m_accepted.end();
+                       });
+}
+
+void Connection::resolveVerification(bool accept)
+{
+    if (m_phase != Phase::VerifyPending)
+        return;
+    m_decision = accept ? Decision::Accepted : Decision::Rejected;
+    m_phase = Phase::Handshake;
+    advanceHandshake();
+}
+
+void Connection::finishHandshake()
+{
+    SSL *ssl = m_ssl.get();
+    m_phase = Phase::Data;
+    m_info.protocol = SSL_get_version(ssl);
+    m_info.cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+    const unsigned char *alpn = nullptr;
+    unsigned int alpnSize = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpnSize);
+    m_info.alpn.assign(reinterpret_cast<const char *>(alpn), alpn ? alpnSize : 0);
+    const char *group = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
+    m_info.group = group ? group : "";
+    m_info.resumed = SSL_session_reused(ssl) == 1;
+    pushEvent(Event::HandshakeDone);
+    flushPendingWrites();
+    if (m_shutdownRequested && !isFailed())
+        sendCloseNotify();
+}
+
+std::vector<std::string> Connection::peerCertificateChainPem() const
+{
+    std::vector<std::string> chain;
+    if (!m_ssl)
+        return chain;
+    auto appendPem = [&chain](X509 *cert) {
+        BioPtr bio(BIO_new(BIO_s_mem()));
+        if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1)
+            return;
+        char *data = nullptr;
+        const long size = BIO_get_mem_data(bio.get(), &data);
+        chain.emplace_back(data, static_cast<size_t>(size));
+    };
+    X509 *leaf = SSL_get0_peer_certificate(m_ssl.get());
+    if (leaf)
+        appendPem(leaf);
+    // A client's list starts with the server's own certificate; a server's does not.
+    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(m_ssl.get());
+    for (int i = 0; sent && i < sk_X509_num(sent); ++i) {
+        X509 *cert = sk_X509_value(sent, i);
+        if (!leaf || X509_cmp(cert, leaf) != 0)
+            appendPem(cert);
+    }
+    return chain;
+}
+
+void Connection::write(const char *data, size_t size)
+{
+    if (isFailed() || m_shutdownRequested || size == 0)
+        return;
+    if (m_phase == Phase::Data && m_pendingPlain.empty())
+        writeNow(data, size);
+    else
+        m_pendingPlain.append(data, size);
+}
+
+void Connection::writeNow(const char *data, size_t size)
+{
+    OsslErrorScope errors;
+    size_t written = 0;
+    // A memory BIO takes everything, so SSL_write_ex never stops half way.
+    if (SSL_write_ex(m_ssl.get(), data, size, &written) != 1 || written != size)
+        failFromSsl(SSL_get_error(m_ssl.get(), 0));
+}
+
+void Connection::flushPendingWrites()
+{
+    if (m_pendingPlain.empty())
+        return;
+    std::string pending;
+    pending.swap(m_pendingPlain);
+    writeNow(pending.data(), pending.size());
+    OPENSSL_cleanse(pending.data(), pending.size());
+}
+
+size_t Connection::read(char *buffer, size_t capacity)
+{
+    if ((m_phase != Phase::Data && m_phase != Phase::Shutdown) || m_closeNotifyReceived ||
+        capacity == 0)
+        return 0;
+    OsslErrorScope errors;
+    size_t got = 0;
+    const int result = SSL_read_ex(m_ssl.get(), buffer, capacity, &got);
+    if (result == 1)
+        return got;
+    const int error = SSL_get_error(m_ssl.get(), result);
+    if (error == SSL_ERROR_WANT_READ) {
+        if (m_eof)
+            fail(Error::Truncated,
+                 std::string("the ") + (role() == Role::Client ? "server" : "client") +
+                     " closed the connection without close_notify: the data may be truncated");
+    } else if (error == SSL_ERROR_ZERO_RETURN) {
+        onPeerCloseNotify();
+    } else {
+        failFromSsl(error);
+    }
+    return 0;
+}
+
+void Connection::shutdown()
+{
+    if (isFailed() || m_phase == Phase::Closed || m_shutdownRequested)
+        return;
+    m_shutdownRequested = true;
+    if (m_phase == Phase::Data || m_phase == Phase::Shutdown)
+        sendCloseNotify(); // else after the handshake, behind the queued writes
+}
+
+void Connection::sendCloseNotify()
+{
+    if (m_closeNotifySent)
+        return;
+    OsslErrorScope errors;
+    flushPendingWrites();
+    SSL_shutdown(m_ssl.get());
+    m_closeNotifySent = true;
+    m_phase = m_closeNotifyReceived ? Phase::Closed : Phase::Shutdown;
+    if (m_phase == Phase::Closed)
+        pushEvent(Event::Closed);
+}
+
+void Connection::onPeerCloseNotify()
+{
+    m_closeNotifyReceived = true;
+    pushEvent(Event::CloseNotify);
+    m_phase = m_closeNotifySent ? Phase::Closed : Phase::Shutdown;
+    if (m_phase == Phase::Closed)
+        pushEvent(Event::Closed);
+}
+
+void Connection::onAlert(bool received, int value)
+{
+    Alert alert;
+    alert.fatal = (value >> 8) == SSL3_AL_FATAL;
+    alert.description = value & 0xff;
+    alert.text = SSL_alert_desc_string_long(value);
+    pushEvent(received ? Event::AlertReceived : Event::AlertSent, std::move(alert));
+}
+
+std::string Connection::verifySummary() const
+{
+    if (m_verifyFailures.empty())
+        return "certificate verification failed";
+    std::string summary = m_verifyFailures.front().message;
+    if (m_verifyFailures.size() > 1)
+        summary += " (and " + std::to_string(m_verifyFailures.size() - 1) + " more)";
+    return summary;
+}
+
+void Connection::failFromSsl(int sslError)
+{
+    const OsslError cause = takeOpensslError();
+    if (m_decision == Decision::Rejected ||
+        ERR_GET_REASON(cause.code) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        fail(Error::Certificate, verifySummary());
+        return;
+    }
+    if (sslError == SSL_ERROR_SSL || cause.code != 0) {
+        Error error =
+            describeSslFailure(cause, role(), SSL_CTX_get_min_proto_version(m_context->native()));
+        if (ERR_GET_REASON(cause.code) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+            VerifyFailure missing;
+            missing.code = VerifyError::NoPeerCertificate;
+            missing.message = error.message;
+            m_verifyFailures = {missing};
+        }
+        fail(error.kind, error.message);
+        return;
+    }
+    if (sslError == SSL_ERROR_SYSCALL && m_eof) {
+        fail(Error::Truncated, "the connection closed without close_notify");
+        return;
+    }
+    fail(Error::Internal,
+         "unexpected TLS failure (OpenSSL error " + std::to_string(sslError) + ")");
+}
+
+void Connection::fail(Error::Kind kind, std::string message)
+{
+    if (isFailed())
+        return;
+    m_phase = Phase::Failed;
+    m_error = {kind, std::move(message)};
+    if (!m_pendingPlain.empty()) {
+        OPENSSL_cleanse(m_pendingPlain.data(), m_pendingPlain.size());
+        m_pendingPlain.clear();
+    }
+    pushEvent(Event::Failed);
+}
+
+void Connection::pushEvent(Event::Kind kind, Alert alert)
+{
+    m_events.push_back(Event{kind, std::move(alert)});
+}
+
+std::vector<Event> Connection::takeEvents()
+{
+    std::vector<Event> events;
+    events.swap(m_events);
+    return events;
+}
+
+} // namespace securesocket::engine

@@ -1,0 +1,173 @@
+// The sans-I/O TLS engine: one TLS connection over OpenSSL memory BIOs. It never touches a
+// socket; the caller moves bytes between it and the network.
+//
+// Contract, in the order a caller drives it:
+//   1. feed(ciphertext) with every byte received from the network (any split, any size), or
+//      feedEof() when the transport has closed; then process().
+//   2. read(buffer) until it returns 0 to collect plaintext.
+//   3. takeOutput(buffer) until it returns 0 and send those bytes to the network.
+//   4. takeEvents() to learn what happened (handshake done, alerts, close_notify, errors).
+// write(plaintext) may be called at any time, before the handshake too: it is queued and
+// encrypted in order once the handshake is done. shutdown() queues close_notify after all
+// pending plaintext. After a fatal error every call is a no-op and error() stays set; the
+// output may still hold an alert to send.
+//
+// When the peer's certificate fails verification and the mode is VerifyMode::Verify, the
+// engine pauses in Phase::VerifyPending (events: VerifyFailed) before any application data
+// can pass; resolveVerification(true) continues the handshake, false aborts it.
+#ifndef SECURESOCKET_ENGINE_CONNECTION_H
+#define SECURESOCKET_ENGINE_CONNECTION_H
+
+#include "context.h"
+#include "verify.h"
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace securesocket::engine {
+
+enum class Phase {
+    Handshake,     // negotiating
+    VerifyPending, // handshake paused until resolveVerification()
+    Data,          // application data flows both ways
+    Shutdown,      // close_notify sent or received, the other not yet
+    Closed,        // close_notify sent and received: clean end
+    Failed         // fatal error (see error()); includes truncation
+};
+
+struct Error
+{
+    enum Kind {
+        None,
+        Config,        // the local configuration is unusable
+        Protocol,      // the peer sent something that is not valid TLS
+        Incompatible,  // no common version, cipher, group or ALPN
+        Certificate,   // verification failed and was not forgiven
+        AlertReceived, // the peer aborted with an alert
+        Truncated,     // the transport closed without close_notify
+        Internal       // OpenSSL failed unexpectedly
+    };
+    Kind kind = None;
+    std::string message; // a sentence a person can act on
+};
+
+struct Alert
+{
+    bool fatal = false;
+    int description = 0; // TLS AlertDescription code
+    std::string text;    // e.g. "bad certificate"
+};
+
+struct Event
+{
+    enum Kind {
+        HandshakeDone, // handshakeInfo() is now filled
+        VerifyFailed,  // verifyFailures() lists why; see resolveVerification()
+        AlertSent,     // alert
+        AlertReceived, // alert
+        CloseNotify,   // the peer sent close_notify; no more plaintext will come
+        Closed,        // both close_notify exchanged
+        Failed         // error() says why
+    };
+    Kind kind;
+    Alert alert; // for AlertSent / AlertReceived
+};
+
+struct HandshakeInfo
+{
+    std::string protocol; // "TLSv1.3"
+    std::string
+        cipher; // OpenSSL's name, e.g. "TLS_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256"
+    std::string alpn;  // negotiated protocol, or empty
+    std::string group; // key exchange group, e.g. "X25519", or empty
+    bool resumed = false;
+};
+
+class Connection
+{
+public:
+    // A client checks the peer's certificate against peerName (DNS name or IP address), and
+    // sends it as SNI when it is a DNS name. A server ignores peerName.
+    Connection(std::shared_ptr<const Context> context, std::string peerName);
+    ~Connection();
+    Connection(const Connection &) = delete;
+    Connection &operator=(const Connection &) = delete;
+
+    Role role() const { return m_context->role(); }
+    Phase phase() const { return m_phase; }
+    bool isFailed() const { return m_phase == Phase::Failed; }
+    const Error &error() const { return m_error; }
+    const HandshakeInfo &handshakeInfo() const { return m_info; }
+    const std::vector<VerifyFailure> &verifyFailures() const { return m_verifyFailures; }
+
+    // Network side.
+    void feed(const char *data, size_t size);
+    void feedEof();
+    size_t pendingOutput() const;
+    size_t takeOutput(char *buffer, size_t capacity);
+    std::string takeOutput(); // all of it
+
+    // Advances the handshake with what was fed. Cheap to call when there is nothing to do.
+    void process();
+
+    // Application side.
+    void write(const char *data, size_t size);
+    size_t pendingWrite() const { return m_pendingPlain.size(); } // not yet encrypted
+    size_t read(char *buffer, size_t capacity);
+    void shutdown();
+    // Continues (accept) or aborts a handshake paused in Phase::VerifyPending.
+    void resolveVerification(bool accept);
+    // Failures with these codes are forgiven without pausing (they are still reported).
+    void setAcceptedFailures(std::vector<VerifyError> codes) { m_accepted = std::move(codes); }
+
+    // The peer's certificates as PEM, its own first, then the chain it sent.
+    std::vector<std::string> peerCertificateChainPem() const;
+
+    std::vector<Event> takeEvents();
+
+    // Called by OpenSSL through detail::certVerifyCallback.
+    int verifyPeer(X509_STORE_CTX *store);
+    void onAlert(bool received, int value);
+
+private:
+    void advanceHandshake();
+    void finishHandshake();
+    void writeNow(const char *data, size_t size);
+    bool allAccepted() const;
+    void flushPendingWrites();
+    void sendCloseNotify();
+    void onPeerCloseNotify();
+    void fail(Error::Kind kind, std::string message);
+    void failFromSsl(int sslError);
+    std::string verifySummary() const;
+    void pushEvent(Event::Kind kind, Alert alert = {});
+
+    std::shared_ptr<const Context> m_context;
+    std::string m_peerName;
+    SslPtr m_ssl;
+    BIO *m_in = nullptr;  // owned by m_ssl
+    BIO *m_out = nullptr; // owned by m_ssl
+    Phase m_phase = Phase::Handshake;
+    Error m_error;
+    HandshakeInfo m_info;
+    std::vector<VerifyFailure> m_verifyFailures;
+    std::vector<VerifyError> m_accepted;
+    std::vector<Event> m_events;
+    std::string m_pendingPlain;
+    bool m_eof = false;
+    bool m_shutdownRequested = false;
+    bool m_closeNotifySent = false;
+    bool m_closeNotifyReceived = false;
+    enum class Decision { None, Accepted, Rejected } m_decision = Decision::None;
+};
+
+namespace detail {
+// The certificate verification callback installed on every context.
+int certVerifyCallback(X509_STORE_CTX *store, void *);
+} // namespace detail
+
+} // namespace securesocket::engine
+
+#endif

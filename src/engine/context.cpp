@@ -1,0 +1,398 @@
+#include "context.h"
+
+#include "connection.h"
+#include "systemca.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <sstream>
+#include <utility>
+
+namespace securesocket::engine {
+
+namespace {
+
+// Contexts are kept after their last connection closes: building one parses keys and CA
+// files, which costs more than many handshakes. The oldest unused ones are dropped first.
+constexpr size_t kCacheCapacity = 32;
+
+struct ConfigError
+{
+    std::string message;
+};
+
+[[noreturn]] void raise(std::string message)
+{
+    const OsslError cause = takeOpensslError();
+    if (cause.code != 0)
+        message += " (" + cause.text + ")";
+    throw ConfigError{std::move(message)};
+}
+
+std::string quote(const std::string &path)
+{
+    return "'" + path + "'";
+}
+
+// A file's identity for the cache: path, size and modification time.
+std::string fileStamp(const std::string &path)
+{
+    if (path.empty())
+        return "-";
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    const auto time = std::filesystem::last_write_time(path, ec);
+    std::ostringstream out;
+    out << path << '@' << (ec ? 0 : size) << '@' << (ec ? 0 : time.time_since_epoch().count());
+    return out.str();
+}
+
+std::string sha256Hex(const std::string &data)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < size; ++i) {
+        out += hex[digest[i] >> 4];
+        out += hex[digest[i] & 15];
+    }
+    return out;
+}
+
+std::string cacheKey(const Config &c, Role role)
+{
+    std::ostringstream key;
+    key << (role == Role::Client ? 'C' : 'S') << '|' << fileStamp(c.caFile) << '|' << c.caDirectory
+        << '|' << sha256Hex(c.caPem) << '|' << c.useSystemCas << '|' << fileStamp(c.crlFile) << '|'
+        << fileStamp(c.certChainFile) << '|' << sha256Hex(c.certChainPem) << '|'
+        << fileStamp(c.keyFile) << '|' << sha256Hex(c.keyPem) << '|'
+        << sha256Hex(c.keyPassphrase.value()) << '|' << fileStamp(c.keyPassphraseFile) << '|'
+        << static_cast<int>(c.verifyMode) << '|' << c.minVersion << '|' << c.maxVersion << '|'
+        << c.cipherList << '|' << c.cipherSuites;
+    for (const auto &protocol : c.alpn)
+        key << '|' << protocol.size() << ':' << protocol;
+    return key.str();
+}
+
+std::string readFile(const std::string &path, const char *what)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        raise(std::string("cannot read ") + what + " " + quote(path) + ": " + std::strerror(errno));
+    std::ostringstream data;
+    data << in.rdbuf();
+    return data.str();
+}
+
+BioPtr memoryBio(const std::string &data)
+{
+    BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+    if (!bio)
+        raise("out of memory");
+    return bio;
+}
+
+// All certificates of a PEM text, in order.
+X509StackPtr readCertificates(const std::string &pem)
+{
+    X509StackPtr certs(sk_X509_new_null());
+    BioPtr bio = memoryBio(pem);
+    while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+        if (!sk_X509_push(certs.get(), cert.get()))
+            raise("out of memory");
+        cert.release();
+    }
+    // The loop ends with "no start line" at the end of the text: not an error.
+    ERR_clear_error();
+    return certs;
+}
+
+struct PassphraseState
+{
+    const SecretString *passphrase;
+    bool asked = false;
+};
+
+// Gives OpenSSL the configured passphrase; never prompts.
+int passphraseCallback(char *buffer, int size, int, void *userdata)
+{
+    auto *state = static_cast<PassphraseState *>(userdata);
+    state->asked = true;
+    const std::string &value = state->passphrase->value();
+    if (value.empty() || value.size() > static_cast<size_t>(size))
+        return -1;
+    std::memcpy(buffer, value.data(), value.size());
+    return static_cast<int>(value.size());
+}
+
+int selectAlpn(SSL *, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+               unsigned int inlen, void *arg)
+{
+    const auto *context = static_cast<const Context *>(arg);
+    const auto &ours = context->alpnWire();
+    unsigned char *selected = nullptr;
+    if (SSL_select_next_proto(&selected, outlen, ours.data(), static_cast<unsigned>(ours.size()),
+                              in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; // no common protocol: go on without ALPN
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+} // namespace
+
+// Builds one SSL_CTX from a Config; throws ConfigError with a message naming the cause.
+class ContextBuilder
+{
+public:
+    ContextBuilder(const Config &config, Role role) : m_config(config), m_role(role) {}
+
+    std::shared_ptr<Context> build()
+    {
+        auto context = std::make_shared<Context>(m_role, m_config.verifyMode);
+        context->m_ctx.reset(SSL_CTX_new(TLS_method()));
+        SSL_CTX *ctx = context->m_ctx.get();
+        if (!ctx)
+            raise("cannot create a TLS context");
+        applyProtocolSettings(ctx);
+        applyTrust(ctx);
+        applyIdentity(ctx);
+        applyVerification(ctx);
+        applyAlpn(*context);
+        return context;
+    }
+
+private:
+    void applyProtocolSettings(SSL_CTX *ctx)
+    {
+        if (m_config.minVersion > m_config.maxVersion)
+            raise("the minimum TLS version is above the maximum");
+        SSL_CTX_set_min_proto_version(ctx, m_config.minVersion);
+        SSL_CTX_set_max_proto_version(ctx, m_config.maxVersion);
+        SSL_CTX_set_security_level(ctx, 2);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+        // Idle connections keep no record buffers: most of a connection's memory.
+        SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+        if (!m_config.cipherList.empty() &&
+            SSL_CTX_set_cipher_list(ctx, m_config.cipherList.c_str()) != 1)
+            raise("invalid TLS 1.2 cipher list " + quote(m_config.cipherList));
+        if (!m_config.cipherSuites.empty() &&
+            SSL_CTX_set_ciphersuites(ctx, m_config.cipherSuites.c_str()) != 1)
+            raise("invalid TLS 1.3 cipher suites " + quote(m_config.cipherSuites));
+    }
+
+    void applyTrust(SSL_CTX *ctx)
+    {
+        const bool custom = !m_config.caFile.empty() || !m_config.caDirectory.empty() ||
+                            !m_config.caPem.empty() || !m_config.crlFile.empty();
+        if (!custom && m_config.useSystemCas) {
+            // Every such context shares the one system store: nothing to load per context.
+            SSL_CTX_set1_cert_store(ctx, systemCas().store);
+            return;
+        }
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        if (m_config.useSystemCas && !addSystemCas(store))
+            raise("cannot add the system CA certificates");
+        if (!m_config.caFile.empty())
+            addCas(store, readFile(m_config.caFile, "CA file"),
+                   "CA file " + quote(m_config.caFile));
+        if (!m_config.caPem.empty())
+            addCas(store, m_config.caPem, "the CA certificates given in memory");
+        if (!m_config.caDirectory.empty()) {
+            std::error_code ec;
+            if (!std::filesystem::is_directory(m_config.caDirectory, ec))
+                raise("CA directory " + quote(m_config.caDirectory) + " does not exist");
+            if (X509_STORE_load_path(store, m_config.caDirectory.c_str()) != 1)
+                raise("cannot use CA directory " + quote(m_config.caDirectory));
+        }
+        if (!m_config.crlFile.empty())
+            addCrls(store);
+    }
+
+    static void addCas(X509_STORE *store, const std::string &pem, const std::string &what)
+    {
+        X509StackPtr certs = readCertificates(pem);
+        if (sk_X509_num(certs.get()) == 0)
+            raise(what + " holds no PEM certificate");
+        for (int i = 0; i < sk_X509_num(certs.get()); ++i) {
+            if (X509_STORE_add_cert(store, sk_X509_value(certs.get(), i)) != 1)
+                raise("cannot add a certificate of " + what);
+        }
+    }
+
+    void addCrls(X509_STORE *store)
+    {
+        const std::string pem = readFile(m_config.crlFile, "CRL file");
+        BioPtr bio = memoryBio(pem);
+        int count = 0;
+        while (X509_CRL *crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
+            const int added = X509_STORE_add_crl(store, crl);
+            X509_CRL_free(crl);
+            if (added != 1)
+                raise("cannot add a CRL of " + quote(m_config.crlFile));
+            ++count;
+        }
+        ERR_clear_error();
+        if (count == 0)
+            raise("CRL file " + quote(m_config.crlFile) + " holds no PEM CRL");
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
+
+    void applyIdentity(SSL_CTX *ctx)
+    {
+        const bool hasCert = !m_config.certChainFile.empty() || !m_config.certChainPem.empty();
+        const bool hasKey = !m_config.keyFile.empty() || !m_config.keyPem.empty();
+        const std::string certWhat = m_config.certChainFile.empty()
+                                         ? std::string("the certificate given in memory")
+                                         : "certificate file " + quote(m_config.certChainFile);
+        const std::string keyWhat = m_config.keyFile.empty()
+                                        ? std::string("the private key given in memory")
+                                        : "private key file " + quote(m_config.keyFile);
+        if (!hasCert && !hasKey) {
+            if (m_role == Role::Server)
+                raise("a TLS server needs a certificate and a private key");
+            return;
+        }
+        if (!hasCert)
+            raise(keyWhat + " is set but no certificate is");
+        if (!hasKey)
+            raise(certWhat + " is set but no private key is");
+
+        const std::string certPem = m_config.certChainFile.empty()
+                                        ? m_config.certChainPem
+                                        : readFile(m_config.certChainFile, "certificate file");
+        X509StackPtr chain = readCertificates(certPem);
+        if (sk_X509_num(chain.get()) == 0)
+            raise(certWhat + " holds no PEM certificate");
+        if (SSL_CTX_use_certificate(ctx, sk_X509_value(chain.get(), 0)) != 1)
+            raise("cannot use " + certWhat);
+        for (int i = 1; i < sk_X509_num(chain.get()); ++i) {
+            if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain.get(), i)) != 1)
+                raise("cannot use the chain of " + certWhat);
+        }
+
+        EvpPkeyPtr key = readKey(keyWhat);
+        if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+            ERR_clear_error();
+            raise(keyWhat + " does not match the certificate of " + certWhat);
+        }
+    }
+
+    EvpPkeyPtr readKey(const std::string &keyWhat)
+    {
+        std::string pem = m_config.keyFile.empty() ? m_config.keyPem
+                                                   : readFile(m_config.keyFile, "private key file");
+        SecretString passphrase = m_config.keyPassphrase;
+        if (passphrase.empty() && !m_config.keyPassphraseFile.empty())
+            passphrase = readPassphraseFile();
+        PassphraseState state{&passphrase};
+        BioPtr bio = memoryBio(pem);
+        EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, passphraseCallback, &state));
+        OPENSSL_cleanse(pem.data(), pem.size());
+        if (key)
+            return key;
+        if (state.asked && passphrase.empty())
+            raise(keyWhat + " is encrypted and no passphrase was given");
+        if (state.asked) {
+            ERR_clear_error();
+            raise("wrong passphrase for " + keyWhat);
+        }
+        raise(keyWhat + " holds no PEM private key");
+    }
+
+    SecretString readPassphraseFile()
+    {
+        std::string text = readFile(m_config.keyPassphraseFile, "passphrase file");
+        const size_t end = text.find_first_of("\r\n");
+        SecretString passphrase(text.substr(0, end));
+        OPENSSL_cleanse(text.data(), text.size());
+        if (passphrase.empty())
+            raise("passphrase file " + quote(m_config.keyPassphraseFile) + " is empty");
+        return passphrase;
+    }
+
+    void applyVerification(SSL_CTX *ctx)
+    {
+        int mode = SSL_VERIFY_NONE;
+        if (m_config.verifyMode != VerifyMode::None) {
+            mode = SSL_VERIFY_PEER;
+            if (m_role == Role::Server && m_config.verifyMode == VerifyMode::Verify)
+                mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        }
+        SSL_CTX_set_verify(ctx, mode, nullptr);
+        SSL_CTX_set_cert_verify_callback(ctx, detail::certVerifyCallback, nullptr);
+        if (m_role == Role::Server) {
+            // Needed for session resumption with client certificates; unique per settings.
+            const std::string id = sha256Hex(cacheKey(m_config, m_role));
+            SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char *>(id.data()),
+                                           SSL_MAX_SID_CTX_LENGTH);
+        }
+    }
+
+    void applyAlpn(Context &context)
+    {
+        for (const auto &protocol : m_config.alpn) {
+            if (protocol.empty() || protocol.size() > 255)
+                raise("invalid ALPN protocol name " + quote(protocol));
+            context.m_alpnWire.push_back(static_cast<uint8_t>(protocol.size()));
+            context.m_alpnWire.insert(context.m_alpnWire.end(), protocol.begin(), protocol.end());
+        }
+        if (context.m_alpnWire.empty())
+            return;
+        SSL_CTX *ctx = context.m_ctx.get();
+        if (m_role == Role::Client) {
+            if (SSL_CTX_set_alpn_protos(ctx, context.m_alpnWire.data(),
+                                        static_cast<unsigned>(context.m_alpnWire.size())) != 0)
+                raise("cannot set the ALPN protocols");
+        } else {
+            SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, &context);
+        }
+    }
+
+    const Config &m_config;
+    Role m_role;
+};
+
+std::shared_ptr<const Context> Context::get(const Config &config, Role role, std::string *error)
+{
+    static std::mutex mutex;
+    static std::list<std::pair<std::string, std::shared_ptr<const Context>>> cache; // newest first
+
+    const std::string key = cacheKey(config, role);
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        for (auto it = cache.begin(); it != cache.end(); ++it) {
+            if (it->first == key) {
+                cache.splice(cache.begin(), cache, it);
+                return it->second;
+            }
+        }
+    }
+
+    std::shared_ptr<const Context> context;
+    try {
+        OsslErrorScope errors;
+        context = ContextBuilder(config, role).build();
+    } catch (const ConfigError &e) {
+        if (error)
+            *error = e.message;
+        return nullptr;
+    }
+
+    std::lock_guard<std::mutex> lock(mutex);
+    cache.emplace_front(key, context);
+    if (cache.size() > kCacheCapacity)
+        cache.pop_back();
+    return context;
+}
+
+} // namespace securesocket::engine

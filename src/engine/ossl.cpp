@@ -1,0 +1,37 @@
+#include "ossl.h"
+
+#include <openssl/err.h>
+
+namespace securesocket::engine {
+
+OsslError takeOpensslError()
+{
+    OsslError result;
+    unsigned long code;
+    while ((code = ERR_get_error()) != 0) {
+        if (result.code == 0)
+            result.code = code;
+    }
+    if (result.code != 0) {
+        const char *reason = ERR_reason_error_string(result.code);
+        if (reason) {
+            result.text = reason;
+        } else {
+            char buffer[256];
+            ERR_error_string_n(result.code, buffer, sizeof buffer);
+            result.text = buffer;
+        }
+    }
+    return result;
+}
+
+OsslErrorScope::OsslErrorScope()
+{
+    ERR_clear_error();
+}
+OsslErrorScope::~OsslErrorScope()
+{
+    ERR_clear_error();
+}
+
+} // namespace securesocket::engine

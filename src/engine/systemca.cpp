@@ -1,0 +1,121 @@
+#include "systemca.h"
+
+#include "context.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+
+namespace securesocket::engine {
+
+namespace {
+
+bool isFile(const std::string &path)
+{
+    std::error_code ec;
+    return !path.empty() && std::filesystem::is_regular_file(path, ec);
+}
+
+bool isDirectory(const std::string &path)
+{
+    std::error_code ec;
+    return !path.empty() && std::filesystem::is_directory(path, ec);
+}
+
+std::string envOrEmpty(const char *name)
+{
+    const char *value = std::getenv(name);
+    return value ? value : "";
+}
+
+// Where the bundle lives on common systems, after OpenSSL's own default.
+const char *const kCommonBundles[] = {
+    "/etc/ssl/certs/ca-certificates.crt",                // Debian, Ubuntu, Gentoo, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",                  // RHEL, Fedora, CentOS
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // RHEL 7+
+    "/etc/ssl/ca-bundle.pem",                            // openSUSE, SLES
+    "/etc/ssl/cert.pem",                                 // Alpine, macOS, OpenBSD
+    "/usr/local/etc/openssl/cert.pem",                   // macOS with Homebrew
+    "/usr/local/share/certs/ca-root-nss.crt",            // FreeBSD
+};
+
+SystemCas *load()
+{
+    auto *cas = new SystemCas; // lives as long as the process
+    cas->store = X509_STORE_new();
+    OsslErrorScope errors;
+
+    const std::string envFile = envOrEmpty(X509_get_default_cert_file_env());
+    const std::string envDir = envOrEmpty(X509_get_default_cert_dir_env());
+    std::string origin;
+    if (!envFile.empty() || !envDir.empty()) {
+        cas->file = isFile(envFile) ? envFile : "";
+        cas->directory = isDirectory(envDir) ? envDir : "";
+        origin = "from SSL_CERT_FILE/SSL_CERT_DIR";
+    } else {
+        cas->file = isFile(X509_get_default_cert_file()) ? X509_get_default_cert_file() : "";
+        cas->directory =
+            isDirectory(X509_get_default_cert_dir()) ? X509_get_default_cert_dir() : "";
+        origin = "OpenSSL default";
+        if (cas->file.empty() && cas->directory.empty()) {
+            for (const char *bundle : kCommonBundles) {
+                if (isFile(bundle)) {
+                    cas->file = bundle;
+                    origin = "common bundle";
+                    break;
+                }
+            }
+        }
+    }
+
+    if (!cas->file.empty() && cas->store &&
+        X509_STORE_load_file(cas->store, cas->file.c_str()) != 1)
+        cas->file.clear();
+    if (!cas->directory.empty() && cas->store &&
+        X509_STORE_load_path(cas->store, cas->directory.c_str()) != 1)
+        cas->directory.clear();
+
+    if (cas->file.empty() && cas->directory.empty()) {
+        cas->source = "none found (" + origin + ")";
+        return cas;
+    }
+    STACK_OF(X509_OBJECT) *objects = cas->store ? X509_STORE_get0_objects(cas->store) : nullptr;
+    const int count = objects ? sk_X509_OBJECT_num(objects) : 0;
+    if (!cas->file.empty())
+        cas->source = "file " + cas->file + " (" + std::to_string(count) + " certificates)";
+    if (!cas->directory.empty())
+        cas->source +=
+            (cas->source.empty() ? "" : " and ") + std::string("directory ") + cas->directory;
+    cas->source += ", " + origin;
+    return cas;
+}
+
+} // namespace
+
+const SystemCas &systemCas()
+{
+    static const SystemCas *cas = load(); // thread-safe initialisation
+    return *cas;
+}
+
+bool addSystemCas(X509_STORE *store)
+{
+    const SystemCas &cas = systemCas();
+    if (!cas.file.empty()) {
+        X509StackPtr certs(X509_STORE_get1_all_certs(cas.store));
+        for (int i = 0; certs && i < sk_X509_num(certs.get()); ++i) {
+            if (X509_STORE_add_cert(store, sk_X509_value(certs.get(), i)) != 1)
+                return false;
+        }
+    }
+    if (!cas.directory.empty() && X509_STORE_load_path(store, cas.directory.c_str()) != 1)
+        return false;
+    return true;
+}
+
+std::string systemCaSource()
+{
+    return systemCas().source;
+}
+
+} // namespace securesocket::engine
