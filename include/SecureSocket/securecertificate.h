@@ -1,0 +1,67 @@
+// SecureSocket: a small read-only view of an X.509 certificate, and of a verification failure.
+#ifndef SECURESOCKET_SECURECERTIFICATE_H
+#define SECURESOCKET_SECURECERTIFICATE_H
+
+#include <SecureSocket/securesocket_export.h>
+#include <SecureSocket/verifyerror.h>
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QList>
+#include <QMetaType>
+#include <QSharedDataPointer>
+#include <QString>
+#include <QStringList>
+
+class SecureCertificatePrivate;
+
+// An X.509 certificate, parsed once from PEM. Implicitly shared; a default-constructed or
+// unparsable one isNull().
+class SECURESOCKET_EXPORT SecureCertificate
+{
+public:
+    SecureCertificate();
+    explicit SecureCertificate(const QByteArray &pem);
+    SecureCertificate(const SecureCertificate &other);
+    SecureCertificate &operator=(const SecureCertificate &other);
+    ~SecureCertificate();
+
+    // All certificates of a PEM text (or file), in order.
+    static QList<SecureCertificate> fromPem(const QByteArray &pem);
+    static QList<SecureCertificate> fromPemFile(const QString &path);
+
+    bool isNull() const;
+    QByteArray toPem() const;
+    QString subject() const;              // RFC 2253, e.g. "CN=localhost,O=Example"
+    QString issuer() const;               // RFC 2253
+    QString commonName() const;           // the subject's CN, or empty
+    QStringList subjectAltNames() const;  // "DNS:example.com", "IP:127.0.0.1", "email:..."
+    QByteArray sha256Fingerprint() const; // raw 32 bytes; use .toHex(':') to show it
+    QByteArray serialNumber() const;      // hex
+    QDateTime notBefore() const;          // UTC
+    QDateTime notAfter() const;           // UTC
+    bool isSelfSigned() const;
+
+    bool operator==(const SecureCertificate &other) const;
+    bool operator!=(const SecureCertificate &other) const { return !(*this == other); }
+
+private:
+    QSharedDataPointer<SecureCertificatePrivate> d;
+};
+
+// One failure of certificate verification: what failed (a stable code), on which certificate
+// of the chain, and a sentence saying why.
+struct SECURESOCKET_EXPORT SecureCertificateError
+{
+    VerifyError error = VerifyError::NoError;
+    QString message; // e.g. "certificate expired: certificate 'CN=x' was valid until ..."
+    int depth = 0;   // 0 = the peer's own certificate
+    QString subject; // of the certificate concerned
+
+    QString name() const { return QString::fromLatin1(verifyErrorName(error)); }
+};
+
+Q_DECLARE_METATYPE(SecureCertificate)
+Q_DECLARE_METATYPE(SecureCertificateError)
+
+#endif

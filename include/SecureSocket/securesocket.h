@@ -1,0 +1,136 @@
+// SecureSocket: a QTcpSocket that speaks TLS.
+#ifndef SECURESOCKET_SECURESOCKET_H
+#define SECURESOCKET_SECURESOCKET_H
+
+#include <SecureSocket/securecertificate.h>
+#include <SecureSocket/secureconfiguration.h>
+#include <SecureSocket/securesocket_export.h>
+
+#include <QTcpSocket>
+
+#include <memory>
+
+class QSslConfiguration;
+class SecureSocketPrivate;
+
+// A drop-in QTcpSocket with TLS. Before connectToHostEncrypted(), startClientEncryption() or
+// startServerEncryption() it is a plain QTcpSocket; afterwards every read and write is
+// plaintext, encrypted on the way out and decrypted on the way in. Byte counts
+// (bytesAvailable, bytesToWrite, bytesWritten) are in plaintext bytes.
+//
+// Peer verification is on by default against the system CAs and the host name given.
+// Certificate failures are reported by certCheckFailed() (one per failure) and
+// certificateErrors() (all at once) while the handshake waits; a slot connected to either may
+// call ignoreCertErrors() to go on. Otherwise the connection is aborted before any
+// application data has passed, with SslHandshakeFailedError and an errorString() naming the
+// certificate and the cause.
+class SECURESOCKET_EXPORT SecureSocket : public QTcpSocket
+{
+    Q_OBJECT
+public:
+    enum Mode { UnencryptedMode, ClientMode, ServerMode };
+    Q_ENUM(Mode)
+
+    // The cause of the last TLS failure, finer than QAbstractSocket::SocketError.
+    enum TlsError {
+        NoTlsError,
+        ConfigurationError,  // bad file, wrong passphrase, key not matching... (see errorString)
+        CertificateRejected, // the peer's certificate failed verification and was not forgiven
+        HandshakeFailed,     // protocol or negotiation failure during the handshake
+        AlertReceived,       // the peer aborted with a TLS alert
+        ProtocolError,       // invalid TLS after the handshake (e.g. a record failed its MAC)
+        Truncated            // the peer closed without close_notify
+    };
+    Q_ENUM(TlsError)
+
+    explicit SecureSocket(QObject *parent = nullptr);
+    ~SecureSocket() override;
+
+    // Connects, then runs the client handshake; the certificate is checked against hostName
+    // (or peerVerifyName() when set). encrypted() is emitted when data can flow; writes made
+    // before that are queued and sent after it, in order.
+    void connectToHostEncrypted(const QString &hostName, quint16 port, OpenMode mode = ReadWrite,
+                                NetworkLayerProtocol protocol = AnyIPProtocol);
+    // Upgrades a connected plain socket (STARTTLS): client or server handshake.
+    void startClientEncryption();
+    void startServerEncryption();
+
+    bool isEncrypted() const; // the handshake is done and verification passed or was forgiven
+    Mode mode() const;
+    QString sessionProtocol() const; // "TLSv1.3"; empty before encrypted()
+    QString sessionCipher() const;   // e.g. "TLS_AES_256_GCM_SHA384"
+    QByteArray negotiatedAlpnProtocol() const;
+    QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
+    SecureCertificate peerCertificate() const;
+    QList<SecureCertificateError> peerVerifyErrors() const; // as reported by certificateErrors
+    TlsError tlsError() const;
+
+    // Settings. Changing them affects the next handshake, not one in progress.
+    SecureConfiguration configuration() const;
+    void setConfiguration(const SecureConfiguration &configuration);
+    // Takes the CA certificates, local certificate, private key, verify mode and name, protocol
+    // range and ALPN list of a QSslConfiguration (for code migrating from QSslSocket).
+    void setConfiguration(const QSslConfiguration &configuration);
+    void setCaCertificatesFile(const QString &path);
+    void setCaCertificatesDirectory(const QString &path);
+    void setLocalCertificate(const QString &path);
+    void setPrivateKey(const QString &path, const QByteArray &passphrase = {});
+    void setPeerVerifyMode(SecureConfiguration::PeerVerifyMode mode);
+    void setPeerVerifyName(const QString &name);
+    QString peerVerifyName() const;
+
+    // Forgives every failure of the handshake in progress (call from a slot connected to
+    // certCheckFailed/certificateErrors), or, before the handshake, the failures whose code is
+    // listed (only those; any other still aborts).
+    void ignoreCertErrors();
+    void ignoreCertErrors(const QList<VerifyError> &errors);
+
+    // Blocks until the handshake is done (true) or failed / timed out (false).
+    bool waitForEncrypted(int msecs = 30000);
+
+    // QTcpSocket behaviour, over TLS when encrypted.
+    void connectToHost(const QString &hostName, quint16 port, OpenMode mode = ReadWrite,
+                       NetworkLayerProtocol protocol = AnyIPProtocol) override;
+    using QAbstractSocket::connectToHost;
+    void disconnectFromHost() override; // sends close_notify after pending data, then closes
+    void close() override;
+    void abort(); // drops the connection at once (also through a QAbstractSocket pointer)
+    bool flush(); // also through a QAbstractSocket pointer, the data is sent by the event loop
+    bool setSocketDescriptor(qintptr socketDescriptor, SocketState state = ConnectedState,
+                             OpenMode openMode = ReadWrite) override;
+    qintptr socketDescriptor() const override;
+    void setSocketOption(SocketOption option, const QVariant &value) override;
+    QVariant socketOption(SocketOption option) override;
+    void setReadBufferSize(qint64 size) override;
+    qint64 bytesAvailable() const override;
+    qint64 bytesToWrite() const override;
+    bool canReadLine() const override;
+    bool atEnd() const override;
+    bool waitForConnected(int msecs = 30000) override;
+    bool waitForReadyRead(int msecs = 30000) override;
+    bool waitForBytesWritten(int msecs = 30000) override;
+    bool waitForDisconnected(int msecs = 30000) override;
+    void resume() override;
+
+Q_SIGNALS:
+    void encrypted();
+    // error is a VerifyError value; emitted once per failure, before certificateErrors().
+    void certCheckFailed(int error, const QString &reason);
+    void certificateErrors(const QList<SecureCertificateError> &errors);
+    void modeChanged(SecureSocket::Mode mode);
+    void encryptedBytesWritten(qint64 bytes);
+    // level: 1 warning, 2 fatal; description: the TLS AlertDescription code.
+    void alertReceived(int level, int description, const QString &text);
+    void alertSent(int level, int description, const QString &text);
+
+protected:
+    qint64 readData(char *data, qint64 maxlen) override;
+    qint64 skipData(qint64 maxSize) override;
+    qint64 writeData(const char *data, qint64 len) override;
+
+private:
+    friend class SecureSocketPrivate;
+    std::unique_ptr<SecureSocketPrivate> d;
+};
+
+#endif
