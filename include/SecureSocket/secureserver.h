@@ -1,0 +1,71 @@
+// SecureSocket: a QTcpServer that hands out connections only once they are encrypted.
+#ifndef SECURESOCKET_SECURESERVER_H
+#define SECURESOCKET_SECURESERVER_H
+
+#include <SecureSocket/secureconfiguration.h>
+#include <SecureSocket/securesocket.h>
+#include <SecureSocket/securesocket_export.h>
+
+#include <QTcpServer>
+
+#include <memory>
+
+class SecureServerPrivate;
+
+// Accepts TCP connections, runs the server handshake on a SecureSocket, and only then offers
+// the connection: newConnection() fires after the handshake and nextPendingConnection()
+// returns an encrypted SecureSocket (a child of the server, as with QTcpServer).
+//
+// Slow or idle clients cannot pin resources: a handshake that takes longer than
+// handshakeTimeout() is dropped, and when maxPendingHandshakes() are in progress the one that
+// has waited longest is dropped to make room. Every dropped or failed handshake is logged
+// (category "securesocket.server") and reported by handshakeFailed() with its reason.
+class SECURESOCKET_EXPORT SecureServer : public QTcpServer
+{
+    Q_OBJECT
+public:
+    enum ClientCertificatePolicy {
+        NoClientCertificate,      // one-way TLS
+        RequestClientCertificate, // asked for; verified if sent; a missing one is accepted
+        RequireClientCertificate  // two-way TLS: a verified client certificate is required
+    };
+    Q_ENUM(ClientCertificatePolicy)
+
+    explicit SecureServer(QObject *parent = nullptr);
+    ~SecureServer() override;
+
+    // Certificate chain, private key (and passphrase), CA certificates for client certificates.
+    SecureConfiguration configuration() const;
+    void setConfiguration(const SecureConfiguration &configuration);
+    // Shorthand for the configuration's peer verify mode (None / Query / Verify).
+    ClientCertificatePolicy clientCertificatePolicy() const;
+    void setClientCertificatePolicy(ClientCertificatePolicy policy);
+
+    int handshakeTimeout() const; // milliseconds, default 5000
+    void setHandshakeTimeout(int msecs);
+    int maxPendingHandshakes() const; // default 256
+    void setMaxPendingHandshakes(int count);
+    int pendingHandshakeCount() const;
+
+    // Checks the configuration (files, passphrase, key matching the certificate) before
+    // listening; on a problem returns false and errorString() says which file and why.
+    bool listen(const QHostAddress &address = QHostAddress::Any, quint16 port = 0);
+    QString errorString() const;
+
+    // The next encrypted connection, or null. The caller takes ownership.
+    SecureSocket *nextPendingSecureConnection();
+
+Q_SIGNALS:
+    // A handshake failed or was dropped. socket is valid during the emission only (it is
+    // deleted later); reason is a sentence such as "client certificate missing: ...".
+    void handshakeFailed(SecureSocket *socket, const QString &reason);
+
+protected:
+    void incomingConnection(qintptr socketDescriptor) override;
+
+private:
+    friend class SecureServerPrivate;
+    std::unique_ptr<SecureServerPrivate> d;
+};
+
+#endif
