@@ -1,10 +1,10 @@
 #include <SecureSocket/secureserver.h>
 
-#include <QElapsedTimer>
 #include <QLoggingCategory>
 #include <QPointer>
 #include <QTimer>
 
+#include <algorithm>
 #include <list>
 
 Q_LOGGING_CATEGORY(lcSecureServer, "securesocket.server", QtInfoMsg)
@@ -14,41 +14,28 @@ class SecureServerPrivate
 public:
     explicit SecureServerPrivate(SecureServer *q) : q(q) {}
 
-    struct Handshake
-    {
-        QPointer<SecureSocket> socket;
-        QElapsedTimer started;
-    };
-
-    void start(qintptr descriptor);
+    void accept(qintptr descriptor);
+    void begin(SecureSocket *socket);
     void succeed(SecureSocket *socket);
     void fail(SecureSocket *socket, const QString &reason);
-    std::list<Handshake>::iterator find(SecureSocket *socket);
+    std::list<QPointer<SecureSocket>>::iterator find(SecureSocket *socket);
 
     SecureServer *q;
     SecureConfiguration config;
     int timeout = 5000;
     int maxPending = 256;
     QString error;
-    std::list<Handshake> pending; // oldest first
+    bool holdingSignals = false;
+    std::list<QPointer<SecureSocket>> pending; // handshakes in progress, oldest first
 };
 
-std::list<SecureServerPrivate::Handshake>::iterator SecureServerPrivate::find(SecureSocket *socket)
+std::list<QPointer<SecureSocket>>::iterator SecureServerPrivate::find(SecureSocket *socket)
 {
-    for (auto it = pending.begin(); it != pending.end(); ++it) {
-        if (it->socket == socket)
-            return it;
-    }
-    return pending.end();
+    return std::find(pending.begin(), pending.end(), socket);
 }
 
-void SecureServerPrivate::start(qintptr descriptor)
+void SecureServerPrivate::accept(qintptr descriptor)
 {
-    if (maxPending > 0 && static_cast<int>(pending.size()) >= maxPending) {
-        fail(pending.front().socket, SecureServer::tr("dropped: %1 handshakes in progress, "
-                                                      "this one waited longest")
-                                         .arg(pending.size()));
-    }
     auto *socket = new SecureSocket(q);
     socket->setConfiguration(config);
     if (!socket->setSocketDescriptor(descriptor)) {
@@ -57,8 +44,19 @@ void SecureServerPrivate::start(qintptr descriptor)
         delete socket;
         return;
     }
-    pending.push_back({socket, {}});
-    pending.back().started.start();
+    // Begins once the server's signals flow again (see SecureServer::incomingConnection).
+    QMetaObject::invokeMethod(
+        socket, [this, socket] { begin(socket); }, Qt::QueuedConnection);
+}
+
+void SecureServerPrivate::begin(SecureSocket *socket)
+{
+    if (maxPending > 0 && static_cast<int>(pending.size()) >= maxPending) {
+        fail(pending.front(), SecureServer::tr("dropped: %1 handshakes in progress, "
+                                               "this one waited longest")
+                                  .arg(pending.size()));
+    }
+    pending.push_back(socket);
 
     QObject::connect(socket, &SecureSocket::encrypted, q, [this, socket] { succeed(socket); });
     QObject::connect(socket, &SecureSocket::errorOccurred, q, [this, socket] {
@@ -84,7 +82,7 @@ void SecureServerPrivate::succeed(SecureSocket *socket)
         return;
     pending.erase(it);
     QObject::disconnect(socket, nullptr, q, nullptr);
-    q->addPendingConnection(socket);
+    q->addPendingConnection(socket); // emits pendingConnectionAvailable()
     emit q->newConnection();
 }
 
@@ -178,5 +176,19 @@ SecureSocket *SecureServer::nextPendingSecureConnection()
 
 void SecureServer::incomingConnection(qintptr socketDescriptor)
 {
-    d->start(socketDescriptor);
+    // QTcpServer emits newConnection() as soon as this returns, before any handshake. That
+    // emission is held back (signals blocked until the event loop runs again) so that
+    // newConnection() always means "an encrypted connection is ready".
+    if (!d->holdingSignals && !signalsBlocked()) {
+        d->holdingSignals = true;
+        blockSignals(true);
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+                blockSignals(false);
+                d->holdingSignals = false;
+            },
+            Qt::QueuedConnection);
+    }
+    d->accept(socketDescriptor);
 }
