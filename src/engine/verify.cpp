@@ -221,12 +221,15 @@ int collectFailure(int ok, X509_STORE_CTX *ctx)
     const int depth = X509_STORE_CTX_get_error_depth(ctx);
     X509 *cert = X509_STORE_CTX_get_current_cert(ctx);
     auto &failures = *t_collector->failures;
+    // OpenSSL may report one problem under two codes (e.g. "unable to get local issuer" and
+    // "unable to verify the first certificate"): one failure per code and certificate.
+    const VerifyError kind = classify(code, cert);
     const bool seen = std::any_of(failures.begin(), failures.end(), [&](const VerifyFailure &f) {
-        return f.opensslCode == code && f.depth == depth;
+        return f.code == kind && f.depth == depth;
     });
     if (!seen) {
         VerifyFailure failure;
-        failure.code = classify(code, cert);
+        failure.code = kind;
         failure.depth = depth;
         failure.opensslCode = code;
         failure.subject = cert ? nameToString(X509_get_subject_name(cert)) : std::string();
