@@ -105,10 +105,36 @@ int certVerifyCallback(X509_STORE_CTX *store, void *)
     Connection *connection = ssl ? connectionOf(ssl) : nullptr;
     return connection ? connection->verifyPeer(store) : 0;
 }
+
+int newSessionCallback(SSL *ssl, SSL_SESSION *session)
+{
+    Connection *connection = connectionOf(ssl);
+    return connection && connection->storeSession(session) ? 1 : 0;
+}
+
+int ticketKeyCallback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
+                      EVP_MAC_CTX *mac, int encrypt)
+{
+    Connection *connection = connectionOf(ssl);
+    return connection ? connection->context().ticketKeyCallback(name, iv, cipher, mac, encrypt)
+                      : -1;
+}
 } // namespace detail
 
-Connection::Connection(std::shared_ptr<const Context> context, std::string peerName)
-    : m_context(std::move(context)), m_peerName(std::move(peerName))
+bool Connection::storeSession(SSL_SESSION *session)
+{
+    // A session whose verification had failures (even forgiven ones) is never reused: a
+    // resumed handshake would skip the checks.
+    if (m_sessionKey.empty() || !m_verifyFailures.empty() || !m_context->resumesSessions())
+        return false;
+    m_context->storeSession(m_sessionKey, session);
+    return true;
+}
+
+Connection::Connection(std::shared_ptr<const Context> context, std::string peerName,
+                       std::string sessionKey)
+    : m_context(std::move(context)), m_peerName(std::move(peerName)),
+      m_sessionKey(std::move(sessionKey))
 {
     OsslErrorScope errors;
     m_ssl.reset(SSL_new(m_context->native()));
@@ -143,7 +169,11 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
     }
     if (m_context->verifyMode() == VerifyMode::None && !m_peerName.empty())
         configurePeerName(m_ssl.get(), m_peerName); // for SNI; a failure is harmless here
-    advanceHandshake();                             // the ClientHello
+    if (m_context->resumesSessions() && !m_sessionKey.empty()) {
+        if (SslSessionPtr session = m_context->findSession(m_sessionKey))
+            SSL_set_session(m_ssl.get(), session.get());
+    }
+    advanceHandshake(); // the ClientHello
 }
 
 Connection::~Connection()

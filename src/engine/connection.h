@@ -89,8 +89,10 @@ class Connection
 {
 public:
     // A client checks the peer's certificate against peerName (DNS name or IP address), and
-    // sends it as SNI when it is a DNS name. A server ignores peerName.
-    Connection(std::shared_ptr<const Context> context, std::string peerName);
+    // sends it as SNI when it is a DNS name. A server ignores peerName. A client with a
+    // sessionKey (e.g. "host:port") resumes and stores sessions under it in the context.
+    Connection(std::shared_ptr<const Context> context, std::string peerName,
+               std::string sessionKey = {});
     ~Connection();
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
@@ -129,6 +131,8 @@ public:
 
     // Called by OpenSSL through detail::certVerifyCallback.
     int verifyPeer(X509_STORE_CTX *store);
+    bool storeSession(SSL_SESSION *session);
+    const Context &context() const { return *m_context; }
     void onAlert(bool received, int value);
 
 private:
@@ -146,6 +150,7 @@ private:
 
     std::shared_ptr<const Context> m_context;
     std::string m_peerName;
+    std::string m_sessionKey;
     SslPtr m_ssl;
     BIO *m_in = nullptr;  // owned by m_ssl
     BIO *m_out = nullptr; // owned by m_ssl
@@ -164,8 +169,11 @@ private:
 };
 
 namespace detail {
-// The certificate verification callback installed on every context.
+// Callbacks installed on every context; they find the Connection through the SSL object.
 int certVerifyCallback(X509_STORE_CTX *store, void *);
+int newSessionCallback(SSL *ssl, SSL_SESSION *session);
+int ticketKeyCallback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
+                      EVP_MAC_CTX *mac, int encrypt);
 } // namespace detail
 
 } // namespace securesocket::engine

@@ -3,10 +3,13 @@
 #include "connection.h"
 #include "systemca.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -168,6 +171,7 @@ public:
         applyIdentity(ctx);
         applyVerification(ctx);
         applyAlpn(*context);
+        applySessions(*context);
         return context;
     }
 
@@ -358,9 +362,106 @@ private:
         }
     }
 
+    void applySessions(Context &context)
+    {
+        SSL_CTX *ctx = context.m_ctx.get();
+        if (m_role == Role::Server) {
+            // Tickets are encrypted with keys of this context, shared by all its connections.
+            context.m_ticketKeyLifetime =
+                std::chrono::seconds(std::max(1, m_config.ticketKeyLifetime));
+            SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, detail::ticketKeyCallback);
+            SSL_CTX_set_num_tickets(ctx, 1);
+            SSL_CTX_set_timeout(ctx, 2 * std::max(1, m_config.ticketKeyLifetime));
+            return;
+        }
+        context.m_resumption = m_config.sessionResumption;
+        if (!context.m_resumption) {
+            SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+            SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+            return;
+        }
+        SSL_CTX_set_session_cache_mode(ctx,
+                                       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(ctx, detail::newSessionCallback);
+    }
+
     const Config &m_config;
     Role m_role;
 };
+
+SslSessionPtr Context::findSession(const std::string &key) const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    for (const auto &[name, session] : m_sessions) {
+        if (name == key && SSL_SESSION_is_resumable(session.get()) &&
+            SSL_SESSION_up_ref(session.get()))
+            return SslSessionPtr(session.get());
+    }
+    return nullptr;
+}
+
+void Context::storeSession(const std::string &key, SSL_SESSION *session) const
+{
+    constexpr size_t kSessionCapacity = 256;
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_sessions.remove_if([&key](const auto &entry) { return entry.first == key; });
+    m_sessions.emplace_front(key, SslSessionPtr(session));
+    if (m_sessions.size() > kSessionCapacity)
+        m_sessions.pop_back();
+}
+
+bool Context::newTicketKey(TicketKey &key) const
+{
+    key.created = std::chrono::steady_clock::now();
+    return RAND_bytes(key.name, sizeof key.name) == 1 &&
+           RAND_priv_bytes(key.aes, sizeof key.aes) == 1 &&
+           RAND_priv_bytes(key.hmac, sizeof key.hmac) == 1;
+}
+
+int Context::ticketKeyCallback(unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
+                               EVP_MAC_CTX *mac, int encrypt) const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    const auto now = std::chrono::steady_clock::now();
+    if (!m_haveTicketKeys || now - m_ticketKeys[0].created >= m_ticketKeyLifetime) {
+        // Rotate: the current key becomes the previous one, still good for decryption.
+        TicketKey previous = m_ticketKeys[0];
+        if (!newTicketKey(m_ticketKeys[0]))
+            return -1;
+        m_ticketKeys[1] = m_haveTicketKeys ? previous : m_ticketKeys[0];
+        OPENSSL_cleanse(&previous, sizeof previous);
+        m_haveTicketKeys = true;
+    }
+    const TicketKey *key = nullptr;
+    if (encrypt) {
+        key = &m_ticketKeys[0];
+        std::memcpy(name, key->name, sizeof key->name);
+        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+            return -1;
+    } else {
+        for (const TicketKey &candidate : m_ticketKeys) {
+            if (std::memcmp(name, candidate.name, sizeof candidate.name) == 0 &&
+                now - candidate.created < 2 * m_ticketKeyLifetime) {
+                key = &candidate;
+                break;
+            }
+        }
+        if (!key)
+            return 0; // unknown or expired key: a full handshake
+    }
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+                                                             const_cast<unsigned char *>(key->hmac),
+                                                             sizeof key->hmac),
+                           OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    const int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes, iv)
+                           : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes, iv);
+    if (ok != 1 || EVP_MAC_CTX_set_params(mac, params) != 1)
+        return -1;
+    // 2 asks OpenSSL to issue a fresh ticket: this one was made with the previous key.
+    return (!encrypt && key != &m_ticketKeys[0]) ? 2 : 1;
+}
 
 std::shared_ptr<const Context> Context::get(const Config &config, Role role, std::string *error)
 {

@@ -4,8 +4,11 @@
 
 #include "ossl.h"
 
+#include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,6 +39,13 @@ struct Config
     std::string cipherList;   // TLS 1.2
     std::string cipherSuites; // TLS 1.3
     std::vector<std::string> alpn;
+
+    // Client: reuse sessions (TLS 1.3 tickets) of earlier connections to the same host and
+    // port made with this configuration. Server: always issues tickets.
+    bool sessionResumption = true;
+    // Server: ticket encryption keys are replaced after this many seconds; tickets made with
+    // the previous key are still accepted (and renewed) for one more period.
+    int ticketKeyLifetime = 3600;
 };
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
@@ -53,14 +63,40 @@ public:
     SSL_CTX *native() const { return m_ctx.get(); }
     const std::vector<uint8_t> &alpnWire() const { return m_alpnWire; }
 
+    // Client session cache, keyed by "host:port" (thread-safe). Sessions are kept only when
+    // resumption is on and the peer was verified without any failure.
+    bool resumesSessions() const { return m_resumption; }
+    SslSessionPtr findSession(const std::string &key) const;
+    void storeSession(const std::string &key, SSL_SESSION *session) const;
+
+    // Server ticket keys (OpenSSL's ticket key callback, thread-safe).
+    int ticketKeyCallback(unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
+                          EVP_MAC_CTX *mac, int encrypt) const;
+
     Context(Role role, VerifyMode mode) : m_role(role), m_verifyMode(mode) {}
 
 private:
     friend class ContextBuilder;
+    struct TicketKey
+    {
+        unsigned char name[16];
+        unsigned char aes[32];
+        unsigned char hmac[32];
+        std::chrono::steady_clock::time_point created;
+    };
+    bool newTicketKey(TicketKey &key) const;
+
     Role m_role;
     VerifyMode m_verifyMode;
     SslCtxPtr m_ctx;
     std::vector<uint8_t> m_alpnWire; // ALPN list in wire format, for the server's selection
+    bool m_resumption = false;
+    std::chrono::seconds m_ticketKeyLifetime{3600};
+
+    mutable std::mutex m_mutex;
+    mutable std::list<std::pair<std::string, SslSessionPtr>> m_sessions; // newest first
+    mutable TicketKey m_ticketKeys[2] = {};                              // current, previous
+    mutable bool m_haveTicketKeys = false;
 };
 
 // Which system CA source was loaded, e.g. "file /etc/ssl/certs/ca-certificates.crt

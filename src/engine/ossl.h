@@ -40,6 +40,7 @@ inline void freeGeneralNames(GENERAL_NAMES *n)
 using BioPtr = OsslPtr<BIO, freeBio>;
 using SslPtr = OsslPtr<SSL, SSL_free>;
 using SslCtxPtr = OsslPtr<SSL_CTX, SSL_CTX_free>;
+using SslSessionPtr = OsslPtr<SSL_SESSION, SSL_SESSION_free>;
 using X509Ptr = OsslPtr<X509, X509_free>;
 using X509StorePtr = OsslPtr<X509_STORE, X509_STORE_free>;
 using X509StackPtr = OsslPtr<STACK_OF(X509), freeX509Stack>;
