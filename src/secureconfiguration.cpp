@@ -28,7 +28,8 @@ public:
                passphrase == o.passphrase && passphraseFile == o.passphraseFile &&
                verifyMode == o.verifyMode && verifyName == o.verifyName && minimum == o.minimum &&
                maximum == o.maximum && cipherList == o.cipherList &&
-               cipherSuites == o.cipherSuites && alpn == o.alpn;
+               cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
+               ticketKeyLifetime == o.ticketKeyLifetime;
     }
 
     QString caFile;
@@ -49,6 +50,8 @@ public:
     QByteArray cipherList;
     QByteArray cipherSuites;
     QList<QByteArray> alpn;
+    bool resumption = true;
+    int ticketKeyLifetime = 3600;
 };
 
 SecureConfiguration::SecureConfiguration() : d(new SecureConfigurationPrivate) {}
@@ -129,6 +132,23 @@ void SecureConfiguration::setMaximumProtocol(TlsVersion version)
     d->maximum = version;
 }
 
+bool SecureConfiguration::sessionResumption() const
+{
+    return d->resumption;
+}
+void SecureConfiguration::setSessionResumption(bool enabled)
+{
+    d->resumption = enabled;
+}
+int SecureConfiguration::ticketKeyLifetime() const
+{
+    return d->ticketKeyLifetime;
+}
+void SecureConfiguration::setTicketKeyLifetime(int seconds)
+{
+    d->ticketKeyLifetime = seconds;
+}
+
 QString SecureConfiguration::validate(bool serverRole) const
 {
     std::string error;
@@ -188,6 +208,8 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration)
     config.cipherSuites = configuration.cipherSuites().toStdString();
     for (const QByteArray &protocol : configuration.alpnProtocols())
         config.alpn.push_back(protocol.toStdString());
+    config.sessionResumption = configuration.sessionResumption();
+    config.ticketKeyLifetime = configuration.ticketKeyLifetime();
     return config;
 }
 

@@ -77,6 +77,16 @@ public:
     QList<QByteArray> alpnProtocols() const; // in order of preference, e.g. {"h2", "http/1.1"}
     void setAlpnProtocols(const QList<QByteArray> &protocols);
 
+    // Client: resume TLS sessions of earlier connections to the same host and port made with
+    // these settings (default on; SecureSocket::isSessionResumed() tells). Sessions whose
+    // verification had failures, even forgiven ones, are never reused.
+    bool sessionResumption() const;
+    void setSessionResumption(bool enabled);
+    // Server: how long a session ticket key is used before it is replaced (seconds, default
+    // 3600); tickets made with the previous key are still accepted for one more period.
+    int ticketKeyLifetime() const;
+    void setTicketKeyLifetime(int seconds);
+
     bool operator==(const SecureConfiguration &other) const;
     bool operator!=(const SecureConfiguration &other) const { return !(*this == other); }
 
