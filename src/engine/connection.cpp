@@ -22,6 +22,23 @@ void infoCallback(const SSL *ssl, int where, int value)
     }
 }
 
+// The alert's name; OpenSSL 3.0 calls some TLS 1.3 alerts "unknown".
+std::string alertName(int description)
+{
+    switch (description) {
+    case 109:
+        return "missing extension";
+    case 116:
+        return "certificate required";
+    case 120:
+        return "no application protocol";
+    default:
+        break;
+    }
+    const std::string text = SSL_alert_desc_string_long(description);
+    return text == "unknown" ? "alert " + std::to_string(description) : text;
+}
+
 const char *versionName(int version)
 {
     switch (version) {
@@ -41,8 +58,11 @@ Error describeSslFailure(const OsslError &cause, Role role, int minVersion)
     const std::string peer = role == Role::Client ? "the server" : "the client";
     const std::string detail = cause.text.empty() ? "" : " (" + cause.text + ")";
     if (reason >= SSL_AD_REASON_OFFSET && ERR_GET_LIB(cause.code) == ERR_LIB_SSL) {
-        const char *alert = SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET);
-        return {Error::AlertReceived, peer + " aborted with the alert '" + alert + "'"};
+        const std::string alert = alertName(reason - SSL_AD_REASON_OFFSET);
+        std::string message = peer + " aborted with the alert '" + alert + "'";
+        if (reason - SSL_AD_REASON_OFFSET == 116)
+            message += ": it requires a client certificate";
+        return {Error::AlertReceived, message};
     }
     switch (reason) {
     case SSL_R_HTTP_REQUEST:
@@ -432,7 +452,7 @@ void Connection::onAlert(bool received, int value)
     Alert alert;
     alert.fatal = (value >> 8) == SSL3_AL_FATAL;
     alert.description = value & 0xff;
-    alert.text = SSL_alert_desc_string_long(value);
+    alert.text = alertName(alert.description);
     pushEvent(received ? Event::AlertReceived : Event::AlertSent, std::move(alert));
 }
 
