@@ -51,13 +51,22 @@ const char *versionName(int version)
     }
 }
 
+std::string versionRange(int minVersion, int maxVersion)
+{
+    return minVersion == maxVersion
+               ? std::string("only ") + versionName(minVersion)
+               : std::string(versionName(minVersion)) + " to " + versionName(maxVersion);
+}
+
 // Turns OpenSSL's reason for a failed handshake or record into a sentence and a kind.
-Error describeSslFailure(const OsslError &cause, Role role, int minVersion)
+Error describeSslFailure(const OsslError &cause, Role role, int minVersion, int maxVersion)
 {
     const int reason = ERR_GET_REASON(cause.code);
     const std::string peer = role == Role::Client ? "the server" : "the client";
     const std::string detail = cause.text.empty() ? "" : " (" + cause.text + ")";
-    if (reason >= SSL_AD_REASON_OFFSET && ERR_GET_LIB(cause.code) == ERR_LIB_SSL) {
+    if (ERR_GET_LIB(cause.code) != ERR_LIB_SSL)
+        return {Error::Protocol, "TLS error with " + peer + detail};
+    if (reason >= SSL_AD_REASON_OFFSET) {
         const std::string alert = alertName(reason - SSL_AD_REASON_OFFSET);
         std::string message = peer + " aborted with the alert '" + alert + "'";
         if (reason - SSL_AD_REASON_OFFSET == 116)
@@ -92,8 +101,13 @@ Error describeSslFailure(const OsslError &cause, Role role, int minVersion)
     case SSL_R_VERSION_TOO_LOW:
     case SSL_R_NO_PROTOCOLS_AVAILABLE:
     case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-        return {Error::Incompatible, peer + " offered only TLS versions older than " +
-                                         versionName(minVersion) + ", the minimum allowed" +
+        // When we allow the newest version, the peer can only be too old.
+        if (maxVersion >= TLS1_3_VERSION)
+            return {Error::Incompatible, peer + " offered only TLS versions older than " +
+                                             versionName(minVersion) + ", the minimum allowed" +
+                                             detail};
+        return {Error::Incompatible, peer + " has no TLS version in common with us (allowed " +
+                                         "here: " + versionRange(minVersion, maxVersion) + ")" +
                                          detail};
     case SSL_R_NO_SHARED_CIPHER:
     case SSL_R_NO_CIPHERS_AVAILABLE:
@@ -139,6 +153,30 @@ int ticketKeyCallback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_C
     return connection ? connection->context().ticketKeyCallback(name, iv, cipher, mac, encrypt)
                       : -1;
 }
+
+// Each ticket records whether the client's certificate had verification failures; such a
+// ticket never resumes, since a resumed session skips verification and its failures.
+int ticketMadeCallback(SSL *ssl, void *)
+{
+    Connection *connection = connectionOf(ssl);
+    const unsigned char mark = connection && connection->verifyFailures().empty() ? 'V' : 'F';
+    return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), &mark, 1);
+}
+
+SSL_TICKET_RETURN ticketOpenedCallback(SSL *, SSL_SESSION *session, const unsigned char *, size_t,
+                                       SSL_TICKET_STATUS status, void *)
+{
+    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+        return status == SSL_TICKET_EMPTY || status == SSL_TICKET_NO_DECRYPT
+                   ? SSL_TICKET_RETURN_IGNORE_RENEW
+                   : SSL_TICKET_RETURN_IGNORE;
+    void *data = nullptr;
+    size_t size = 0;
+    if (SSL_SESSION_get0_ticket_appdata(session, &data, &size) != 1 || size != 1 ||
+        *static_cast<unsigned char *>(data) != 'V')
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+}
 } // namespace detail
 
 bool Connection::storeSession(SSL_SESSION *session)
@@ -154,7 +192,8 @@ bool Connection::storeSession(SSL_SESSION *session)
 Connection::Connection(std::shared_ptr<const Context> context, std::string peerName,
                        std::string sessionKey)
     : m_context(std::move(context)), m_peerName(std::move(peerName)),
-      m_sessionKey(std::move(sessionKey))
+      // OpenSSL does not check the name again when it resumes: the name is part of the key.
+      m_sessionKey(sessionKey.empty() ? std::string() : sessionKey + '\n' + m_peerName)
 {
     OsslErrorScope errors;
     m_ssl.reset(SSL_new(m_context->native()));
@@ -198,6 +237,10 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
 
 Connection::~Connection()
 {
+    // OpenSSL marks the session not resumable when a connection is freed without our
+    // close_notify; a connection that ended without error keeps it usable.
+    if (m_ssl && !isFailed() && m_phase != Phase::Handshake && m_phase != Phase::VerifyPending)
+        SSL_set_shutdown(m_ssl.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     if (!m_pendingPlain.empty())
         OPENSSL_cleanse(m_pendingPlain.data(), m_pendingPlain.size());
 }
@@ -266,6 +309,11 @@ void Connection::advanceHandshake()
             fail(Error::Truncated, std::string("the connection closed during the TLS handshake ") +
                                        "(the " + (role() == Role::Client ? "server" : "client") +
                                        " hung up)");
+    } else if (error == SSL_ERROR_ZERO_RETURN) {
+        fail(Error::AlertReceived, std::string("the ") +
+                                       (role() == Role::Client ? "server" : "client") +
+                                       " closed the connection (close_notify) during the TLS "
+                                       "handshake");
     } else {
         failFromSsl(error);
     }
@@ -285,6 +333,11 @@ int Connection::verifyPeer(X509_STORE_CTX *store)
     m_verifyFailures = verifyChain(store, m_peerName, role() == Role::Client);
     if (m_verifyFailures.empty())
         return 1;
+    if (role() == Role::Server) {
+        // A resumed session would skip verification and forget these failures: none is made.
+        SSL_set_num_tickets(m_ssl.get(), 0);
+        SSL_set_options(m_ssl.get(), SSL_OP_NO_TICKET);
+    }
     if (mode == VerifyMode::Query || allAccepted()) {
         pushEvent(Event::VerifyFailed);
         return 1;
@@ -331,6 +384,8 @@ void Connection::finishHandshake()
     const char *group = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
     m_info.group = group ? group : "";
     m_info.resumed = SSL_session_reused(ssl) == 1;
+    if (role() == Role::Server && !m_verifyFailures.empty())
+        SSL_CTX_remove_session(m_context->native(), SSL_get0_session(ssl));
     pushEvent(Event::HandshakeDone);
     flushPendingWrites();
     if (m_shutdownRequested && !isFailed())
@@ -404,7 +459,12 @@ size_t Connection::read(char *buffer, size_t capacity)
         return got;
     const int error = SSL_get_error(m_ssl.get(), result);
     if (error == SSL_ERROR_WANT_READ) {
-        if (m_eof)
+        if (m_eof && m_closeNotifySent) {
+            // We ended the session; a peer may close without answering our close_notify.
+            m_closeNotifyReceived = true;
+            m_phase = Phase::Closed;
+            pushEvent(Event::Closed);
+        } else if (m_eof)
             fail(Error::Truncated,
                  std::string("the ") + (role() == Role::Client ? "server" : "client") +
                      " closed the connection without close_notify: the data may be truncated");
@@ -476,7 +536,8 @@ void Connection::failFromSsl(int sslError)
     }
     if (sslError == SSL_ERROR_SSL || cause.code != 0) {
         Error error =
-            describeSslFailure(cause, role(), SSL_CTX_get_min_proto_version(m_context->native()));
+            describeSslFailure(cause, role(), SSL_CTX_get_min_proto_version(m_context->native()),
+                               SSL_CTX_get_max_proto_version(m_context->native()));
         if (ERR_GET_REASON(cause.code) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
             VerifyFailure missing;
             missing.code = VerifyError::NoPeerCertificate;

@@ -174,6 +174,9 @@ int certVerifyCallback(X509_STORE_CTX *store, void *);
 int newSessionCallback(SSL *ssl, SSL_SESSION *session);
 int ticketKeyCallback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
                       EVP_MAC_CTX *mac, int encrypt);
+int ticketMadeCallback(SSL *ssl, void *);
+SSL_TICKET_RETURN ticketOpenedCallback(SSL *ssl, SSL_SESSION *session, const unsigned char *,
+                                       size_t, SSL_TICKET_STATUS status, void *);
 } // namespace detail
 
 } // namespace securesocket::engine

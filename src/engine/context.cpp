@@ -81,7 +81,8 @@ std::string cacheKey(const Config &c, Role role)
         << fileStamp(c.keyFile) << '|' << sha256Hex(c.keyPem) << '|'
         << sha256Hex(c.keyPassphrase.value()) << '|' << fileStamp(c.keyPassphraseFile) << '|'
         << static_cast<int>(c.verifyMode) << '|' << c.minVersion << '|' << c.maxVersion << '|'
-        << c.cipherList << '|' << c.cipherSuites;
+        << c.cipherList << '|' << c.cipherSuites << '|' << c.sessionResumption << '|'
+        << c.ticketKeyLifetime;
     for (const auto &protocol : c.alpn)
         key << '|' << protocol.size() << ':' << protocol;
     return key.str();
@@ -370,6 +371,8 @@ private:
             context.m_ticketKeyLifetime =
                 std::chrono::seconds(std::max(1, m_config.ticketKeyLifetime));
             SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, detail::ticketKeyCallback);
+            SSL_CTX_set_session_ticket_cb(ctx, detail::ticketMadeCallback,
+                                          detail::ticketOpenedCallback, nullptr);
             SSL_CTX_set_num_tickets(ctx, 1);
             SSL_CTX_set_timeout(ctx, 2 * std::max(1, m_config.ticketKeyLifetime));
             return;
@@ -490,6 +493,11 @@ std::shared_ptr<const Context> Context::get(const Config &config, Role role, std
     }
 
     std::lock_guard<std::mutex> lock(mutex);
+    // Another thread may have built the same context meanwhile: everyone shares the first.
+    for (const auto &[existingKey, existing] : cache) {
+        if (existingKey == key)
+            return existing;
+    }
     cache.emplace_front(key, context);
     if (cache.size() > kCacheCapacity)
         cache.pop_back();

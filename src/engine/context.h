@@ -49,7 +49,8 @@ struct Config
 };
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
-// made with equal settings (connections hold a shared_ptr; the cache holds a weak one).
+// made with equal settings. Connections hold a shared_ptr; the cache keeps the 32 most
+// recently used contexts alive too, so that a context outlives its last connection.
 class Context
 {
 public:

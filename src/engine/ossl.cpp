@@ -6,10 +6,13 @@ namespace securesocket::engine {
 
 OsslError takeOpensslError()
 {
+    // The TLS library's own reason says most (e.g. "bad record mac" rather than the provider's
+    // "cipher operation failed" queued before it); otherwise the first error is the cause.
     OsslError result;
     unsigned long code;
     while ((code = ERR_get_error()) != 0) {
-        if (result.code == 0)
+        if (result.code == 0 ||
+            (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_LIB(result.code) != ERR_LIB_SSL))
             result.code = code;
     }
     if (result.code != 0) {

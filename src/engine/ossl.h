@@ -79,8 +79,8 @@ private:
     std::string m_value;
 };
 
-// The first error of the calling thread's OpenSSL queue (the cause; later ones are
-// consequences), which is drained. code is 0 when the queue was empty.
+// The most telling error of the calling thread's OpenSSL queue, which is drained: the first
+// one from the TLS library, else the first one. code is 0 when the queue was empty.
 struct OsslError
 {
     unsigned long code = 0;

@@ -96,7 +96,7 @@ std::string caIssuersUrl(X509 *cert)
     return {};
 }
 
-VerifyError classify(int code, X509 *cert)
+VerifyError classify(int code, int depth, X509 *cert)
 {
     switch (code) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
@@ -121,7 +121,8 @@ VerifyError classify(int code, X509 *cert)
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
         return VerifyError::IpAddressMismatch;
     case X509_V_ERR_INVALID_PURPOSE:
-        return VerifyError::InvalidPurpose;
+        // Above the leaf, "purpose" means "may issue certificates".
+        return depth > 0 ? VerifyError::InvalidCa : VerifyError::InvalidPurpose;
     case X509_V_ERR_CERT_REVOKED:
         return VerifyError::Revoked;
     case X509_V_ERR_CERT_CHAIN_TOO_LONG:
@@ -187,8 +188,8 @@ std::string describe(VerifyError error, int code, X509 *cert, const std::string 
                "; connected to " + peerName;
     }
     case VerifyError::InvalidPurpose:
-        return "wrong certificate purpose: the key usage of " + quoted + " does not allow a " +
-               (peerIsServer ? "TLS server" : "TLS client");
+        return "wrong certificate purpose: the (extended) key usage of " + quoted +
+               " does not allow a " + (peerIsServer ? "TLS server" : "TLS client");
     case VerifyError::Revoked:
         return "certificate revoked: " + quoted + " is listed in the CRL of '" + issuer + "'";
     case VerifyError::UntrustedRoot:
@@ -223,7 +224,7 @@ int collectFailure(int ok, X509_STORE_CTX *ctx)
     auto &failures = *t_collector->failures;
     // OpenSSL may report one problem under two codes (e.g. "unable to get local issuer" and
     // "unable to verify the first certificate"): one failure per code and certificate.
-    const VerifyError kind = classify(code, cert);
+    const VerifyError kind = classify(code, depth, cert);
     const bool seen = std::any_of(failures.begin(), failures.end(), [&](const VerifyFailure &f) {
         return f.code == kind && f.depth == depth;
     });
