@@ -28,6 +28,7 @@ struct Options
     QByteArray password;
     QStringList commands;
     QSet<QString> acceptedErrors; // VerifyError names, e.g. "self-signed"
+    int timeoutMsecs = 15000;     // a server silent this long ends the session
 };
 
 void say(const QString &line)
@@ -79,8 +80,12 @@ Options parseArguments(const QCoreApplication &app)
     const QCommandLineOption blocking(QStringLiteral("blocking"),
                                       QStringLiteral("Run the session with the blocking "
                                                      "waitFor...() API."));
-    parser.addOptions(
-        {starttls, cafile, capath, noSystemCa, user, passwordFile, command, accept, blocking});
+    const QCommandLineOption timeout(QStringLiteral("timeout"),
+                                     QStringLiteral("Give up when the server is silent this long "
+                                                    "(default 15)."),
+                                     QStringLiteral("SECONDS"), QStringLiteral("15"));
+    parser.addOptions({starttls, cafile, capath, noSystemCa, user, passwordFile, command, accept,
+                       blocking, timeout});
     if (!parser.parse(app.arguments()))
         usage(parser.errorText());
     if (parser.isSet(QStringLiteral("help")))
@@ -95,11 +100,16 @@ Options parseArguments(const QCoreApplication &app)
     options.port = options.starttls ? 143 : 993;
     if (args.size() == 2) {
         bool ok = false;
-        options.port = static_cast<quint16>(args[1].toUInt(&ok));
+        options.port = args[1].toUShort(&ok);
         if (!ok || options.port == 0)
             usage(QStringLiteral("invalid port '%1'").arg(args[1]));
     }
     options.blocking = parser.isSet(blocking);
+    bool isNumber = false;
+    const int seconds = parser.value(timeout).toInt(&isNumber);
+    if (!isNumber || seconds <= 0 || seconds > 3600)
+        usage(QStringLiteral("invalid timeout '%1'").arg(parser.value(timeout)));
+    options.timeoutMsecs = seconds * 1000;
     options.caFile = parser.value(cafile);
     options.caPath = parser.value(capath);
     options.systemCa = !parser.isSet(noSystemCa);
@@ -165,10 +175,9 @@ public:
     {
         // A server that stops answering (or a plain client on a TLS port) ends the session.
         m_idle.setSingleShot(true);
-        m_idle.setInterval(kTimeout);
+        m_idle.setInterval(m_options.timeoutMsecs);
         connect(&m_idle, &QTimer::timeout, this, [this] {
-            std::fprintf(stderr, "imapclient: no answer from %s:%u in %d s\n",
-                         qPrintable(m_options.host), m_options.port, kTimeout / 1000);
+            noAnswer();
             m_exit = NetworkError;
             m_socket.abort();
             finish(m_exit);
@@ -211,8 +220,10 @@ private:
 
     void onError(QAbstractSocket::SocketError error)
     {
-        if (error == QAbstractSocket::RemoteHostClosedError && m_loggedOut)
-            return;
+        if (error == QAbstractSocket::SocketTimeoutError)
+            return; // a waitFor...() call gave up: runBlocking() says so
+        if (error == QAbstractSocket::RemoteHostClosedError && m_loggingOut)
+            return; // the server may close as soon as it has answered LOGOUT
         if (m_exit == Success)
             m_exit = m_socket.tlsError() == SecureSocket::CertificateRejected ? CertificateError
                                                                               : NetworkError;
@@ -288,6 +299,7 @@ private:
         }
         m_step = command.left(command.indexOf(' ') < 0 ? command.size() : command.indexOf(' '));
         m_tag = "a" + QByteArray::number(++m_counter);
+        m_loggingOut = m_step == "LOGOUT";
         m_socket.write(m_tag + ' ' + command + "\r\n");
         if (m_step == "LOGIN")
             say(QStringLiteral("Sent: %1 LOGIN %2 ****")
@@ -302,8 +314,7 @@ private:
     // else send the next command. Returns false when the session waits for something else.
     bool afterResponse()
     {
-        if (m_step == "LOGOUT") {
-            m_loggedOut = true;
+        if (m_loggingOut) {
             m_socket.disconnectFromHost(); // close_notify, then TCP close
             return false;
         }
@@ -326,7 +337,12 @@ private:
         QTimer::singleShot(0, qApp, [status] { QCoreApplication::exit(status); });
     }
 
-    static constexpr int kTimeout = 15000;
+    void noAnswer() const
+    {
+        std::fprintf(stderr, "imapclient: no answer from %s:%u in %d s\n",
+                     qPrintable(m_options.host), m_options.port, m_options.timeoutMsecs / 1000);
+    }
+
     Options m_options;
     SecureSocket m_socket;
     QTimer m_idle;
@@ -338,22 +354,22 @@ private:
     bool m_canStarttls = false;
     bool m_verified = false;
     bool m_loggedIn = false;
-    bool m_loggedOut = false;
+    bool m_loggingOut = false;
     int m_exit = Success;
 };
 
 int ImapSession::runBlocking()
 {
-    const int timeout = kTimeout;
-    auto failed = [this] { return m_exit == Success ? int(NetworkError) : m_exit; };
+    const int timeout = m_options.timeoutMsecs;
+    auto failed = [this] {
+        if (m_socket.error() == QAbstractSocket::SocketTimeoutError)
+            noAnswer();
+        return m_exit == Success ? int(NetworkError) : m_exit;
+    };
     auto waitForResponse = [&] {
         while (!readLines()) {
-            if (!m_socket.waitForReadyRead(timeout)) {
-                if (m_socket.error() == QAbstractSocket::SocketTimeoutError)
-                    std::fprintf(stderr, "imapclient: no answer from %s:%u in %d s\n",
-                                 qPrintable(m_options.host), m_options.port, timeout / 1000);
+            if (!m_socket.waitForReadyRead(timeout))
                 return false;
-            }
         }
         return m_exit == Success;
     };
@@ -374,8 +390,7 @@ int ImapSession::runBlocking()
     do {
         if (!send() || !waitForResponse())
             return failed();
-    } while (m_step != "LOGOUT");
-    m_loggedOut = true;
+    } while (!m_loggingOut);
     m_socket.disconnectFromHost();
     if (m_socket.state() != QAbstractSocket::UnconnectedState)
         m_socket.waitForDisconnected(timeout);

@@ -1,0 +1,323 @@
+#include "enginepair.h"
+
+#include <QByteArray>
+
+#include <openssl/err.h>
+
+#include <algorithm>
+
+namespace enginetest {
+
+using securesocket::engine::Context;
+
+namespace {
+
+std::string g_errorQueueViolation;
+
+// Upper bound of read() calls in one drain: far more than any test's data needs (16 KiB each).
+constexpr int kMaxReadsPerDrain = 1 << 16;
+
+} // namespace
+
+int Side::eventCount(Event::Kind kind) const
+{
+    return static_cast<int>(std::count_if(events.begin(), events.end(),
+                                          [kind](const Event &e) { return e.kind == kind; }));
+}
+
+const Event *Side::firstAlert(Event::Kind kind) const
+{
+    for (const Event &event : events) {
+        if (event.kind == kind)
+            return &event;
+    }
+    return nullptr;
+}
+
+std::string Side::describe() const
+{
+    if (!connection)
+        return "no connection";
+    std::string text = std::string("phase ") + phaseName(connection->phase());
+    if (connection->error().kind != Error::None)
+        text += std::string(", error ") + errorKindName(connection->error().kind) + ": " +
+                connection->error().message;
+    text += ", events [";
+    for (size_t i = 0; i < events.size(); ++i) {
+        text += (i ? ", " : "") + std::string(eventKindName(events[i].kind));
+        if (!events[i].alert.text.empty())
+            text += " '" + events[i].alert.text + "'";
+    }
+    return text + "]";
+}
+
+EnginePair::EnginePair(const Config &clientConfig, const Config &serverConfig,
+                       const std::string &peerName, const std::string &sessionKey)
+{
+    std::string error;
+    auto serverContext = Context::get(serverConfig, Role::Server, &error);
+    checkErrorQueue("Context::get(server)");
+    if (!serverContext) {
+        m_setupError = "server context: " + error;
+        return;
+    }
+    auto clientContext = Context::get(clientConfig, Role::Client, &error);
+    checkErrorQueue("Context::get(client)");
+    if (!clientContext) {
+        m_setupError = "client context: " + error;
+        return;
+    }
+    server.connection = std::make_unique<Connection>(serverContext, std::string());
+    checkErrorQueue("Connection(server)");
+    client.connection = std::make_unique<Connection>(clientContext, peerName, sessionKey);
+    checkErrorQueue("Connection(client)");
+    drain(server);
+    drain(client);
+}
+
+void EnginePair::setDelivery(Delivery delivery, uint32_t seed)
+{
+    m_delivery = delivery;
+    m_random.seed(seed);
+}
+
+size_t EnginePair::transfer()
+{
+    const size_t toServer = transfer(client, server);
+    const size_t toClient = transfer(server, client);
+    return toServer + toClient;
+}
+
+size_t EnginePair::transfer(Side &from, Side &to)
+{
+    const std::string bytes = from->takeOutput();
+    checkErrorQueue("takeOutput");
+    if (!bytes.empty())
+        deliver(to, bytes);
+    return bytes.size();
+}
+
+int EnginePair::run(int maxRounds)
+{
+    int rounds = 0;
+    while (rounds < maxRounds && transfer() > 0)
+        ++rounds;
+    return rounds;
+}
+
+bool EnginePair::handshake(int maxRounds)
+{
+    for (int round = 0; round < maxRounds; ++round) {
+        if (client.phase() != Phase::Handshake && server.phase() != Phase::Handshake)
+            break;
+        if (transfer() == 0)
+            break;
+    }
+    return pastHandshake(client.phase()) && pastHandshake(server.phase());
+}
+
+bool EnginePair::closeBoth()
+{
+    client->shutdown();
+    checkErrorQueue("shutdown");
+    run();
+    server->shutdown();
+    checkErrorQueue("shutdown");
+    run();
+    drain(client);
+    drain(server);
+    return client.phase() == Phase::Closed && server.phase() == Phase::Closed;
+}
+
+void EnginePair::deliver(Side &to, const std::string &bytes)
+{
+    switch (m_delivery) {
+    case Delivery::Whole:
+        feedChunk(to, bytes.data(), bytes.size());
+        return;
+    case Delivery::OneByte:
+        for (size_t i = 0; i < bytes.size(); ++i)
+            feedChunk(to, bytes.data() + i, 1);
+        return;
+    case Delivery::RandomSplits:
+        for (size_t done = 0; done < bytes.size();) {
+            // Mostly small pieces (record headers cut anywhere), sometimes whole records.
+            const uint32_t limit = m_random() % 4 == 0 ? 20000 : 16;
+            const size_t size = std::min<size_t>(1 + m_random() % limit, bytes.size() - done);
+            feedChunk(to, bytes.data() + done, size);
+            done += size;
+        }
+        return;
+    }
+}
+
+void EnginePair::feedChunk(Side &to, const char *data, size_t size)
+{
+    to->feed(data, size);
+    checkErrorQueue("feed");
+    to->process();
+    checkErrorQueue("process");
+    drain(to);
+}
+
+void EnginePair::drain(Side &side)
+{
+    char buffer[16384];
+    for (int i = 0; i < kMaxReadsPerDrain; ++i) {
+        const size_t got = side->read(buffer, sizeof buffer);
+        checkErrorQueue("read");
+        if (got == 0)
+            break;
+        side.received.append(buffer, got);
+    }
+    std::vector<Event> events = side->takeEvents();
+    checkErrorQueue("takeEvents");
+    side.events.insert(side.events.end(), events.begin(), events.end());
+}
+
+bool pastHandshake(Phase phase)
+{
+    return phase == Phase::Data || phase == Phase::Shutdown || phase == Phase::Closed;
+}
+
+void checkErrorQueue(const char *operation)
+{
+    const unsigned long code = ERR_peek_error();
+    if (code == 0)
+        return;
+    if (g_errorQueueViolation.empty()) {
+        char text[256];
+        ERR_error_string_n(code, text, sizeof text);
+        g_errorQueueViolation =
+            std::string("OpenSSL error queue not empty after ") + operation + ": " + text;
+    }
+    ERR_clear_error();
+}
+
+std::string takeErrorQueueViolation()
+{
+    std::string violation;
+    violation.swap(g_errorQueueViolation);
+    return violation;
+}
+
+QStringList failureNames(const std::vector<securesocket::engine::VerifyFailure> &failures,
+                         bool withDepth)
+{
+    QStringList names;
+    for (const auto &failure : failures) {
+        const char *name = verifyErrorName(failure.code);
+        QString text = name ? QString::fromLatin1(name) : QString::number(int(failure.code));
+        if (withDepth)
+            text += QLatin1Char('@') + QString::number(failure.depth);
+        names << text;
+    }
+    return names;
+}
+
+std::string patternData(size_t size, uint32_t seed)
+{
+    std::mt19937 random(seed);
+    std::string data(size, '\0');
+    for (size_t i = 0; i < size; ++i)
+        data[i] = static_cast<char>(random() & 0xff);
+    return data;
+}
+
+std::string firstDifference(const std::string &actual, const std::string &expected)
+{
+    if (actual == expected)
+        return {};
+    const size_t common = std::min(actual.size(), expected.size());
+    size_t i = 0;
+    while (i < common && actual[i] == expected[i])
+        ++i;
+    return "got " + std::to_string(actual.size()) + " bytes, expected " +
+           std::to_string(expected.size()) + "; first difference at offset " + std::to_string(i);
+}
+
+const char *phaseName(Phase phase)
+{
+    switch (phase) {
+    case Phase::Handshake:
+        return "Handshake";
+    case Phase::VerifyPending:
+        return "VerifyPending";
+    case Phase::Data:
+        return "Data";
+    case Phase::Shutdown:
+        return "Shutdown";
+    case Phase::Closed:
+        return "Closed";
+    case Phase::Failed:
+        return "Failed";
+    }
+    return "?";
+}
+
+const char *errorKindName(Error::Kind kind)
+{
+    switch (kind) {
+    case Error::None:
+        return "None";
+    case Error::Config:
+        return "Config";
+    case Error::Protocol:
+        return "Protocol";
+    case Error::Incompatible:
+        return "Incompatible";
+    case Error::Certificate:
+        return "Certificate";
+    case Error::AlertReceived:
+        return "AlertReceived";
+    case Error::Truncated:
+        return "Truncated";
+    case Error::Internal:
+        return "Internal";
+    }
+    return "?";
+}
+
+const char *eventKindName(Event::Kind kind)
+{
+    switch (kind) {
+    case Event::HandshakeDone:
+        return "HandshakeDone";
+    case Event::VerifyFailed:
+        return "VerifyFailed";
+    case Event::AlertSent:
+        return "AlertSent";
+    case Event::AlertReceived:
+        return "AlertReceived";
+    case Event::CloseNotify:
+        return "CloseNotify";
+    case Event::Closed:
+        return "Closed";
+    case Event::Failed:
+        return "Failed";
+    }
+    return "?";
+}
+
+} // namespace enginetest
+
+namespace securesocket::engine {
+char *toString(Phase phase)
+{
+    return qstrdup(enginetest::phaseName(phase));
+}
+char *toString(Error::Kind kind)
+{
+    return qstrdup(enginetest::errorKindName(kind));
+}
+char *toString(Event::Kind kind)
+{
+    return qstrdup(enginetest::eventKindName(kind));
+}
+} // namespace securesocket::engine
+
+char *toString(VerifyError error)
+{
+    const char *name = verifyErrorName(error);
+    return qstrdup(name ? name : QByteArray::number(static_cast<int>(error)).constData());
+}

@@ -1,0 +1,130 @@
+// In-memory test helpers for the sans-I/O engine, in the style of rustls' tests: a client and a
+// server Connection wired back to back, moving ciphertext between them in whole, one byte at a
+// time or in random (seeded) splits. No socket, no event loop: every step is deterministic.
+#ifndef SECURESOCKET_TESTS_ENGINEPAIR_H
+#define SECURESOCKET_TESTS_ENGINEPAIR_H
+
+#include "connection.h"
+
+#include <QStringList>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace enginetest {
+
+using securesocket::engine::Config;
+using securesocket::engine::Connection;
+using securesocket::engine::Error;
+using securesocket::engine::Event;
+using securesocket::engine::Phase;
+using securesocket::engine::Role;
+
+// How ciphertext is handed to the receiving side.
+enum class Delivery {
+    Whole,        // all pending bytes in one feed(): records arrive coalesced
+    OneByte,      // one byte per feed(), with process() and reads after each byte
+    RandomSplits, // chunks of random size (seeded), with process() and reads after each
+};
+
+// One end of the pair and what the test has collected from it so far.
+struct Side
+{
+    std::unique_ptr<Connection> connection;
+    std::string received;      // every byte of plaintext read
+    std::vector<Event> events; // every event taken, in order
+
+    Connection *operator->() const { return connection.get(); }
+    Phase phase() const { return connection->phase(); }
+    bool hasEvent(Event::Kind kind) const { return eventCount(kind) > 0; }
+    int eventCount(Event::Kind kind) const;
+    // The first AlertReceived (or AlertSent) event, or null.
+    const Event *firstAlert(Event::Kind kind) const;
+    // "phase Failed, error Protocol: <message>, events [HandshakeDone, ...]", for messages.
+    std::string describe() const;
+};
+
+class EnginePair
+{
+public:
+    // Builds the two contexts and connections; the client checks the server against peerName
+    // and, with a sessionKey, resumes and stores sessions under it. When a context cannot be
+    // built, isValid() is false and setupError() says why.
+    EnginePair(const Config &clientConfig, const Config &serverConfig,
+               const std::string &peerName = "localhost", const std::string &sessionKey = {});
+
+    bool isValid() const { return client.connection && server.connection; }
+    const std::string &setupError() const { return m_setupError; }
+
+    Side client;
+    Side server;
+
+    void setDelivery(Delivery delivery, uint32_t seed = 1);
+
+    // One round: all pending output of the client goes to the server, then all of the server's
+    // to the client. Each receiver processes, its plaintext is read and its events collected.
+    // Returns the number of ciphertext bytes moved.
+    size_t transfer();
+    // One direction only.
+    size_t transfer(Side &from, Side &to);
+    // Rounds of transfer() until a round moves nothing, at most maxRounds. Returns the rounds
+    // that moved bytes.
+    int run(int maxRounds = 32);
+    // Rounds of transfer() until neither side is in Phase::Handshake any more (both done, one
+    // failed or paused in VerifyPending) or nothing moves. True when both are past the
+    // handshake (Data, Shutdown or Closed).
+    bool handshake(int maxRounds = 16);
+    // Both sides send close_notify (the client first) and the pair runs until both are Closed.
+    // True when both are.
+    bool closeBoth();
+
+    // Gives bytes to side as if they came from the network, with the current delivery mode.
+    void deliver(Side &to, const std::string &bytes);
+    // Reads all plaintext of side into side.received and takes its events.
+    void drain(Side &side);
+
+private:
+    void feedChunk(Side &to, const char *data, size_t size);
+
+    std::string m_setupError;
+    Delivery m_delivery = Delivery::Whole;
+    std::mt19937 m_random{1};
+};
+
+// True for Data, Shutdown and Closed.
+bool pastHandshake(Phase phase);
+
+// Records the engine call after which the thread's OpenSSL error queue was first found not
+// empty (and empties it so that the next check is independent).
+void checkErrorQueue(const char *operation);
+// The first violation recorded since the last call, or "" (then forgets it).
+std::string takeErrorQueueViolation();
+
+// The failures as verifyErrorName() names ("expired"), with "@depth" when withDepth is set.
+QStringList failureNames(const std::vector<securesocket::engine::VerifyFailure> &failures,
+                         bool withDepth = false);
+
+// size bytes of deterministic pseudo-random data.
+std::string patternData(size_t size, uint32_t seed);
+// "" when equal, else where and how actual differs from expected.
+std::string firstDifference(const std::string &actual, const std::string &expected);
+
+const char *phaseName(Phase phase);
+const char *errorKindName(Error::Kind kind);
+const char *eventKindName(Event::Kind kind);
+
+} // namespace enginetest
+
+// Readable QCOMPARE failures for the engine's enums (found by argument-dependent lookup).
+namespace securesocket::engine {
+char *toString(Phase phase);
+char *toString(Error::Kind kind);
+char *toString(Event::Kind kind);
+} // namespace securesocket::engine
+char *toString(VerifyError error);
+
+#endif

@@ -1,0 +1,556 @@
+// Context::get: configuration errors that name the file and the cause, encrypted keys, the
+// context cache; and a server engine fed bytes that are not a valid TLS client.
+#include "pkifixture.h"
+#include "testsupport.h"
+
+#include <QTest>
+
+#include <openssl/err.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+using namespace enginetest;
+using securesocket::engine::Context;
+using securesocket::engine::VerifyMode;
+
+namespace {
+
+// The first flight of a client that speaks TLS 1.0 only, made with OpenSSL directly.
+std::string tls10ClientHello()
+{
+    using CtxPtr = std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>;
+    using SslPtr = std::unique_ptr<SSL, decltype(&SSL_free)>;
+    CtxPtr ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+    if (!ctx || SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx.get(), TLS1_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx.get(), "DEFAULT:@SECLEVEL=0") != 1)
+        return {};
+    SslPtr ssl(SSL_new(ctx.get()), SSL_free);
+    BIO *in = BIO_new(BIO_s_mem());
+    BIO *out = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl.get(), in, out); // owned by ssl from here
+    SSL_connect(ssl.get());          // writes the ClientHello, then wants to read
+    std::string hello(BIO_ctrl_pending(out), '\0');
+    const int got = BIO_read(out, hello.data(), static_cast<int>(hello.size()));
+    hello.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    ERR_clear_error();
+    return hello;
+}
+
+bool contains(const std::string &text, const std::string &fragment)
+{
+    return text.find(fragment) != std::string::npos;
+}
+
+} // namespace
+
+class TestContext : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void cleanup();
+
+    void configurationErrors_data();
+    void configurationErrors();
+    void encryptedKeys_data();
+    void encryptedKeys();
+
+    void equalConfigsShareOneContext();
+    void changedSettingGivesAnotherContext_data();
+    void changedSettingGivesAnotherContext();
+    void changedFileGivesAnotherContext();
+    void contextOutlivesCacheEntry();
+    void systemCaSource();
+
+    void badInputToServer_data();
+    void badInputToServer();
+    void alteredRecordIsRejected_data();
+    void alteredRecordIsRejected();
+
+private:
+    PkiDir m_dir;
+    StandardPki m_pki;
+};
+
+void TestContext::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    m_pki.create(m_dir);
+}
+
+void TestContext::cleanup()
+{
+    const std::string violation = takeErrorQueueViolation();
+    QVERIFY2(violation.empty(), violation.c_str());
+    QCOMPARE(ERR_peek_error(), 0UL);
+}
+
+// --- Configuration errors ------------------------------------------------------------------
+
+void TestContext::configurationErrors_data()
+{
+    QTest::addColumn<QString>("scenario");
+    QTest::addColumn<bool>("server");
+    QTest::addColumn<QStringList>("fragments"); // all in the message; "%dir" is m_dir
+    // clang-format off
+    QTest::newRow("missing CA file") << "missing CA file" << false
+        << QStringList{"CA file", "%dir/missing-ca.pem", "No such file"};
+    QTest::newRow("CA file with no certificate") << "CA file with no certificate" << false
+        << QStringList{"CA file", "%dir/no-cert.pem", "no PEM certificate"};
+    QTest::newRow("CA file holding a key") << "CA file holding a key" << false
+        << QStringList{"%dir/server.key", "no PEM certificate"};
+    QTest::newRow("missing CA directory") << "missing CA directory" << false
+        << QStringList{"CA directory", "%dir/no-such-dir", "does not exist"};
+    QTest::newRow("missing CRL file") << "missing CRL file" << false
+        << QStringList{"CRL file", "%dir/missing.crl"};
+    QTest::newRow("CRL file with no CRL") << "CRL file with no CRL" << false
+        << QStringList{"CRL file", "%dir/no-cert.pem", "no PEM CRL"};
+    QTest::newRow("missing certificate file") << "missing certificate file" << true
+        << QStringList{"certificate file", "%dir/missing-cert.pem", "No such file"};
+    QTest::newRow("missing key file") << "missing key file" << true
+        << QStringList{"private key file", "%dir/missing.key", "No such file"};
+    QTest::newRow("key file with no key") << "key file with no key" << true
+        << QStringList{"%dir/no-cert.pem", "no PEM private key"};
+    QTest::newRow("key does not match") << "key does not match" << true
+        << QStringList{"%dir/client.key", "does not match", "%dir/server-chain.pem"};
+    QTest::newRow("certificate without key") << "certificate without key" << true
+        << QStringList{"%dir/server-chain.pem", "no private key"};
+    QTest::newRow("key without certificate") << "key without certificate" << false
+        << QStringList{"%dir/client.key", "no certificate"};
+    QTest::newRow("server without certificate") << "server without certificate" << true
+        << QStringList{"server needs a certificate"};
+    QTest::newRow("wrong passphrase") << "wrong passphrase" << true
+        << QStringList{"wrong passphrase", "%dir/encrypted.key"};
+    QTest::newRow("encrypted key, no passphrase") << "encrypted key, no passphrase" << true
+        << QStringList{"no passphrase", "%dir/encrypted.key"};
+    QTest::newRow("wrong passphrase in memory") << "wrong passphrase in memory" << true
+        << QStringList{"wrong passphrase", "private key given in memory"};
+    QTest::newRow("missing passphrase file") << "missing passphrase file" << true
+        << QStringList{"passphrase file", "%dir/missing.pass"};
+    QTest::newRow("empty passphrase file") << "empty passphrase file" << true
+        << QStringList{"passphrase file", "%dir/empty.pass", "empty"};
+    QTest::newRow("invalid cipher list") << "invalid cipher list" << false
+        << QStringList{"TLS 1.2 cipher list", "'NO-SUCH-CIPHER'"};
+    QTest::newRow("invalid cipher suites") << "invalid cipher suites" << false
+        << QStringList{"TLS 1.3 cipher suites", "'TLS_NO_SUCH_SUITE'"};
+    QTest::newRow("minimum above maximum") << "minimum above maximum" << false
+        << QStringList{"minimum TLS version is above the maximum"};
+    QTest::newRow("empty ALPN name") << "empty ALPN name" << false
+        << QStringList{"ALPN protocol name"};
+    // clang-format on
+}
+
+void TestContext::configurationErrors()
+{
+    QFETCH(QString, scenario);
+    QFETCH(bool, server);
+    QFETCH(QStringList, fragments);
+
+    const std::string noCert = m_dir.write("no-cert.pem", "just some text\n");
+    const std::string encrypted =
+        m_dir.write("encrypted.key", testpki::encryptKey(m_pki.server.keyPem, "right"));
+    const std::string emptyPass = m_dir.write("empty.pass", "\n");
+
+    Config config = server ? m_pki.serverConfig() : m_pki.clientConfig();
+    const std::map<QString, std::function<void()>> scenarios = {
+        {"missing CA file", [&] { config.caFile = m_dir.path("missing-ca.pem"); }},
+        {"CA file with no certificate", [&] { config.caFile = noCert; }},
+        {"CA file holding a key", [&] { config.caFile = m_pki.serverKeyFile; }},
+        {"missing CA directory", [&] { config.caDirectory = m_dir.path("no-such-dir"); }},
+        {"missing CRL file", [&] { config.crlFile = m_dir.path("missing.crl"); }},
+        {"CRL file with no CRL", [&] { config.crlFile = noCert; }},
+        {"missing certificate file",
+         [&] { config.certChainFile = m_dir.path("missing-cert.pem"); }},
+        {"missing key file", [&] { config.keyFile = m_dir.path("missing.key"); }},
+        {"key file with no key", [&] { config.keyFile = noCert; }},
+        {"key does not match", [&] { config.keyFile = m_pki.clientKeyFile; }},
+        {"certificate without key", [&] { config.keyFile.clear(); }},
+        {"key without certificate", [&] { config.keyFile = m_pki.clientKeyFile; }},
+        {"server without certificate", [&] { config.certChainFile = config.keyFile = ""; }},
+        {"wrong passphrase",
+         [&] {
+             config.keyFile = encrypted;
+             config.keyPassphrase = securesocket::engine::SecretString("wrong");
+         }},
+        {"encrypted key, no passphrase", [&] { config.keyFile = encrypted; }},
+        {"wrong passphrase in memory",
+         [&] {
+             config.keyFile.clear();
+             config.keyPem = testpki::encryptKey(m_pki.server.keyPem, "right");
+             config.keyPassphrase = securesocket::engine::SecretString("wrong");
+         }},
+        {"missing passphrase file",
+         [&] {
+             config.keyFile = encrypted;
+             config.keyPassphraseFile = m_dir.path("missing.pass");
+         }},
+        {"empty passphrase file",
+         [&] {
+             config.keyFile = encrypted;
+             config.keyPassphraseFile = emptyPass;
+         }},
+        {"invalid cipher list", [&] { config.cipherList = "NO-SUCH-CIPHER"; }},
+        {"invalid cipher suites", [&] { config.cipherSuites = "TLS_NO_SUCH_SUITE"; }},
+        {"minimum above maximum",
+         [&] {
+             config.minVersion = TLS1_3_VERSION;
+             config.maxVersion = TLS1_2_VERSION;
+         }},
+        {"empty ALPN name",
+         [&] {
+             config.alpn = {"h2", ""};
+         }},
+    };
+    QVERIFY2(scenarios.count(scenario), qPrintable(scenario));
+    scenarios.at(scenario)();
+
+    std::string error;
+    const auto context = Context::get(config, server ? Role::Server : Role::Client, &error);
+    checkErrorQueue("Context::get");
+    QVERIFY2(!context, "the configuration must be refused");
+    QVERIFY(!error.empty());
+    const QString dir = QString::fromStdString(m_dir.path("")) + "/";
+    for (QString fragment : fragments) {
+        fragment.replace("%dir/", dir);
+        QVERIFY2(contains(error, fragment.toStdString()),
+                 qPrintable("'" + fragment + "' not in: " + QString::fromStdString(error)));
+    }
+    // A refused configuration is not cached: asking again gives the same answer.
+    std::string again;
+    QVERIFY(!Context::get(config, server ? Role::Server : Role::Client, &again));
+    QCOMPARE(again, error);
+}
+
+void TestContext::encryptedKeys_data()
+{
+    QTest::addColumn<int>("keyType");
+    QTest::addColumn<QString>("source"); // "string", "file" or "memory"
+    const std::pair<const char *, testpki::KeyType> types[] = {
+        {"RSA", testpki::KeyType::Rsa2048},
+        {"ECDSA", testpki::KeyType::EcdsaP256},
+        {"Ed25519", testpki::KeyType::Ed25519},
+    };
+    for (const auto &[name, type] : types) {
+        for (const char *source : {"string", "file", "memory"})
+            QTest::addRow("%s, passphrase %s", name, source) << int(type) << QString(source);
+    }
+}
+
+void TestContext::encryptedKeys()
+{
+    QFETCH(int, keyType);
+    QFETCH(QString, source);
+    testpki::CertSpec spec;
+    spec.commonName = "localhost";
+    spec.dnsNames = {"localhost"};
+    spec.keyType = testpki::KeyType(keyType);
+    const testpki::Issued server = testpki::makeCertificate(spec, &m_pki.intermediate);
+    const std::string prefix = "enc-" + std::to_string(keyType) + "-" + source.toStdString();
+    const std::string passphrase = "correct horse battery staple";
+
+    Config config = m_pki.serverConfig();
+    config.certChainFile =
+        m_dir.write(prefix + ".pem", server.certPem + m_pki.intermediate.certPem);
+    const std::string encrypted = testpki::encryptKey(server.keyPem, passphrase);
+    QVERIFY(contains(encrypted, "ENCRYPTED PRIVATE KEY"));
+    config.keyFile = m_dir.write(prefix + ".key", encrypted);
+    if (source == "string") {
+        config.keyPassphrase = securesocket::engine::SecretString(passphrase);
+    } else if (source == "file") {
+        config.keyPassphraseFile = m_dir.write(prefix + ".pass", passphrase + "\n");
+    } else {
+        config.keyFile.clear();
+        config.keyPem = encrypted;
+        config.keyPassphrase = securesocket::engine::SecretString(passphrase);
+    }
+
+    // And the key really works: a client completes a handshake with it, in both versions.
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        EnginePair pair(withVersion(m_pki.clientConfig(), version), withVersion(config, version));
+        QVERIFY2(pair.isValid(), pair.setupError().c_str());
+        QVERIFY2(pair.handshake(), state(pair).c_str());
+        QCOMPARE(pair.client->peerCertificateChainPem().front(), server.certPem);
+    }
+}
+
+// --- The context cache ---------------------------------------------------------------------
+
+void TestContext::equalConfigsShareOneContext()
+{
+    std::string error;
+    const auto first = Context::get(m_pki.serverConfig(), Role::Server, &error);
+    QVERIFY2(first, error.c_str());
+    const auto second = Context::get(m_pki.serverConfig(), Role::Server, &error);
+    QCOMPARE(second.get(), first.get());
+
+    const auto client = Context::get(m_pki.clientConfig(), Role::Client, &error);
+    QVERIFY2(client, error.c_str());
+    QCOMPARE(Context::get(m_pki.clientConfig(), Role::Client, &error).get(), client.get());
+    QCOMPARE(client->role(), Role::Client);
+    QCOMPARE(first->role(), Role::Server);
+
+    // The same settings in the other role are another context.
+    Config both = m_pki.serverConfig();
+    const auto asClient = Context::get(both, Role::Client, &error);
+    QVERIFY2(asClient, error.c_str());
+    QVERIFY(asClient.get() != first.get());
+}
+
+void TestContext::changedSettingGivesAnotherContext_data()
+{
+    QTest::addColumn<QString>("setting");
+    QTest::addColumn<bool>("server");
+    for (const char *setting :
+         {"caFile", "caPem", "useSystemCas", "crlFile", "certificate", "verifyMode", "minVersion",
+          "maxVersion", "cipherList", "cipherSuites", "alpn", "alpn order", "alpn cut",
+          "sessionResumption"})
+        QTest::newRow(setting) << QString(setting) << false;
+    for (const char *setting : {"keyFile", "keyPassphrase", "ticketKeyLifetime"})
+        QTest::newRow(setting) << QString(setting) << true;
+}
+
+void TestContext::changedSettingGivesAnotherContext()
+{
+    QFETCH(QString, setting);
+    QFETCH(bool, server);
+    const std::string encrypted =
+        m_dir.write("encrypted-2.key", testpki::encryptKey(m_pki.server.keyPem, "pass"));
+    const std::string crl = m_dir.write("empty.crl", testpki::makeCrl(m_pki.root, {}));
+    Config base = server ? m_pki.serverConfig() : m_pki.clientConfig();
+    base.alpn = {"a", "bc"};
+    if (server) {
+        base.keyFile = encrypted;
+        base.keyPassphrase = securesocket::engine::SecretString("pass");
+    }
+    const std::map<QString, std::function<void(Config &)>> changes = {
+        {"caFile", [&](Config &c) { c.caFile = m_pki.serverChainFile; }},
+        {"caPem", [&](Config &c) { c.caPem = m_pki.otherRoot.certPem; }},
+        {"useSystemCas", [](Config &c) { c.useSystemCas = true; }},
+        {"crlFile", [&](Config &c) { c.crlFile = crl; }},
+        {"certificate",
+         [&](Config &c) {
+             c.certChainFile = m_pki.clientChainFile;
+             c.keyFile = m_pki.clientKeyFile;
+         }},
+        {"keyFile",
+         [&](Config &c) {
+             c.keyFile = m_pki.serverKeyFile;
+             c.keyPassphrase = {};
+         }},
+        {"keyPassphrase",
+         [&](Config &c) {
+             c.keyPassphrase = {};
+             c.keyPassphraseFile = m_dir.write("pass.txt", "pass\n");
+         }},
+        {"verifyMode", [](Config &c) { c.verifyMode = VerifyMode::Query; }},
+        {"minVersion", [](Config &c) { c.minVersion = TLS1_3_VERSION; }},
+        {"maxVersion", [](Config &c) { c.maxVersion = TLS1_2_VERSION; }},
+        {"cipherList", [](Config &c) { c.cipherList = "ECDHE-ECDSA-AES128-GCM-SHA256"; }},
+        {"cipherSuites", [](Config &c) { c.cipherSuites = "TLS_AES_128_GCM_SHA256"; }},
+        {"alpn", [](Config &c) { c.alpn = {"h2"}; }},
+        {"alpn order",
+         [](Config &c) {
+             c.alpn = {"bc", "a"};
+         }},
+        // Lists that differ only in how the names are cut are different lists.
+        {"alpn cut",
+         [](Config &c) {
+             c.alpn = {"ab", "c"};
+         }},
+        {"sessionResumption", [](Config &c) { c.sessionResumption = !c.sessionResumption; }},
+        {"ticketKeyLifetime", [](Config &c) { c.ticketKeyLifetime = 60; }},
+    };
+    QVERIFY2(changes.count(setting), qPrintable(setting));
+    Config changed = base;
+    changes.at(setting)(changed);
+
+    const Role role = server ? Role::Server : Role::Client;
+    std::string error;
+    const auto before = Context::get(base, role, &error);
+    QVERIFY2(before, error.c_str());
+    const auto after = Context::get(changed, role, &error);
+    QVERIFY2(after, error.c_str());
+    QVERIFY2(after.get() != before.get(), "the changed setting gave the same context");
+    QCOMPARE(Context::get(changed, role, &error).get(), after.get());
+}
+
+void TestContext::changedFileGivesAnotherContext()
+{
+    namespace fs = std::filesystem;
+    Config config = m_pki.serverConfig();
+    config.certChainFile = m_dir.write("rotating.pem", m_pki.server.certPem);
+    config.keyFile = m_dir.write("rotating.key", m_pki.server.keyPem);
+    std::string error;
+    const auto first = Context::get(config, Role::Server, &error);
+    QVERIFY2(first, error.c_str());
+    QCOMPARE(Context::get(config, Role::Server, &error).get(), first.get());
+
+    // Touched: same content, a new modification time.
+    const auto mtime = fs::last_write_time(config.certChainFile);
+    fs::last_write_time(config.certChainFile, mtime + std::chrono::seconds(2));
+    const auto touched = Context::get(config, Role::Server, &error);
+    QVERIFY2(touched, error.c_str());
+    QVERIFY(touched.get() != first.get());
+
+    // Rewritten with a new certificate: the next connections present it.
+    testpki::CertSpec spec;
+    spec.commonName = "localhost";
+    spec.dnsNames = {"localhost", "renewed.example"};
+    const testpki::Issued renewed = testpki::makeCertificate(spec, &m_pki.intermediate);
+    testpki::writeFile(config.certChainFile, renewed.certPem + m_pki.intermediate.certPem);
+    testpki::writeFile(config.keyFile, renewed.keyPem);
+    fs::last_write_time(config.certChainFile, mtime + std::chrono::seconds(4));
+    fs::last_write_time(config.keyFile, mtime + std::chrono::seconds(4));
+    const auto rewritten = Context::get(config, Role::Server, &error);
+    QVERIFY2(rewritten, error.c_str());
+    QVERIFY(rewritten.get() != touched.get());
+
+    EnginePair pair(m_pki.clientConfig(), config);
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    QCOMPARE(pair.client->peerCertificateChainPem().front(), renewed.certPem);
+
+    // The CA file of a client is watched the same way.
+    Config client = m_pki.clientConfig();
+    client.caFile = m_dir.write("rotating-ca.pem", m_pki.root.certPem);
+    const auto before = Context::get(client, Role::Client, &error);
+    QVERIFY2(before, error.c_str());
+    testpki::writeFile(client.caFile, m_pki.root.certPem + m_pki.otherRoot.certPem);
+    QVERIFY(Context::get(client, Role::Client, &error).get() != before.get());
+}
+
+void TestContext::contextOutlivesCacheEntry()
+{
+    // A connection keeps its context even when the cache has long forgotten it.
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    std::string error;
+    for (int i = 0; i < 40; ++i) { // more than the cache holds
+        Config other = m_pki.clientConfig();
+        other.alpn = {"protocol-" + std::to_string(i)};
+        QVERIFY2(Context::get(other, Role::Client, &error), error.c_str());
+    }
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+}
+
+void TestContext::systemCaSource()
+{
+    const std::string source = securesocket::engine::systemCaSource();
+    QVERIFY(!source.empty());
+    QCOMPARE(securesocket::engine::systemCaSource(), source);
+    // Either what was loaded, with its path, or an explicit "none found".
+    const bool named = contains(source, "file /") || contains(source, "directory /");
+    QVERIFY2(named || contains(source, "none found"), source.c_str());
+    if (std::filesystem::exists("/etc/ssl/certs/ca-certificates.crt"))
+        QVERIFY2(named && contains(source, "certificates"), source.c_str());
+
+    // A client using only the system CAs gets a context.
+    Config config;
+    std::string error;
+    QVERIFY2(Context::get(config, Role::Client, &error), error.c_str());
+}
+
+// --- Bad input -----------------------------------------------------------------------------
+
+void TestContext::badInputToServer_data()
+{
+    QTest::addColumn<QByteArray>("input");
+    QTest::addColumn<bool>("eof");
+    QTest::addColumn<int>("kind");
+    QTest::addColumn<QString>("fragment");
+
+    const std::string random = patternData(1000, 42);
+    QTest::newRow("random bytes") << QByteArray(random.data(), int(random.size())) << false
+                                  << int(Error::Protocol) << "not valid TLS";
+    QTest::newRow("plain HTTP") << QByteArray("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n") << false
+                                << int(Error::Protocol) << "plain HTTP";
+    QTest::newRow("HTTP proxy request") << QByteArray("CONNECT example.com:443 HTTP/1.1\r\n\r\n")
+                                        << false << int(Error::Protocol) << "HTTP";
+    QTest::newRow("oversized record")
+        << QByteArray("\x16\x03\x01\x48\x01", 5) + QByteArray(64, '\x01') << false
+        << int(Error::Protocol) << "size";
+    QTest::newRow("largest length")
+        << QByteArray("\x16\x03\x01\xff\xff", 5) << false << int(Error::Protocol) << "size";
+    QTest::newRow("application data first")
+        << QByteArray("\x17\x03\x03\x00\x05hello", 10) << false << int(Error::Protocol) << "TLS";
+    // OpenSSL takes only a handshake record as a first record: an alert is unexpected.
+    QTest::newRow("fatal alert first") << QByteArray("\x15\x03\x01\x00\x02\x02\x28", 7) << false
+                                       << int(Error::Protocol) << "not valid TLS";
+    QTest::newRow("truncated record, then EOF")
+        << QByteArray("\x16\x03\x01\x01\x00\x01\x00\x00\xfc\x03\x03", 11) << true
+        << int(Error::Truncated) << "closed";
+    QTest::newRow("nothing, then EOF") << QByteArray() << true << int(Error::Truncated) << "closed";
+    const std::string hello = tls10ClientHello();
+    QTest::newRow("TLS 1.0 ClientHello") << QByteArray(hello.data(), int(hello.size())) << false
+                                         << int(Error::Incompatible) << "older than TLS 1.2";
+}
+
+void TestContext::badInputToServer()
+{
+    QFETCH(QByteArray, input);
+    QFETCH(bool, eof);
+    QFETCH(int, kind);
+    QFETCH(QString, fragment);
+
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    Side &server = pair.server;
+    server->feed(input.constData(), size_t(input.size()));
+    if (eof)
+        server->feedEof();
+    server->process();
+    pair.drain(server);
+
+    QCOMPARE(server.phase(), Phase::Failed);
+    QCOMPARE(server->error().kind, Error::Kind(kind));
+    QVERIFY2(contains(server->error().message, fragment.toStdString()),
+             server->error().message.c_str());
+    QVERIFY(server.received.empty());
+    QCOMPARE(server.eventCount(Event::Failed), 1);
+    QCOMPARE(server.eventCount(Event::HandshakeDone), 0);
+}
+
+void TestContext::alteredRecordIsRejected_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<int>("offset"); // in the altered record; negative from its end
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        const char *v = version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3";
+        QTest::addRow("%s, first byte after the header", v) << version << 5;
+        QTest::addRow("%s, middle", v) << version << 20;
+        QTest::addRow("%s, last byte (tag)", v) << version << -1;
+    }
+}
+
+void TestContext::alteredRecordIsRejected()
+{
+    QFETCH(int, version);
+    QFETCH(int, offset);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+
+    pair.client->write("intact", 6);
+    const std::string intact = pair.client->takeOutput();
+    pair.client->write("this record is altered in transit", 33);
+    std::string altered = pair.client->takeOutput();
+    QVERIFY(altered.size() > 40);
+    const size_t at = offset >= 0 ? size_t(offset) : altered.size() - size_t(-offset);
+    altered[at] = static_cast<char>(altered[at] ^ 0x04);
+    pair.deliver(pair.server, intact + altered);
+
+    QCOMPARE(pair.server.received, std::string("intact"));
+    QCOMPARE(pair.server.phase(), Phase::Failed);
+    QCOMPARE(pair.server->error().kind, Error::Protocol);
+    QVERIFY2(contains(pair.server->error().message, "integrity"),
+             pair.server->error().message.c_str());
+    QVERIFY2(pair.server.firstAlert(Event::AlertSent), state(pair).c_str());
+    pair.run();
+    QCOMPARE(pair.client->error().kind, Error::AlertReceived);
+}
+
+QTEST_GUILESS_MAIN(TestContext)
+#include "tst_context.moc"

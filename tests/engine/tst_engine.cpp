@@ -1,0 +1,696 @@
+// The engine end to end: a client and a server Connection back to back in memory, through
+// every phase, in both roles, with TLS 1.2 and TLS 1.3. Certificates and who verifies whom are
+// in tst_authentication.cpp and tst_verify.cpp; sessions in tst_sessions.cpp.
+#include "pkifixture.h"
+#include "testsupport.h"
+
+#include <QTest>
+
+#include <openssl/err.h>
+
+using namespace enginetest;
+using securesocket::engine::VerifyMode;
+
+namespace {
+
+std::vector<std::string> toStd(const QStringList &list)
+{
+    std::vector<std::string> result;
+    for (const QString &item : list)
+        result.push_back(item.toStdString());
+    return result;
+}
+
+} // namespace
+
+class TestEngine : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void cleanup();
+
+    void handshake_data();
+    void handshake();
+    void negotiatedCipher_data();
+    void negotiatedCipher();
+    void noCommonVersion_data();
+    void noCommonVersion();
+    void noCommonCipher();
+    void alpn_data();
+    void alpn();
+
+    void closeNotify_data();
+    void closeNotify();
+    void simultaneousCloseNotify_data();
+    void simultaneousCloseNotify();
+    void writesBeforeHandshakeArriveInOrder_data();
+    void writesBeforeHandshakeArriveInOrder();
+    void shutdownDuringHandshakeSendsQueuedWritesFirst_data();
+    void shutdownDuringHandshakeSendsQueuedWritesFirst();
+    void truncation_data();
+    void truncation();
+    void truncationInsideRecord();
+    void eofDuringHandshake_data();
+    void eofDuringHandshake();
+    void peerClosesDuringHandshake_data();
+    void peerClosesDuringHandshake();
+
+    void delivery_data();
+    void delivery();
+    void coalescedRecords();
+    void largeTransfer();
+
+    void errorQueueEmptyAfterFailures();
+    void failureIsSticky();
+
+private:
+    PkiDir m_dir;
+    StandardPki m_pki;
+};
+
+void TestEngine::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    m_pki.create(m_dir);
+}
+
+void TestEngine::cleanup()
+{
+    const std::string violation = takeErrorQueueViolation();
+    QVERIFY2(violation.empty(), violation.c_str());
+    QCOMPARE(ERR_peek_error(), 0UL);
+}
+
+// --- Handshake -----------------------------------------------------------------------------
+
+void TestEngine::handshake_data()
+{
+    addVersionColumn();
+}
+
+void TestEngine::handshake()
+{
+    QFETCH(int, version);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    QCOMPARE(pair.client.phase(), Phase::Handshake);
+    QCOMPARE(pair.server.phase(), Phase::Handshake);
+    QVERIFY2(pair.client->pendingOutput() > 0, "the client's constructor queues the ClientHello");
+    QCOMPARE(pair.server->pendingOutput(), size_t(0));
+    QVERIFY2(pair.client.events.empty(), state(pair).c_str());
+
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    const std::string protocol = version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2";
+    for (const Side *side : {&pair.client, &pair.server}) {
+        QCOMPARE(side->phase(), Phase::Data);
+        QCOMPARE((*side)->error().kind, Error::None);
+        QCOMPARE(side->eventCount(Event::HandshakeDone), 1);
+        QCOMPARE(side->eventCount(Event::VerifyFailed), 0);
+        QCOMPARE((*side)->handshakeInfo().protocol, protocol);
+        QVERIFY(!(*side)->handshakeInfo().cipher.empty());
+        QVERIFY(!(*side)->handshakeInfo().group.empty());
+        QCOMPARE((*side)->handshakeInfo().alpn, std::string());
+        QCOMPARE((*side)->handshakeInfo().resumed, false);
+        QVERIFY((*side)->verifyFailures().empty());
+    }
+    QCOMPARE(pair.client->handshakeInfo().cipher, pair.server->handshakeInfo().cipher);
+    QCOMPARE(pair.client->handshakeInfo().group, pair.server->handshakeInfo().group);
+    // OpenSSL 3.0's first default group.
+    QCOMPARE(QString::fromStdString(pair.client->handshakeInfo().group).toLower(),
+             QStringLiteral("x25519"));
+
+    pair.client->write("ping", 4);
+    pair.server->write("pong", 4);
+    pair.run();
+    QCOMPARE(pair.server.received, std::string("ping"));
+    QCOMPARE(pair.client.received, std::string("pong"));
+}
+
+void TestEngine::negotiatedCipher_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<QString>("clientCiphers");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("TLS 1.3 default") << TLS1_3_VERSION << ""
+                                     << "TLS_AES_256_GCM_SHA384";
+    QTest::newRow("TLS 1.3 ChaCha20") << TLS1_3_VERSION << "TLS_CHACHA20_POLY1305_SHA256"
+                                      << "TLS_CHACHA20_POLY1305_SHA256";
+    QTest::newRow("TLS 1.3 AES-128") << TLS1_3_VERSION << "TLS_AES_128_GCM_SHA256"
+                                     << "TLS_AES_128_GCM_SHA256";
+    QTest::newRow("TLS 1.2 default") << TLS1_2_VERSION << ""
+                                     << "ECDHE-ECDSA-AES256-GCM-SHA384";
+    QTest::newRow("TLS 1.2 AES-128") << TLS1_2_VERSION << "ECDHE-ECDSA-AES128-GCM-SHA256"
+                                     << "ECDHE-ECDSA-AES128-GCM-SHA256";
+}
+
+void TestEngine::negotiatedCipher()
+{
+    QFETCH(int, version);
+    QFETCH(QString, clientCiphers);
+    QFETCH(QString, expected);
+    Config client = withVersion(m_pki.clientConfig(), version);
+    (version == TLS1_3_VERSION ? client.cipherSuites : client.cipherList) =
+        clientCiphers.toStdString();
+    EnginePair pair(client, withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    QCOMPARE(pair.client->handshakeInfo().cipher, expected.toStdString());
+    QCOMPARE(pair.server->handshakeInfo().cipher, expected.toStdString());
+}
+
+void TestEngine::noCommonVersion_data()
+{
+    QTest::addColumn<int>("clientVersion");
+    QTest::addColumn<int>("serverVersion");
+    QTest::newRow("client older") << TLS1_2_VERSION << TLS1_3_VERSION;
+    QTest::newRow("client newer") << TLS1_3_VERSION << TLS1_2_VERSION;
+}
+
+void TestEngine::noCommonVersion()
+{
+    QFETCH(int, clientVersion);
+    QFETCH(int, serverVersion);
+    EnginePair pair(withVersion(m_pki.clientConfig(), clientVersion),
+                    withVersion(m_pki.serverConfig(), serverVersion));
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    QVERIFY(!pair.handshake());
+    QCOMPARE(pair.server.phase(), Phase::Failed);
+    QCOMPARE(pair.server->error().kind, Error::Incompatible);
+    const std::string &message = pair.server->error().message;
+    QVERIFY2(message.find("TLS 1." + std::to_string(serverVersion - TLS1_VERSION)) !=
+                 std::string::npos,
+             ("the message names the version allowed: " + message).c_str());
+    // The client offered only TLS 1.3 to a TLS 1.2 server: "older than" would send the
+    // administrator looking in the wrong direction.
+    if (clientVersion > serverVersion)
+        QVERIFY2(message.find("older than") == std::string::npos, message.c_str());
+    else
+        QVERIFY2(message.find("older than") != std::string::npos, message.c_str());
+    QCOMPARE(pair.client.phase(), Phase::Failed);
+    QCOMPARE(pair.client->error().kind, Error::AlertReceived);
+    QVERIFY2(pair.client.firstAlert(Event::AlertReceived), state(pair).c_str());
+    QCOMPARE(pair.client.firstAlert(Event::AlertReceived)->alert.description,
+             int(SSL_AD_PROTOCOL_VERSION));
+}
+
+void TestEngine::noCommonCipher()
+{
+    Config client = withVersion(m_pki.clientConfig(), TLS1_2_VERSION);
+    client.cipherList = "ECDHE-RSA-AES128-GCM-SHA256"; // the server has an ECDSA key
+    EnginePair pair(client, m_pki.serverConfig());
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    QVERIFY(!pair.handshake());
+    QCOMPARE(pair.server->error().kind, Error::Incompatible);
+    QVERIFY2(pair.server->error().message.find("in common") != std::string::npos,
+             pair.server->error().message.c_str());
+    QCOMPARE(pair.client->error().kind, Error::AlertReceived);
+}
+
+void TestEngine::alpn_data()
+{
+    QTest::addColumn<QStringList>("clientProtocols");
+    QTest::addColumn<QStringList>("serverProtocols");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("server preference")
+        << QStringList{"http/1.1", "h2"} << QStringList{"h2", "http/1.1"} << "h2";
+    QTest::newRow("one in common") << QStringList{"a", "b"} << QStringList{"c", "b"} << "b";
+    QTest::newRow("no overlap") << QStringList{"h2"} << QStringList{"imap"} << "";
+    QTest::newRow("client only") << QStringList{"h2"} << QStringList{} << "";
+    QTest::newRow("server only") << QStringList{} << QStringList{"h2"} << "";
+}
+
+void TestEngine::alpn()
+{
+    QFETCH(QStringList, clientProtocols);
+    QFETCH(QStringList, serverProtocols);
+    QFETCH(QString, expected);
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        Config client = withVersion(m_pki.clientConfig(), version);
+        client.alpn = toStd(clientProtocols);
+        Config server = withVersion(m_pki.serverConfig(), version);
+        server.alpn = toStd(serverProtocols);
+        EnginePair pair(client, server);
+        QVERIFY2(pair.isValid(), pair.setupError().c_str());
+        QVERIFY2(pair.handshake(), state(pair).c_str());
+        QCOMPARE(pair.client->handshakeInfo().alpn, expected.toStdString());
+        QCOMPARE(pair.server->handshakeInfo().alpn, expected.toStdString());
+    }
+}
+
+// --- Data and closing ----------------------------------------------------------------------
+
+void TestEngine::simultaneousCloseNotify_data()
+{
+    addVersionColumn();
+}
+
+void TestEngine::simultaneousCloseNotify()
+{
+    QFETCH(int, version);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.client->shutdown();
+    pair.server->shutdown();
+    pair.run();
+    for (const Side *side : {&pair.client, &pair.server}) {
+        QCOMPARE(side->phase(), Phase::Closed);
+        QCOMPARE(side->eventCount(Event::CloseNotify), 1);
+        QCOMPARE(side->eventCount(Event::Closed), 1);
+        QCOMPARE((*side)->error().kind, Error::None);
+    }
+}
+
+void TestEngine::closeNotify_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<bool>("clientFirst");
+    QTest::newRow("TLS 1.2, client first") << TLS1_2_VERSION << true;
+    QTest::newRow("TLS 1.2, server first") << TLS1_2_VERSION << false;
+    QTest::newRow("TLS 1.3, client first") << TLS1_3_VERSION << true;
+    QTest::newRow("TLS 1.3, server first") << TLS1_3_VERSION << false;
+}
+
+void TestEngine::closeNotify()
+{
+    QFETCH(int, version);
+    QFETCH(bool, clientFirst);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    Side &first = clientFirst ? pair.client : pair.server;
+    Side &second = clientFirst ? pair.server : pair.client;
+
+    first->write("last words", 10);
+    first->shutdown();
+    QCOMPARE(first.phase(), Phase::Shutdown);
+    pair.transfer(first, second);
+    QCOMPARE(second.received, std::string("last words"));
+    QCOMPARE(second.eventCount(Event::CloseNotify), 1);
+    QCOMPARE(second.phase(), Phase::Shutdown);
+    char byte;
+    QCOMPARE(second->read(&byte, 1), size_t(0));
+
+    // Half-closed: the second side may still send before it replies.
+    second->write("reply", 5);
+    second->shutdown();
+    pair.drain(second);
+    QCOMPARE(second.phase(), Phase::Closed);
+    QCOMPARE(second.eventCount(Event::Closed), 1);
+    pair.transfer(second, first);
+    QCOMPARE(first.received, std::string("reply"));
+    QCOMPARE(first.eventCount(Event::CloseNotify), 1);
+    QCOMPARE(first.eventCount(Event::Closed), 1);
+    QCOMPARE(first.phase(), Phase::Closed);
+    for (const Side *side : {&first, &second}) {
+        QCOMPARE((*side)->error().kind, Error::None);
+        QCOMPARE(side->eventCount(Event::Failed), 0);
+    }
+    QCOMPARE(pair.run(), 0);
+}
+
+void TestEngine::writesBeforeHandshakeArriveInOrder_data()
+{
+    addVersionColumn();
+}
+
+void TestEngine::writesBeforeHandshakeArriveInOrder()
+{
+    QFETCH(int, version);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    const size_t sizes[] = {1, 2, 1000, 16383, 16384, 16385, 1 << 20};
+    std::string fromClient, fromServer;
+    uint32_t seed = 1;
+    for (size_t size : sizes) {
+        const std::string c = patternData(size, seed++);
+        const std::string s = patternData(size, seed++);
+        pair.client->write(c.data(), c.size());
+        pair.server->write(s.data(), s.size());
+        fromClient += c;
+        fromServer += s;
+    }
+    QCOMPARE(pair.client->pendingWrite(), fromClient.size());
+    QCOMPARE(pair.server->pendingWrite(), fromServer.size());
+
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.run();
+    QCOMPARE(pair.client->pendingWrite(), size_t(0));
+    QCOMPARE(pair.server->pendingWrite(), size_t(0));
+    QVERIFY2(pair.server.received == fromClient,
+             firstDifference(pair.server.received, fromClient).c_str());
+    QVERIFY2(pair.client.received == fromServer,
+             firstDifference(pair.client.received, fromServer).c_str());
+}
+
+void TestEngine::shutdownDuringHandshakeSendsQueuedWritesFirst_data()
+{
+    addVersionColumn();
+}
+
+void TestEngine::shutdownDuringHandshakeSendsQueuedWritesFirst()
+{
+    QFETCH(int, version);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    pair.client->write("first ", 6);
+    pair.client->write("second", 6);
+    pair.client->shutdown();
+    QCOMPARE(pair.client.phase(), Phase::Handshake);
+
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.run();
+    QCOMPARE(pair.server.received, std::string("first second"));
+    QCOMPARE(pair.server.eventCount(Event::CloseNotify), 1);
+    QCOMPARE(pair.server.phase(), Phase::Shutdown);
+    QCOMPARE(pair.client.phase(), Phase::Shutdown);
+
+    pair.server->write("bye", 3);
+    pair.server->shutdown();
+    pair.run();
+    QCOMPARE(pair.client.received, std::string("bye"));
+    QCOMPARE(pair.client.phase(), Phase::Closed);
+    QCOMPARE(pair.server.phase(), Phase::Closed);
+}
+
+void TestEngine::truncation_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<bool>("serverTruncates");
+    QTest::newRow("TLS 1.2, server hangs up") << TLS1_2_VERSION << true;
+    QTest::newRow("TLS 1.2, client hangs up") << TLS1_2_VERSION << false;
+    QTest::newRow("TLS 1.3, server hangs up") << TLS1_3_VERSION << true;
+    QTest::newRow("TLS 1.3, client hangs up") << TLS1_3_VERSION << false;
+}
+
+void TestEngine::truncation()
+{
+    QFETCH(int, version);
+    QFETCH(bool, serverTruncates);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    Side &sender = serverTruncates ? pair.server : pair.client;
+    Side &receiver = serverTruncates ? pair.client : pair.server;
+
+    const std::string data = patternData(40000, 7); // several records
+    sender->write(data.data(), data.size());
+    const std::string wire = sender->takeOutput();
+    // The bytes and the end of the stream arrive together: the data must come out first.
+    receiver->feed(wire.data(), wire.size());
+    receiver->feedEof();
+    receiver->process();
+    pair.drain(receiver);
+
+    QVERIFY2(receiver.received == data, firstDifference(receiver.received, data).c_str());
+    QCOMPARE(receiver.phase(), Phase::Failed);
+    QCOMPARE(receiver->error().kind, Error::Truncated);
+    QVERIFY2(receiver->error().message.find("close_notify") != std::string::npos,
+             receiver->error().message.c_str());
+    QCOMPARE(receiver.eventCount(Event::CloseNotify), 0);
+    QCOMPARE(receiver.eventCount(Event::Failed), 1);
+}
+
+void TestEngine::truncationInsideRecord()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.server->write("complete", 8);
+    const std::string first = pair.server->takeOutput();
+    pair.server->write("cut", 3);
+    const std::string second = pair.server->takeOutput();
+    const std::string wire = first + second.substr(0, second.size() - 5);
+    pair.client->feed(wire.data(), wire.size());
+    pair.client->process();
+    pair.drain(pair.client);
+    QCOMPARE(pair.client.received, std::string("complete"));
+    QCOMPARE(pair.client.phase(), Phase::Data); // waiting for the rest of the record
+
+    pair.client->feedEof();
+    pair.client->process();
+    pair.drain(pair.client);
+    QCOMPARE(pair.client.received, std::string("complete"));
+    QCOMPARE(pair.client->error().kind, Error::Truncated);
+}
+
+void TestEngine::eofDuringHandshake_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<bool>("atServer");
+    QTest::addColumn<int>("bytesBeforeEof"); // of the peer's first flight
+    QTest::newRow("server, nothing received") << TLS1_3_VERSION << true << 0;
+    QTest::newRow("server, half a ClientHello") << TLS1_3_VERSION << true << 50;
+    QTest::newRow("client, nothing received") << TLS1_3_VERSION << false << 0;
+    QTest::newRow("client, TLS 1.3, half a flight") << TLS1_3_VERSION << false << 300;
+    QTest::newRow("client, TLS 1.2, half a flight") << TLS1_2_VERSION << false << 300;
+}
+
+void TestEngine::eofDuringHandshake()
+{
+    QFETCH(int, version);
+    QFETCH(bool, atServer);
+    QFETCH(int, bytesBeforeEof);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    if (!atServer)
+        pair.transfer(pair.client, pair.server); // the ClientHello
+    Side &from = atServer ? pair.client : pair.server;
+    Side &victim = atServer ? pair.server : pair.client;
+    const std::string flight = from->takeOutput();
+    QVERIFY(flight.size() > size_t(bytesBeforeEof));
+    victim->feed(flight.data(), size_t(bytesBeforeEof));
+    victim->process();
+    QCOMPARE(victim.phase(), Phase::Handshake);
+    victim->feedEof();
+    victim->process();
+    pair.drain(victim);
+    QCOMPARE(victim.phase(), Phase::Failed);
+    QCOMPARE(victim->error().kind, Error::Truncated);
+    QVERIFY2(victim->error().message.find("handshake") != std::string::npos,
+             victim->error().message.c_str());
+    QCOMPARE(victim.eventCount(Event::HandshakeDone), 0);
+}
+
+void TestEngine::peerClosesDuringHandshake_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<bool>("atServer");
+    QTest::addColumn<QByteArray>("alerts"); // plaintext alert records
+    const QByteArray closeNotify("\x15\x03\x03\x00\x02\x01\x00", 7);
+    const QByteArray userCanceled("\x15\x03\x03\x00\x02\x01\x5a", 7);
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        const char *v = version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3";
+        QTest::addRow("%s, server sends close_notify", v) << version << false << closeNotify;
+        // How RFC 8446 (6.1) says a handshake is cancelled.
+        QTest::addRow("%s, server cancels", v) << version << false << userCanceled + closeNotify;
+        QTest::addRow("%s, client sends close_notify", v) << version << true << closeNotify;
+    }
+}
+
+void TestEngine::peerClosesDuringHandshake()
+{
+    QFETCH(int, version);
+    QFETCH(bool, atServer);
+    QFETCH(QByteArray, alerts);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    if (atServer)
+        pair.transfer(pair.client, pair.server); // the ClientHello; the server answers
+    else
+        pair.client->takeOutput(); // the ClientHello, lost
+    Side &victim = atServer ? pair.server : pair.client;
+    pair.deliver(victim, alerts.toStdString());
+
+    QCOMPARE(victim.phase(), Phase::Failed);
+    QVERIFY2(victim.hasEvent(Event::AlertReceived), victim.describe().c_str());
+    // The peer ended the handshake on purpose: that is its answer, not an internal failure.
+    QCOMPARE(victim->error().kind, Error::AlertReceived);
+    QVERIFY2(victim->error().message.find("close") != std::string::npos,
+             victim->error().message.c_str());
+}
+
+// --- How the bytes arrive ------------------------------------------------------------------
+
+void TestEngine::delivery_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<int>("delivery");
+    QTest::addColumn<uint>("seed");
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        const QByteArray v = version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3";
+        QTest::newRow(v + ", whole") << version << int(Delivery::Whole) << 1u;
+        QTest::newRow(v + ", one byte at a time") << version << int(Delivery::OneByte) << 1u;
+        for (uint seed : {1u, 2u, 3u, 4u})
+            QTest::newRow(v + ", random splits, seed " + QByteArray::number(seed))
+                << version << int(Delivery::RandomSplits) << seed;
+    }
+}
+
+void TestEngine::delivery()
+{
+    QFETCH(int, version);
+    QFETCH(int, delivery);
+    QFETCH(uint, seed);
+    EnginePair pair(withVersion(m_pki.clientWithCertificate(), version),
+                    withVersion(m_pki.mutualServerConfig(VerifyMode::Verify), version));
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    pair.setDelivery(Delivery(delivery), seed);
+
+    const std::string request = patternData(20000, seed);
+    const std::string response = patternData(30000, seed + 100);
+    pair.client->write(request.data(), 7);
+    pair.client->write(request.data() + 7, request.size() - 7);
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.server->write(response.data(), response.size());
+    pair.server->shutdown();
+    pair.run();
+    pair.client->shutdown();
+    pair.run();
+
+    QVERIFY2(pair.server.received == request,
+             firstDifference(pair.server.received, request).c_str());
+    QVERIFY2(pair.client.received == response,
+             firstDifference(pair.client.received, response).c_str());
+    QCOMPARE(pair.client.phase(), Phase::Closed);
+    QCOMPARE(pair.server.phase(), Phase::Closed);
+}
+
+void TestEngine::coalescedRecords()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    std::string expected;
+    for (int i = 0; i < 20; ++i) {
+        const std::string message = "message " + std::to_string(i) + ";";
+        pair.client->write(message.data(), message.size());
+        expected += message;
+    }
+    const std::string big = patternData(50000, 3);
+    pair.client->write(big.data(), big.size());
+    expected += big;
+    pair.client->shutdown();
+
+    // Every record at once, read back through a small buffer.
+    const std::string wire = pair.client->takeOutput();
+    pair.server->feed(wire.data(), wire.size());
+    pair.server->process();
+    std::string received;
+    char buffer[7];
+    for (int i = 0; i < 100000; ++i) {
+        const size_t got = pair.server->read(buffer, sizeof buffer);
+        if (got == 0)
+            break;
+        received.append(buffer, got);
+    }
+    QVERIFY2(received == expected, firstDifference(received, expected).c_str());
+    QCOMPARE(pair.server.phase(), Phase::Shutdown);
+    pair.drain(pair.server);
+    QCOMPARE(pair.server.eventCount(Event::CloseNotify), 1);
+}
+
+void TestEngine::largeTransfer()
+{
+    constexpr size_t kSize = 16 << 20;
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    const std::string up = patternData(kSize, 11);
+    const std::string down = patternData(kSize, 12);
+    pair.client->write(up.data(), up.size());
+    pair.server->write(down.data(), down.size());
+    pair.run();
+    QVERIFY2(pair.server.received == up, firstDifference(pair.server.received, up).c_str());
+    QVERIFY2(pair.client.received == down, firstDifference(pair.client.received, down).c_str());
+}
+
+// --- Failures ------------------------------------------------------------------------------
+
+void TestEngine::errorQueueEmptyAfterFailures()
+{
+    // Each failure path, with the queue checked after every engine call (see cleanup()).
+    {
+        EnginePair pair(m_pki.clientConfig(), m_pki.mutualServerConfig(VerifyMode::Verify));
+        pair.handshake();
+        pair.run();
+        QCOMPARE(pair.server.phase(), Phase::Failed);
+    }
+    {
+        EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig(), "wrong.example");
+        pair.handshake();
+        pair.client->resolveVerification(false);
+        checkErrorQueue("resolveVerification(false)");
+        pair.run();
+        QCOMPARE(pair.server.phase(), Phase::Failed);
+    }
+    {
+        EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+        const std::string junk("\x16\x03\x01\x00\x05hello", 10);
+        pair.server->feed(junk.data(), junk.size());
+        pair.server->process();
+        checkErrorQueue("process(junk)");
+        QCOMPARE(pair.server.phase(), Phase::Failed);
+    }
+    {
+        std::string error;
+        Config bad = m_pki.serverConfig();
+        bad.keyFile = m_dir.path("missing.key");
+        QVERIFY(!securesocket::engine::Context::get(bad, Role::Server, &error));
+        checkErrorQueue("Context::get(missing key)");
+    }
+    // A stale error left in the queue by the application is not taken for the engine's own.
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    const std::string hello = pair.client->takeOutput();
+    pair.server->feed(hello.data(), hello.size());
+    ERR_put_error(ERR_LIB_SSL, 0, SSL_R_BAD_PACKET_LENGTH, __FILE__, __LINE__);
+    pair.server->process();
+    QCOMPARE(ERR_peek_error(), 0UL);
+    QCOMPARE(pair.server.phase(), Phase::Handshake);
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+}
+
+void TestEngine::failureIsSticky()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    // A record whose authentication tag fails: fatal.
+    pair.client->write("payload", 7);
+    std::string wire = pair.client->takeOutput();
+    wire[wire.size() - 1] = static_cast<char>(wire[wire.size() - 1] ^ 0x01);
+    pair.deliver(pair.server, wire);
+    QCOMPARE(pair.server.phase(), Phase::Failed);
+    const Error error = pair.server->error();
+    const size_t events = pair.server.events.size();
+    pair.server->takeOutput(); // the alert
+
+    // Every later call is a no-op.
+    pair.client->write("more", 4);
+    const std::string more = pair.client->takeOutput();
+    pair.server->feed(more.data(), more.size());
+    pair.server->process();
+    pair.server->write("x", 1);
+    QCOMPARE(pair.server->pendingWrite(), size_t(0));
+    pair.server->shutdown();
+    pair.server->resolveVerification(true);
+    pair.server->resolveVerification(false);
+    pair.server->feedEof();
+    pair.server->process();
+    char buffer[64];
+    QCOMPARE(pair.server->read(buffer, sizeof buffer), size_t(0));
+    pair.drain(pair.server);
+
+    QCOMPARE(pair.server.phase(), Phase::Failed);
+    QCOMPARE(pair.server->error().kind, error.kind);
+    QCOMPARE(pair.server->error().message, error.message);
+    QCOMPARE(pair.server.events.size(), events);
+    QCOMPARE(pair.server->pendingOutput(), size_t(0));
+    QVERIFY(pair.server.received.empty());
+}
+
+QTEST_GUILESS_MAIN(TestEngine)
+#include "tst_engine.moc"
