@@ -1,5 +1,6 @@
 // Internal: SecureSocket's state. The socket drives the engine; the engine never calls back
 // into the socket. Signals are emitted from pump() and the few plain-socket slots only.
+// securesocketprivate.cpp holds this class (the driver); securesocket.cpp the public API.
 #ifndef SECURESOCKET_SECURESOCKET_P_H
 #define SECURESOCKET_SECURESOCKET_P_H
 
@@ -8,11 +9,16 @@
 #include "connection.h"
 
 #include <QByteArray>
-#include <QPointer>
+#include <QDeadlineTimer>
+#include <QLoggingCategory>
 
 #include <deque>
 #include <functional>
 #include <memory>
+
+class QTimer;
+
+Q_DECLARE_LOGGING_CATEGORY(lcSecureSocket)
 
 class SecureSocketPrivate
 {
@@ -27,40 +33,65 @@ public:
     void onPlainError(QAbstractSocket::SocketError error);
     void onPlainDisconnected();
 
+    // The life of a connection.
     void beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
                       QAbstractSocket::NetworkLayerProtocol protocol, bool encrypt);
     bool startEncryption(securesocket::engine::Role role);
+    void discardStalePlaintext(securesocket::engine::Role role);
+    void disconnectFromHost();
+    void beginTlsClose();
+    void finishTlsCloseIfDone();
+    void abortConnection();
+    void reset();         // before a new connection
+    void endConnection(); // the transport is gone: nothing of it may outlive it
+    void resetAccounting();
+
+    // Driving the engine.
     void pump();
-    void emitReadyReadIfNew();
-    void reportVerifyFailures();
+    void schedulePump();
     void pullCiphertext();
     void drainPlaintext(bool ignoreLimit);
     void flushOutput();
     void handleEvents();
+    void onCloseNotify();
+    void reportVerifyFailures();
     void handleFailure();
     void drainAtEof();
-    void finishDisconnect();
+    void emitReadyReadIfNew();
+
+    // Reporting.
     void setError(QAbstractSocket::SocketError error, SecureSocket::TlsError tlsError,
                   const QString &message);
     void setMode(SecureSocket::Mode mode);
+    void setState(QAbstractSocket::SocketState state);
     void mirrorAddresses();
-    void reset();
+    void clearAddresses();
+
     // Runs the plain socket without an event loop until done() or the time is up.
     bool waitFor(int msecs, const std::function<bool()> &done);
 
     qint64 plaintextBuffered() const { return m_in.size() - m_inOffset; }
+    // Decrypted bytes the application has not read: ours and those QIODevice buffered.
+    qint64 plaintextHeld() const { return plaintextBuffered() + q->QIODevice::bytesAvailable(); }
     bool isTlsActive() const { return m_engine != nullptr; }
+    // Reads and writes go through TLS (from the start of encryption to the next connection).
+    bool isTlsMode() const { return m_mode != SecureSocket::UnencryptedMode; }
 
     SecureSocket *q;
     QTcpSocket *m_plain;
+    QTimer *m_closeTimer; // pokes finishTlsCloseIfDone() when the peer is slow to answer
     SecureConfiguration m_config;
     std::unique_ptr<securesocket::engine::Connection> m_engine;
     SecureSocket::Mode m_mode = SecureSocket::UnencryptedMode;
     SecureSocket::TlsError m_tlsError = SecureSocket::NoTlsError;
-    QString m_verifyName; // the host given to connectToHostEncrypted()
+    QString m_verifyName; // the host given to connectToHost*()
     bool m_encryptOnConnect = false;
     bool m_encrypted = false;
-    bool m_disconnectAfterHandshake = false;
+    bool m_closeAfterConnect =
+        false;                 // disconnectFromHost() before connectToHostEncrypted() connected
+    bool m_halfClosed = false; // our TCP direction was shut down after close_notify
+    bool m_closing = false;    // we sent (or queued) close_notify and wait for the peer's
+    QDeadlineTimer m_closeDeadline; // when we stop waiting for it
     bool m_closeNotifyReceived = false;
     bool m_ignoreAll = false;
     QList<VerifyError> m_ignoreList;
@@ -88,6 +119,7 @@ public:
 
     bool m_pumping = false;
     bool m_pumpAgain = false;
+    bool m_pumpScheduled = false;
 };
 
 #endif

@@ -51,13 +51,17 @@ public:
     // before that are queued and sent after it, in order.
     void connectToHostEncrypted(const QString &hostName, quint16 port, OpenMode mode = ReadWrite,
                                 NetworkLayerProtocol protocol = AnyIPProtocol);
-    // Upgrades a connected plain socket (STARTTLS): client or server handshake.
+    // Upgrades a connected plain socket (STARTTLS): client or server handshake. Plaintext
+    // received before the call and not yet read is discarded, so that nothing injected before
+    // the upgrade can pass for protected data.
     void startClientEncryption();
     void startServerEncryption();
 
     bool isEncrypted() const; // the handshake is done and verification passed or was forgiven
     Mode mode() const;
-    QString sessionProtocol() const; // "TLSv1.3"; empty before encrypted()
+    // Session details: empty before encrypted(); kept after the connection ends, until the next
+    // connection or abort().
+    QString sessionProtocol() const; // "TLSv1.3"
     QString sessionCipher() const;   // e.g. "TLS_AES_256_GCM_SHA384"
     QByteArray negotiatedAlpnProtocol() const;
     QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
@@ -92,15 +96,22 @@ public:
     void connectToHost(const QString &hostName, quint16 port, OpenMode mode = ReadWrite,
                        NetworkLayerProtocol protocol = AnyIPProtocol) override;
     using QAbstractSocket::connectToHost;
-    void disconnectFromHost() override; // sends close_notify after pending data, then closes
+    // Encrypted: sends close_notify after all pending data, then (in ClosingState) waits for the
+    // peer's close_notify or end of stream, at most 2 s without progress, before closing the
+    // transport, so that nothing in flight is lost to a TCP reset. Data received meanwhile is
+    // dropped, as QTcpSocket stops reading once disconnectFromHost() is called.
+    void disconnectFromHost() override;
     void close() override;
     void abort(); // drops the connection at once (also through a QAbstractSocket pointer)
-    bool flush(); // also through a QAbstractSocket pointer, the data is sent by the event loop
+    // Through a QAbstractSocket pointer (flush() is not virtual) the data is sent by the event
+    // loop instead.
+    bool flush();
     bool setSocketDescriptor(qintptr socketDescriptor, SocketState state = ConnectedState,
                              OpenMode openMode = ReadWrite) override;
     qintptr socketDescriptor() const override;
     void setSocketOption(SocketOption option, const QVariant &value) override;
     QVariant socketOption(SocketOption option) override;
+    // Encrypted, bytesAvailable() never exceeds size: the socket stops decrypting, then reading.
     void setReadBufferSize(qint64 size) override;
     qint64 bytesAvailable() const override;
     qint64 bytesToWrite() const override;

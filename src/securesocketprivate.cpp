@@ -1,0 +1,692 @@
+// SecureSocketPrivate: drives the engine over the plain socket. Data flows one way: a
+// plain-socket signal calls pump(), which moves ciphertext in and out of the engine, collects
+// plaintext, and then emits the signals for what happened, in one place.
+#include "secureconfiguration_p.h"
+#include "securesocket_p.h"
+
+#include <QAuthenticator>
+#include <QNetworkProxy>
+#include <QPointer>
+#include <QTimer>
+
+#include <algorithm>
+
+#ifdef Q_OS_UNIX
+#include <sys/socket.h>
+#endif
+
+Q_LOGGING_CATEGORY(lcSecureSocket, "securesocket.socket", QtWarningMsg)
+
+using securesocket::engine::Connection;
+using securesocket::engine::Context;
+using securesocket::engine::Error;
+using securesocket::engine::Event;
+using securesocket::engine::Phase;
+using securesocket::engine::Role;
+
+namespace {
+constexpr qint64 kChunk = 64 * 1024;      // ciphertext read from the plain socket at once
+constexpr qint64 kPlainChunk = 16 * 1024; // plaintext taken from the engine at once
+// How long a closing socket waits, without progress, for the peer's close_notify before it
+// closes the transport anyway.
+constexpr int kCloseNotifyWaitMs = 2000;
+
+void wipe(QByteArray &data)
+{
+    if (!data.isEmpty())
+        OPENSSL_cleanse(data.data(), static_cast<size_t>(data.size()));
+    data.clear();
+}
+
+int remainingMs(const QDeadlineTimer &deadline)
+{
+    return static_cast<int>(std::min<qint64>(deadline.remainingTime(), INT_MAX));
+}
+} // namespace
+
+SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q)
+    : q(q), m_plain(new QTcpSocket(q)), m_closeTimer(new QTimer(q))
+{
+    using S = QTcpSocket;
+    QObject::connect(m_plain, &S::hostFound, q, &SecureSocket::hostFound);
+    QObject::connect(m_plain, &S::stateChanged, q,
+                     [this](QAbstractSocket::SocketState s) { onPlainStateChanged(s); });
+    QObject::connect(m_plain, &S::connected, q, [this] { onPlainConnected(); });
+    QObject::connect(m_plain, &S::readyRead, q, [this] { onPlainReadyRead(); });
+    QObject::connect(m_plain, &S::bytesWritten, q, [this](qint64 n) { onPlainBytesWritten(n); });
+    QObject::connect(m_plain, &S::errorOccurred, q,
+                     [this](QAbstractSocket::SocketError e) { onPlainError(e); });
+    QObject::connect(m_plain, &S::readChannelFinished, q, &SecureSocket::readChannelFinished);
+    QObject::connect(m_plain, &S::disconnected, q, [this] { onPlainDisconnected(); });
+    QObject::connect(m_plain, &S::proxyAuthenticationRequired, q,
+                     &SecureSocket::proxyAuthenticationRequired);
+    m_closeTimer->setSingleShot(true);
+    QObject::connect(m_closeTimer, &QTimer::timeout, q, [this] {
+        m_closeDeadline.setRemainingTime(0); // a coarse timer may fire a little early
+        finishTlsCloseIfDone();
+    });
+}
+
+// --- reporting -----------------------------------------------------------------------------
+
+void SecureSocketPrivate::setMode(SecureSocket::Mode mode)
+{
+    if (m_mode == mode)
+        return;
+    m_mode = mode;
+    emit q->modeChanged(mode);
+}
+
+void SecureSocketPrivate::setState(QAbstractSocket::SocketState state)
+{
+    if (q->state() == state)
+        return;
+    q->setSocketState(state);
+    emit q->stateChanged(state);
+}
+
+void SecureSocketPrivate::mirrorAddresses()
+{
+    q->setLocalAddress(m_plain->localAddress());
+    q->setLocalPort(m_plain->localPort());
+    q->setPeerAddress(m_plain->peerAddress());
+    q->setPeerPort(m_plain->peerPort());
+}
+
+void SecureSocketPrivate::clearAddresses()
+{
+    q->setLocalAddress({});
+    q->setLocalPort(0);
+    q->setPeerAddress({});
+    q->setPeerPort(0);
+}
+
+void SecureSocketPrivate::setError(QAbstractSocket::SocketError error,
+                                   SecureSocket::TlsError tlsError, const QString &message)
+{
+    m_tlsError = tlsError;
+    q->setSocketError(error);
+    q->setErrorString(message);
+    emit q->errorOccurred(error);
+}
+
+// --- plain socket events -------------------------------------------------------------------
+
+void SecureSocketPrivate::onPlainStateChanged(QAbstractSocket::SocketState state)
+{
+    if (state == QAbstractSocket::ConnectedState)
+        mirrorAddresses();
+    else if (state == QAbstractSocket::UnconnectedState)
+        endConnection(); // also when it never connected: nothing queued may wait for the next
+    setState(state);     // ClosingState may have been announced already, by a TLS close
+}
+
+void SecureSocketPrivate::onPlainConnected()
+{
+    mirrorAddresses();
+    QPointer<SecureSocket> guard(q);
+    emit q->connected();
+    if (guard && m_encryptOnConnect && q->state() == QAbstractSocket::ConnectedState)
+        startEncryption(Role::Client);
+}
+
+void SecureSocketPrivate::onPlainReadyRead()
+{
+    if (isTlsActive())
+        pump();
+    else if (!m_encryptOnConnect && !isTlsMode())
+        emit q->readyRead();
+}
+
+void SecureSocketPrivate::onPlainBytesWritten(qint64 bytes)
+{
+    if (isTlsActive())
+        emit q->encryptedBytesWritten(bytes);
+    if (m_closing) { // progress: give the peer the full time to answer from now
+        m_closeDeadline.setRemainingTime(kCloseNotifyWaitMs);
+        m_closeTimer->start(kCloseNotifyWaitMs);
+        finishTlsCloseIfDone();
+    }
+    qint64 plain = 0;
+    while (bytes > 0 && !m_marks.empty()) {
+        WriteMark &mark = m_marks.front();
+        if (mark.cipher > bytes) {
+            mark.cipher -= bytes;
+            break;
+        }
+        bytes -= mark.cipher;
+        plain += mark.plain;
+        m_marks.pop_front();
+    }
+    if (plain > 0) {
+        m_plainWritten += plain;
+        emit q->bytesWritten(plain);
+    }
+}
+
+void SecureSocketPrivate::onPlainError(QAbstractSocket::SocketError error)
+{
+    if (m_closing && m_plain->bytesToWrite() == 0)
+        return; // we are closing and all we had to say was sent: the peer's end is expected
+    if (error == QAbstractSocket::RemoteHostClosedError && isTlsActive() && !m_closing) {
+        if (m_closeNotifyReceived)
+            return; // already reported when close_notify arrived
+        drainAtEof();
+        if (!m_engine || m_engine->isFailed() || m_closeNotifyReceived)
+            return; // reported from the engine's events
+    }
+    setError(error, SecureSocket::NoTlsError, m_plain->errorString());
+}
+
+void SecureSocketPrivate::onPlainDisconnected()
+{
+    endConnection();
+    QPointer<SecureSocket> guard(q);
+    emit q->disconnected();
+    if (guard)
+        clearAddresses(); // after the signal, as QAbstractSocket does
+}
+
+// --- the life of a connection --------------------------------------------------------------
+
+void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
+                                       QAbstractSocket::NetworkLayerProtocol protocol, bool encrypt)
+{
+    const auto state = q->state();
+    if (state != QAbstractSocket::UnconnectedState && state != QAbstractSocket::BoundState) {
+        qCWarning(lcSecureSocket, "connectToHost: already connecting or connected to \"%s\"",
+                  qPrintable(q->peerName()));
+        return;
+    }
+    reset();
+    m_encryptOnConnect = encrypt;
+    m_verifyName = host;
+    q->QIODevice::open(mode);
+    q->setPeerName(host);
+    clearAddresses();
+    q->setSocketError(QAbstractSocket::UnknownSocketError);
+    q->setErrorString(QString());
+    m_plain->setProxy(q->proxy());
+    m_plain->setReadBufferSize(m_readLimit);
+    m_plain->connectToHost(host, port, mode, protocol);
+}
+
+void SecureSocketPrivate::reset()
+{
+    endConnection();
+    m_engine.reset();
+    setMode(SecureSocket::UnencryptedMode);
+    m_tlsError = SecureSocket::NoTlsError;
+    m_closeNotifyReceived = m_newPlaintext = false;
+    m_verifyErrors.clear();
+    wipe(m_in);
+    m_inOffset = 0;
+    if (m_plain->state() == QAbstractSocket::UnconnectedState && m_plain->isOpen())
+        m_plain->close();
+}
+
+void SecureSocketPrivate::endConnection()
+{
+    m_encryptOnConnect = m_encrypted = m_closeAfterConnect = m_closing = m_halfClosed = false;
+    m_ignoreAll = false;
+    m_closeTimer->stop();
+    wipe(m_early);
+    resetAccounting();
+}
+
+void SecureSocketPrivate::resetAccounting()
+{
+    m_marks.clear();
+    m_plainSubmitted = m_plainFlushed = m_plainWritten = 0;
+}
+
+bool SecureSocketPrivate::startEncryption(Role role)
+{
+    if (m_engine) {
+        qCWarning(lcSecureSocket,
+                  "start*Encryption: the socket is already encrypted or encrypting");
+        return false;
+    }
+    if (q->state() != QAbstractSocket::ConnectedState) {
+        qCWarning(lcSecureSocket, "start*Encryption: the socket is not connected");
+        return false;
+    }
+    discardStalePlaintext(role);
+
+    std::string error;
+    auto context = Context::get(securesocket::toEngineConfig(m_config), role, &error);
+    if (!context) {
+        setError(
+            QAbstractSocket::SslInvalidUserDataError, SecureSocket::ConfigurationError,
+            SecureSocket::tr("TLS configuration error: %1").arg(QString::fromStdString(error)));
+        m_encryptOnConnect = false;
+        m_plain->abort();
+        return false;
+    }
+    QString name;
+    if (role == Role::Client) {
+        name = m_config.peerVerifyName();
+        if (name.isEmpty())
+            name = m_verifyName.isEmpty() ? q->peerName() : m_verifyName;
+        if (name.isEmpty())
+            name = m_plain->peerAddress().toString();
+    }
+    m_engine = std::make_unique<Connection>(std::move(context), name.toStdString());
+    m_engine->setAcceptedFailures({m_ignoreList.cbegin(), m_ignoreList.cend()});
+    m_encryptOnConnect = false;
+    setMode(role == Role::Client ? SecureSocket::ClientMode : SecureSocket::ServerMode);
+    if (!m_engine)
+        return false; // a slot of modeChanged() aborted
+    if (!m_early.isEmpty()) {
+        // Written between connectToHostEncrypted() and now: sent after the handshake, in order.
+        m_engine->write(m_early.constData(), static_cast<size_t>(m_early.size()));
+        wipe(m_early);
+    }
+    if (m_closeAfterConnect) {
+        m_closeAfterConnect = false;
+        beginTlsClose();
+        return true;
+    }
+    pump();
+    return true;
+}
+
+// Plaintext that arrived before the upgrade and was not read is not part of the TLS session:
+// keeping it would let an attacker inject commands (the STARTTLS injection flaw). A client
+// also drops what the plain socket holds, since a TLS server never speaks first; a server
+// keeps it, for a fast client's ClientHello may already be there.
+void SecureSocketPrivate::discardStalePlaintext(Role role)
+{
+    qint64 stale = q->QIODevice::bytesAvailable();
+    if (stale > 0)
+        q->QIODevice::skip(stale);
+    if (role == Role::Client && m_plain->bytesAvailable() > 0)
+        stale += m_plain->skip(m_plain->bytesAvailable());
+    if (stale > 0)
+        qCWarning(lcSecureSocket,
+                  "discarding %lld plaintext bytes received before the TLS handshake",
+                  static_cast<long long>(stale));
+}
+
+void SecureSocketPrivate::disconnectFromHost()
+{
+    if (!isTlsActive() && !m_encryptOnConnect) {
+        m_plain->disconnectFromHost();
+        return;
+    }
+    if (m_encryptOnConnect) {
+        m_closeAfterConnect = true; // after connected(), the handshake and the queued data
+        return;
+    }
+    beginTlsClose();
+}
+
+// A TLS close: close_notify after all pending plaintext, then wait for the peer's close_notify
+// (or its end of stream) before closing the transport. Closing at once would let the kernel
+// answer data still in flight from the peer (session tickets, say) with a reset, and a reset
+// makes the peer's kernel drop what it received from us and has not yet delivered.
+void SecureSocketPrivate::beginTlsClose()
+{
+    if (m_closing)
+        return;
+    if (m_engine->isFailed() || m_plain->state() != QAbstractSocket::ConnectedState) {
+        m_plain->disconnectFromHost();
+        return;
+    }
+    m_closing = true;
+    m_engine->shutdown();
+    m_closeDeadline.setRemainingTime(kCloseNotifyWaitMs);
+    m_closeTimer->start(kCloseNotifyWaitMs);
+    QPointer<SecureSocket> guard(q);
+    setState(QAbstractSocket::ClosingState);
+    if (guard)
+        pump(); // sends close_notify (or queues it behind the handshake) and reports alertSent
+}
+
+void SecureSocketPrivate::finishTlsCloseIfDone()
+{
+    if (!m_closing || m_plain->state() != QAbstractSocket::ConnectedState)
+        return;
+    const bool peerDone = m_closeNotifyReceived || !m_engine || m_engine->isFailed();
+    if (peerDone || m_closeDeadline.hasExpired()) {
+        m_closeTimer->stop();
+        flushOutput();
+        m_plain->disconnectFromHost();
+        return;
+    }
+#ifdef Q_OS_UNIX
+    // Once close_notify has left, end our direction of the TCP stream too: many peers (Qt's
+    // QSslSocket among them) answer close_notify only by closing, and they do so at once on
+    // our FIN. We go on reading until their end of stream, so no reset can occur.
+    const bool closeNotifySent = m_engine->phase() == securesocket::engine::Phase::Shutdown ||
+                                 m_engine->phase() == securesocket::engine::Phase::Closed;
+    if (!m_halfClosed && closeNotifySent && m_engine->pendingOutput() == 0 &&
+        m_plain->bytesToWrite() == 0) {
+        m_halfClosed = true;
+        ::shutdown(static_cast<int>(m_plain->socketDescriptor()), SHUT_WR);
+    }
+#endif
+}
+
+void SecureSocketPrivate::abortConnection()
+{
+    if (q->state() == QAbstractSocket::UnconnectedState) {
+        endConnection();
+        return;
+    }
+    m_engine.reset(); // nothing more is sent: no alert, no close_notify
+    endConnection();
+    q->QIODevice::close();
+    wipe(m_in);
+    m_inOffset = 0;
+    m_newPlaintext = false; // no readyRead() after abort(), even from a pump() it interrupted
+    QPointer<SecureSocket> guard(q);
+    m_plain->abort(); // emits stateChanged(), readChannelFinished(), disconnected() through us
+    if (guard)
+        setState(QAbstractSocket::UnconnectedState); // if the plain socket had nothing to say
+}
+
+// --- driving the engine --------------------------------------------------------------------
+
+void SecureSocketPrivate::pump()
+{
+    m_pumpScheduled = false;
+    if (!m_engine)
+        return;
+    if (m_pumping) {
+        m_pumpAgain = true;
+        return;
+    }
+    QPointer<SecureSocket> guard(q);
+    m_pumping = true;
+    do {
+        m_pumpAgain = false;
+        pullCiphertext();
+        flushOutput();
+        handleEvents();
+        if (!guard)
+            return;
+        if (!m_engine)
+            break;
+        flushOutput();
+    } while (m_pumpAgain);
+    m_pumping = false;
+    emitReadyReadIfNew();
+    if (guard)
+        finishTlsCloseIfDone();
+}
+
+// For when the application made room in the read buffer, or changed its limit: the engine may
+// hold plaintext, or the plain socket ciphertext, that no new network data will announce.
+void SecureSocketPrivate::schedulePump()
+{
+    if (m_pumpScheduled || !m_engine)
+        return;
+    m_pumpScheduled = true;
+    QMetaObject::invokeMethod(
+        q, [this] { pump(); }, Qt::QueuedConnection);
+}
+
+void SecureSocketPrivate::pullCiphertext()
+{
+    char buffer[kChunk];
+    while (m_engine && !m_engine->isFailed()) {
+        m_engine->process();
+        drainPlaintext(false);
+        if (!m_closing && m_readLimit > 0 && plaintextHeld() >= m_readLimit)
+            break; // back-pressure: leave the rest in the plain socket and the kernel
+        const qint64 got = m_plain->bytesAvailable() > 0 ? m_plain->read(buffer, kChunk) : 0;
+        if (got <= 0)
+            break;
+        m_engine->feed(buffer, static_cast<size_t>(got));
+    }
+}
+
+void SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
+{
+    if (m_closing) { // the application closed: what still comes is read and dropped
+        char sink[kPlainChunk];
+        while (m_engine) {
+            const size_t got = m_engine->read(sink, sizeof sink);
+            OPENSSL_cleanse(sink, got);
+            if (got == 0)
+                break;
+        }
+        return;
+    }
+    while (m_engine) {
+        qint64 room = kPlainChunk;
+        if (!ignoreLimit && m_readLimit > 0)
+            room = std::min(room, m_readLimit - plaintextHeld());
+        if (room <= 0)
+            break;
+        if (m_inOffset > 0 && m_inOffset == m_in.size()) {
+            m_in.clear();
+            m_inOffset = 0;
+        }
+        const qint64 old = m_in.size();
+        m_in.resize(old + room);
+        const size_t got = m_engine->read(m_in.data() + old, static_cast<size_t>(room));
+        m_in.resize(old + static_cast<qint64>(got));
+        if (got == 0)
+            break;
+        m_newPlaintext = true;
+    }
+    if (m_in.isEmpty())
+        m_in.clear(); // no idle buffer kept per connection
+}
+
+void SecureSocketPrivate::flushOutput()
+{
+    if (!m_engine || m_plain->state() == QAbstractSocket::UnconnectedState)
+        return;
+    const size_t pending = m_engine->pendingOutput();
+    if (pending == 0)
+        return;
+    QByteArray out(static_cast<qint64>(pending), Qt::Uninitialized);
+    out.resize(static_cast<qint64>(m_engine->takeOutput(out.data(), pending)));
+    const qint64 encrypted = m_plainSubmitted - static_cast<qint64>(m_engine->pendingWrite());
+    m_marks.push_back({out.size(), encrypted - m_plainFlushed});
+    m_plainFlushed = encrypted;
+    m_plain->write(out);
+}
+
+void SecureSocketPrivate::emitReadyReadIfNew()
+{
+    if (!m_newPlaintext)
+        return;
+    m_newPlaintext = false;
+    ++m_readyReadCount;
+    emit q->readyRead();
+}
+
+void SecureSocketPrivate::handleEvents()
+{
+    QPointer<SecureSocket> guard(q);
+    // Handling an event may make new ones (the close_notify we answer with): loop until none.
+    for (auto events = m_engine->takeEvents(); !events.empty(); events = m_engine->takeEvents()) {
+        for (const Event &event : events) {
+            if (!guard || !m_engine)
+                return;
+            switch (event.kind) {
+            case Event::HandshakeDone:
+                m_encrypted = true;
+                emit q->encrypted();
+                break;
+            case Event::VerifyFailed:
+                reportVerifyFailures();
+                break;
+            case Event::AlertSent:
+            case Event::AlertReceived: {
+                const int level = event.alert.fatal ? 2 : 1;
+                const QString text = QString::fromStdString(event.alert.text);
+                if (event.kind == Event::AlertSent)
+                    emit q->alertSent(level, event.alert.description, text);
+                else
+                    emit q->alertReceived(level, event.alert.description, text);
+                break;
+            }
+            case Event::CloseNotify:
+                onCloseNotify();
+                break;
+            case Event::Closed:
+                break;
+            case Event::Failed:
+                emitReadyReadIfNew();
+                if (guard && m_engine)
+                    handleFailure();
+                break;
+            }
+        }
+        if (!guard || !m_engine)
+            return;
+    }
+}
+
+// The peer said close_notify: no more data comes. If we started the close, this is its
+// answer; otherwise, as QTcpSocket does on a remote close, the error comes first (while still
+// connected), then we answer and close.
+void SecureSocketPrivate::onCloseNotify()
+{
+    m_closeNotifyReceived = true;
+    if (m_closing)
+        return; // pump() then closes the transport
+    QPointer<SecureSocket> guard(q);
+    emitReadyReadIfNew();
+    if (!guard || !m_engine)
+        return;
+    setError(QAbstractSocket::RemoteHostClosedError, SecureSocket::NoTlsError,
+             SecureSocket::tr("The remote host closed the connection"));
+    if (!guard || !m_engine)
+        return;
+    m_engine->shutdown();
+    flushOutput();
+    m_plain->disconnectFromHost();
+}
+
+void SecureSocketPrivate::reportVerifyFailures()
+{
+    QPointer<SecureSocket> guard(q);
+    m_verifyErrors.clear();
+    for (const auto &failure : m_engine->verifyFailures()) {
+        SecureCertificateError error;
+        error.error = failure.code;
+        error.message = QString::fromStdString(failure.message);
+        error.depth = failure.depth;
+        error.subject = QString::fromStdString(failure.subject);
+        m_verifyErrors.append(error);
+    }
+    const QList<SecureCertificateError> errors = m_verifyErrors;
+    for (const SecureCertificateError &error : errors) {
+        emit q->certCheckFailed(static_cast<int>(error.error), error.message);
+        if (!guard || !m_engine)
+            return;
+    }
+    emit q->certificateErrors(errors);
+    if (!guard || !m_engine || m_engine->phase() != Phase::VerifyPending)
+        return;
+    const bool accept =
+        m_ignoreAll || std::all_of(errors.begin(), errors.end(), [this](const auto &e) {
+            return m_ignoreList.contains(e.error);
+        });
+    m_engine->resolveVerification(accept);
+    m_pumpAgain = true;
+}
+
+void SecureSocketPrivate::handleFailure()
+{
+    // The alert, if any, goes to the kernel now: a blocking program may end as soon as the
+    // waitFor...() call returns, with no event loop left to send it later.
+    flushOutput();
+    m_plain->flush();
+    if (m_closing) { // the application is closing: nothing to report, only to finish
+        m_plain->disconnectFromHost();
+        return;
+    }
+    const Error &error = m_engine->error();
+    const QString message = QString::fromStdString(error.message);
+    const QString peer = q->peerName().isEmpty() ? q->peerAddress().toString() : q->peerName();
+    QAbstractSocket::SocketError socketError =
+        m_encrypted ? QAbstractSocket::SslInternalError : QAbstractSocket::SslHandshakeFailedError;
+    SecureSocket::TlsError tlsError =
+        m_encrypted ? SecureSocket::ProtocolError : SecureSocket::HandshakeFailed;
+    switch (error.kind) {
+    case Error::Config:
+        socketError = QAbstractSocket::SslInvalidUserDataError;
+        tlsError = SecureSocket::ConfigurationError;
+        break;
+    case Error::Certificate:
+        tlsError = SecureSocket::CertificateRejected;
+        break;
+    case Error::AlertReceived:
+        tlsError = SecureSocket::AlertReceived;
+        break;
+    case Error::Truncated:
+        if (m_encrypted) {
+            socketError = QAbstractSocket::NetworkError;
+            tlsError = SecureSocket::Truncated;
+        }
+        break;
+    default:
+        break;
+    }
+    const QString text =
+        m_encrypted ? SecureSocket::tr("TLS connection with %1 failed: %2").arg(peer, message)
+                    : SecureSocket::tr("TLS handshake with %1 failed: %2").arg(peer, message);
+    QPointer<SecureSocket> guard(q);
+    setError(socketError, tlsError, text);
+    if (guard && m_plain->state() == QAbstractSocket::ConnectedState)
+        m_plain->disconnectFromHost();
+}
+
+// The plain socket reached the end of its stream: everything it holds goes to the engine,
+// which then tells a clean close (close_notify came) from a truncation.
+void SecureSocketPrivate::drainAtEof()
+{
+    char buffer[kChunk];
+    for (qint64 got; (got = m_plain->read(buffer, kChunk)) > 0;)
+        m_engine->feed(buffer, static_cast<size_t>(got));
+    m_engine->feedEof();
+    m_engine->process();
+    drainPlaintext(true);
+    QPointer<SecureSocket> guard(q);
+    handleEvents();
+    if (guard && m_engine &&
+        (m_engine->phase() == Phase::Data || m_engine->phase() == Phase::Shutdown)) {
+        // read() reports the truncation once it finds the input ended mid-stream.
+        drainPlaintext(true);
+        handleEvents();
+    }
+    if (guard)
+        emitReadyReadIfNew();
+}
+
+// --- blocking ------------------------------------------------------------------------------
+
+bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
+{
+    const QDeadlineTimer deadline(msecs);
+    for (;;) {
+        pump(); // what the engine or the plain socket already holds
+        finishTlsCloseIfDone();
+        if (done())
+            return true;
+        const QAbstractSocket::SocketState state = m_plain->state();
+        if (state == QAbstractSocket::UnconnectedState || deadline.hasExpired())
+            return done();
+        int left = remainingMs(deadline);
+        if (m_closing)
+            left = std::max(1, std::min(left, remainingMs(m_closeDeadline)));
+        bool progressed = false;
+        if (state == QAbstractSocket::HostLookupState || state == QAbstractSocket::ConnectingState)
+            progressed = m_plain->waitForConnected(left);
+        else if (state == QAbstractSocket::ClosingState)
+            progressed = m_plain->waitForDisconnected(left);
+        else if (m_plain->bytesToWrite() > 0)
+            progressed = m_plain->waitForBytesWritten(left);
+        else
+            progressed = m_plain->waitForReadyRead(left);
+        if (!progressed && !m_closing && m_plain->state() == state && deadline.hasExpired())
+            return done();
+    }
+}

@@ -1,0 +1,1143 @@
+// SecureSocket's TLS behaviour over loopback: STARTTLS, certificate failures and how they are
+// forgiven, mutual TLS, session details and TLS signals, clean close and truncation,
+// configuration errors, the blocking API in worker threads, and a long reconnect loop that
+// must leak neither file descriptors nor objects. Every server listens on 127.0.0.1, port 0.
+#include "socketfixture.h"
+
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QHostAddress>
+#include <QProcess>
+#include <QSignalSpy>
+#include <QTest>
+#include <QThread>
+#include <QTimer>
+
+#include <algorithm>
+#include <vector>
+
+namespace {
+
+constexpr int kTimeout = 10000;
+const QString kIp = QStringLiteral("127.0.0.1");
+const QString kLocalhost = QStringLiteral("localhost");
+
+#ifdef SECURESOCKET_TEST_SANITIZE
+constexpr int kReconnectCycles = 300; // AddressSanitizer runs several times slower
+#else
+constexpr int kReconnectCycles = 2000;
+#endif
+
+// Everything a client socket reported, for the tests to inspect after the fact.
+class ClientLog
+{
+public:
+    explicit ClientLog(SecureSocket *socket) : m_socket(socket)
+    {
+        QObject::connect(socket, &QIODevice::readyRead, &m_context,
+                         [this] { received += m_socket->readAll(); });
+        QObject::connect(socket, &QAbstractSocket::errorOccurred, &m_context,
+                         [this](QAbstractSocket::SocketError error) {
+                             errors.append(error);
+                             receivedAtError.append(received.size() + m_socket->bytesAvailable());
+                         });
+        QObject::connect(socket, &SecureSocket::encrypted, &m_context, [this] { ++encrypted; });
+        QObject::connect(socket, &QAbstractSocket::disconnected, &m_context,
+                         [this] { ++disconnected; });
+        QObject::connect(socket, &SecureSocket::certCheckFailed, &m_context,
+                         [this](int error, const QString &reason) {
+                             certCodes.append(error);
+                             certReasons.append(reason);
+                         });
+        QObject::connect(socket, &SecureSocket::certificateErrors, &m_context,
+                         [this](const QList<SecureCertificateError> &errors) {
+                             certificateErrors.append(errors);
+                         });
+    }
+
+    bool waitClosed(int msecs = kTimeout)
+    {
+        return waitUntil(
+            [this] {
+                return disconnected > 0 && m_socket->state() == QAbstractSocket::UnconnectedState;
+            },
+            msecs);
+    }
+
+    QByteArray received;
+    QList<QAbstractSocket::SocketError> errors;
+    QList<qint64> receivedAtError; // bytes delivered (read or readable) when each error came
+    int encrypted = 0;
+    int disconnected = 0;
+    QList<int> certCodes;
+    QStringList certReasons;
+    QList<QList<SecureCertificateError>> certificateErrors; // one entry per emission
+
+private:
+    SecureSocket *m_socket;
+    QObject m_context;
+};
+
+QList<int> codesOf(const QList<SecureCertificateError> &errors)
+{
+    QList<int> codes;
+    for (const SecureCertificateError &error : errors)
+        codes.append(static_cast<int>(error.error));
+    return codes;
+}
+
+QList<int> sorted(QList<int> list)
+{
+    std::sort(list.begin(), list.end());
+    return list;
+}
+
+// A blocking client in a thread of its own, with no event loop: connections sockets opened at
+// once, each handshaking, echoing payload (tagged with its number) and closing.
+class BlockingClients : public QThread
+{
+public:
+    BlockingClients(const SecureConfiguration &config, quint16 port, int connections,
+                    const QByteArray &payload, qint64 readLimit = 0)
+        : m_config(config), m_port(port), m_connections(connections), m_payload(payload),
+          m_readLimit(readLimit)
+    {}
+
+    QStringList failures;
+    int succeeded = 0;
+
+protected:
+    void run() override
+    {
+        std::vector<std::unique_ptr<SecureSocket>> sockets;
+        for (int i = 0; i < m_connections; ++i) {
+            sockets.push_back(std::make_unique<SecureSocket>());
+            sockets.back()->setConfiguration(m_config);
+            sockets.back()->setReadBufferSize(m_readLimit);
+            sockets.back()->connectToHostEncrypted(kIp, m_port);
+        }
+        for (int i = 0; i < m_connections; ++i)
+            runOne(i, *sockets[size_t(i)]);
+    }
+
+private:
+    bool check(bool ok, int index, const char *what, const SecureSocket &socket)
+    {
+        if (!ok)
+            failures.append(QStringLiteral("connection %1: %2 failed: %3")
+                                .arg(index)
+                                .arg(QLatin1String(what), socket.errorString()));
+        return ok;
+    }
+
+    void runOne(int index, SecureSocket &socket)
+    {
+        if (!check(socket.waitForConnected(kTimeout), index, "waitForConnected", socket) ||
+            !check(socket.waitForEncrypted(kTimeout), index, "waitForEncrypted", socket))
+            return;
+        const QByteArray message = QByteArray::number(index) + ':' + m_payload;
+        if (!check(socket.write(message) == message.size(), index, "write", socket) ||
+            !check(socket.waitForBytesWritten(kTimeout), index, "waitForBytesWritten", socket))
+            return;
+        QByteArray echoed;
+        QDeadlineTimer deadline(kTimeout);
+        while (echoed.size() < message.size() && !deadline.hasExpired()) {
+            if (socket.bytesAvailable() == 0 &&
+                !socket.waitForReadyRead(int(deadline.remainingTime())))
+                break;
+            if (m_readLimit > 0 && socket.bytesAvailable() > m_readLimit)
+                failures.append(QStringLiteral("connection %1: %2 bytes buffered, limit %3")
+                                    .arg(index)
+                                    .arg(socket.bytesAvailable())
+                                    .arg(m_readLimit));
+            echoed += socket.readAll();
+        }
+        if (!check(echoed == message, index, "echo", socket))
+            return;
+        socket.disconnectFromHost();
+        if (socket.state() != QAbstractSocket::UnconnectedState &&
+            !check(socket.waitForDisconnected(kTimeout), index, "waitForDisconnected", socket))
+            return;
+        ++succeeded;
+    }
+
+    SecureConfiguration m_config;
+    quint16 m_port;
+    int m_connections;
+    QByteArray m_payload;
+    qint64 m_readLimit;
+};
+
+// A TLS server in Python's ssl module. "truncate": sends `size` bytes, then closes the TCP
+// connection without close_notify, as an attacker truncating the stream would. "silent":
+// completes the handshake, then neither reads nor writes until killed.
+const char kPythonServer[] = R"(
+import socket, ssl, sys, time
+cert, key, size, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(1)
+listener.settimeout(20)
+print(listener.getsockname()[1], flush=True)
+raw, _ = listener.accept()
+raw.settimeout(20)
+tls = context.wrap_socket(raw, server_side=True)
+if mode == "silent":
+    time.sleep(60)
+tls.sendall(bytes(i % 251 for i in range(size)))
+tls.shutdown(socket.SHUT_RDWR)  # drops the TLS layer first: no close_notify is sent
+tls.close()
+listener.close()
+)";
+
+} // namespace
+
+class tst_Socket : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+
+    void startTls();
+    void startTlsDiscardsInjectedPlaintext_data();
+    void startTlsDiscardsInjectedPlaintext();
+
+    void certificateFailures_data();
+    void certificateFailures();
+    void ignoreInSlot_data();
+    void ignoreInSlot();
+    void ignoreListBeforeConnecting_data();
+    void ignoreListBeforeConnecting();
+
+    void mutualTls();
+    void mutualTlsWithoutClientCertificate();
+    void sessionDetails();
+    void tlsSignals();
+
+    void disconnectSendsPendingDataThenCloseNotify();
+    void abortDropsAtOnce();
+    void endInReadyRead_data();
+    void endInReadyRead();
+    void truncation();
+    void closeWithSilentPeer();
+    void nothingStaleAfterFailedConnect();
+
+    void missingCaFile();
+    void wrongServerKeyPassphrase();
+
+    void blockingRejectionSendsAlert();
+    void blockingInWorkerThread_data();
+    void blockingInWorkerThread();
+    void manyThreads();
+    void reconnectLoop();
+
+private:
+    quint16 startPythonServer(QProcess &python, const QString &mode, int size);
+    // A server certificate for spec, issued by the test CA unless issuer says otherwise.
+    QString makeServerCert(const QString &name, testpki::CertSpec spec,
+                           const testpki::Issued *issuer);
+
+    TestPki m_pki;
+    testpki::Issued m_untrustedCa;
+};
+
+QString tst_Socket::makeServerCert(const QString &name, testpki::CertSpec spec,
+                                   const testpki::Issued *issuer)
+{
+    spec.commonName = name.toStdString() + ".test";
+    return m_pki.issue(name, spec, issuer);
+}
+
+void tst_Socket::initTestCase()
+{
+    QVERIFY(m_pki.isValid());
+    testpki::CertSpec caSpec;
+    caSpec.commonName = "Untrusted CA";
+    caSpec.isCa = true;
+    m_untrustedCa = testpki::makeCertificate(caSpec);
+}
+
+// --- STARTTLS ------------------------------------------------------------------------------
+
+namespace {
+
+// The server side of a line protocol with STARTTLS, on a SecurePlain TestServer. Before the
+// upgrade it answers line by line; after it, it logs what it decrypts and echoes it.
+// With delayInjection, what is injected follows the OK 100 ms later, in a segment of its own.
+void scriptStartTlsServer(TestServer &server, const QByteArray &injectAfterOk,
+                          bool delayInjection = false)
+{
+    server.readIncoming = false;
+    server.onReady = [&server, injectAfterOk, delayInjection](QTcpSocket *peer) {
+        auto *secure = static_cast<SecureSocket *>(peer);
+        auto log = server.logs.last();
+        peer->write("220 ready\r\n");
+        QObject::connect(peer, &QIODevice::readyRead, peer, [=] {
+            if (secure->mode() == SecureSocket::UnencryptedMode) {
+                while (secure->canReadLine()) {
+                    const QByteArray line = secure->readLine();
+                    if (line != "STARTTLS\r\n") {
+                        secure->write("500 say STARTTLS first\r\n");
+                        continue;
+                    }
+                    if (!delayInjection) {
+                        secure->write("220 go ahead\r\n" + injectAfterOk);
+                        secure->startServerEncryption();
+                        return;
+                    }
+                    secure->write("220 go ahead\r\n");
+                    QTimer::singleShot(100, secure, [secure, injectAfterOk] {
+                        secure->write(injectAfterOk);
+                        secure->startServerEncryption();
+                    });
+                    return;
+                }
+                return;
+            }
+            if (!secure->isEncrypted())
+                return;
+            const QByteArray data = secure->readAll();
+            log->received += data;
+            secure->write("echo:" + data);
+        });
+    };
+    server.onEncrypted = [](SecureSocket *peer) { peer->write("* secured\r\n"); };
+}
+
+} // namespace
+
+void tst_Socket::startTls()
+{
+    TestServer server(TestServer::SecurePlain, serverConfiguration(m_pki.serverCert));
+    scriptStartTlsServer(server, {});
+    QVERIFY(server.start());
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    QSignalSpy modes(&client, &SecureSocket::modeChanged);
+    client.connectToHost(kLocalhost, server.port());
+    QVERIFY(waitUntil([&] { return client.canReadLine(); }, kTimeout));
+    QCOMPARE(client.readLine(), QByteArray("220 ready\r\n"));
+    QCOMPARE(client.mode(), SecureSocket::UnencryptedMode);
+    client.write("STARTTLS\r\n");
+    QVERIFY(waitUntil([&] { return client.canReadLine(); }, kTimeout));
+    QCOMPARE(client.readLine(), QByteArray("220 go ahead\r\n"));
+
+    ClientLog log(&client);
+    client.startClientEncryption();
+    QCOMPARE(client.mode(), SecureSocket::ClientMode);
+    client.write("secret\r\n"); // queued until the handshake is done
+    QVERIFY(waitUntil([&] { return log.received == "* secured\r\necho:secret\r\n"; }, kTimeout));
+    QVERIFY(client.isEncrypted());
+    QCOMPARE(log.encrypted, 1);
+    QCOMPARE(modes.count(), 1);
+    QCOMPARE(server.logs.first()->received, QByteArray("secret\r\n"));
+    QCOMPARE(client.peerCertificate().commonName(), QStringLiteral("localhost"));
+    QVERIFY(log.errors.isEmpty());
+}
+
+void tst_Socket::startTlsDiscardsInjectedPlaintext_data()
+{
+    QTest::addColumn<QByteArray>("serverInjects");
+    QTest::addColumn<QByteArray>("clientInjects");
+    QTest::addColumn<bool>("delayed");
+    const QByteArray byServer("* injected by the server\r\n");
+    QTest::newRow("after the server's OK") << byServer << QByteArray() << false;
+    QTest::newRow("after the server's OK, in a later segment") << byServer << QByteArray() << true;
+    QTest::newRow("after the client's STARTTLS")
+        << QByteArray() << QByteArray("RSET injected by the client\r\n") << false;
+}
+
+// Plaintext that follows the OK (or the STARTTLS command) in the same segment was sent before
+// the upgrade: it must not come out of the socket as if it had been encrypted.
+void tst_Socket::startTlsDiscardsInjectedPlaintext()
+{
+    QFETCH(QByteArray, serverInjects);
+    QFETCH(QByteArray, clientInjects);
+    QFETCH(bool, delayed);
+    TestServer server(TestServer::SecurePlain, serverConfiguration(m_pki.serverCert));
+    scriptStartTlsServer(server, serverInjects, delayed);
+    QVERIFY(server.start());
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    client.connectToHost(kIp, server.port());
+    QVERIFY(waitUntil([&] { return client.canReadLine(); }, kTimeout));
+    QCOMPARE(client.readLine(), QByteArray("220 ready\r\n"));
+    client.write("STARTTLS\r\n" + clientInjects);
+    QVERIFY(waitUntil([&] { return client.canReadLine(); }, kTimeout));
+    QCOMPARE(client.readLine(), QByteArray("220 go ahead\r\n"));
+    // Let what the server injected arrive (and, when delayed, sit in the transport's buffer).
+    QVERIFY(waitUntil([&] { return client.bytesAvailable() == serverInjects.size(); }, kTimeout));
+    QTest::qWait(20);
+
+    ClientLog log(&client);
+    client.startClientEncryption();
+    QVERIFY(waitUntil([&] { return log.encrypted == 1; }, kTimeout));
+    client.write("hello\r\n");
+    QVERIFY(waitUntil([&] { return log.received.endsWith("echo:hello\r\n"); }, kTimeout));
+    QCOMPARE(log.received, QByteArray("* secured\r\necho:hello\r\n"));
+    QCOMPARE(server.logs.first()->received, QByteArray("hello\r\n"));
+    QVERIFY(log.errors.isEmpty());
+}
+
+// --- certificate failures ------------------------------------------------------------------
+
+void tst_Socket::certificateFailures_data()
+{
+    QTest::addColumn<QString>("certFile");
+    QTest::addColumn<QString>("host");
+    QTest::addColumn<QList<int>>("expected");
+    QTest::addColumn<QString>("cause"); // a word errorString() must contain
+
+    auto spec = [] {
+        testpki::CertSpec s;
+        s.dnsNames = {"localhost"};
+        s.ipAddresses = {"127.0.0.1"};
+        return s;
+    };
+    auto code = [](VerifyError e) { return QList<int>{static_cast<int>(e)}; };
+
+    testpki::CertSpec expired = spec();
+    expired.notBeforeOffset = -2 * 24 * 3600;
+    expired.notAfterOffset = -24 * 3600;
+    QTest::newRow("expired") << makeServerCert(QStringLiteral("expired"), expired, &m_pki.ca)
+                             << kLocalhost << code(VerifyError::Expired)
+                             << QStringLiteral("expired");
+
+    testpki::CertSpec future = spec();
+    future.notBeforeOffset = 24 * 3600;
+    future.notAfterOffset = 30 * 24 * 3600;
+    QTest::newRow("not yet valid")
+        << makeServerCert(QStringLiteral("future"), future, &m_pki.ca) << kLocalhost
+        << code(VerifyError::NotYetValid) << QStringLiteral("not yet valid");
+
+    QTest::newRow("self-signed") << makeServerCert(QStringLiteral("selfsigned"), spec(), nullptr)
+                                 << kLocalhost << code(VerifyError::SelfSigned)
+                                 << QStringLiteral("self-signed");
+
+    QTest::newRow("unknown issuer")
+        << makeServerCert(QStringLiteral("stranger"), spec(), &m_untrustedCa) << kLocalhost
+        << code(VerifyError::UnknownIssuer) << QStringLiteral("issuer");
+
+    testpki::CertSpec otherHost;
+    otherHost.dnsNames = {"other.example"};
+    QTest::newRow("wrong hostname")
+        << makeServerCert(QStringLiteral("otherhost"), otherHost, &m_pki.ca) << kLocalhost
+        << code(VerifyError::HostnameMismatch) << QStringLiteral("hostname mismatch");
+
+    testpki::CertSpec otherIp;
+    otherIp.dnsNames = {"localhost"};
+    otherIp.ipAddresses = {"127.0.0.2"};
+    QTest::newRow("IP mismatch") << makeServerCert(QStringLiteral("otherip"), otherIp, &m_pki.ca)
+                                 << kIp << code(VerifyError::IpAddressMismatch)
+                                 << QStringLiteral("IP address mismatch");
+
+    testpki::CertSpec clientOnly = spec();
+    clientOnly.extendedKeyUsage = {"clientAuth"};
+    QTest::newRow("clientAuth-only EKU")
+        << makeServerCert(QStringLiteral("clientonly"), clientOnly, &m_pki.ca) << kLocalhost
+        << code(VerifyError::InvalidPurpose) << QStringLiteral("purpose");
+}
+
+// A certificate failure not forgiven: reported once per problem and once as a list, then the
+// connection is refused before a single byte of application data has passed either way.
+void tst_Socket::certificateFailures()
+{
+    QFETCH(QString, certFile);
+    QFETCH(QString, host);
+    QFETCH(QList<int>, expected);
+    QFETCH(QString, cause);
+
+    TestServer server(TestServer::Tls, serverConfiguration(certFile));
+    server.onReady = [](QTcpSocket *peer) { peer->write("server data on encrypted\n"); };
+    QVERIFY(server.start());
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    client.connectToHostEncrypted(host, server.port());
+    client.write("client data written before encrypted()\n");
+    QVERIFY(log.waitClosed());
+
+    QCOMPARE(log.certCodes, expected);
+    QCOMPARE(log.certReasons.size(), expected.size());
+    for (const QString &reason : std::as_const(log.certReasons))
+        QVERIFY(!reason.isEmpty());
+    QCOMPARE(log.certificateErrors.size(), 1);
+    QCOMPARE(codesOf(log.certificateErrors.first()), expected);
+    QCOMPARE(codesOf(client.peerVerifyErrors()), expected);
+    for (int i = 0; i < expected.size(); ++i) {
+        QCOMPARE(client.peerVerifyErrors().at(i).message, log.certReasons.at(i));
+        QCOMPARE(log.certificateErrors.first().at(i).message, log.certReasons.at(i));
+    }
+
+    QCOMPARE(log.errors,
+             QList<QAbstractSocket::SocketError>{QAbstractSocket::SslHandshakeFailedError});
+    QCOMPARE(client.error(), QAbstractSocket::SslHandshakeFailedError);
+    QCOMPARE(client.tlsError(), SecureSocket::CertificateRejected);
+    const QString subject =
+        QStringLiteral("CN=") + QFileInfo(certFile).baseName() + QStringLiteral(".test");
+    QVERIFY2(client.errorString().contains(subject), qPrintable(client.errorString()));
+    QVERIFY2(client.errorString().contains(cause, Qt::CaseInsensitive),
+             qPrintable(client.errorString()));
+    QVERIFY(!client.isEncrypted());
+    QCOMPARE(log.encrypted, 0);
+    QCOMPARE(log.received, QByteArray());
+    QCOMPARE(client.bytesAvailable(), qint64(0));
+
+    QVERIFY(waitUntil([&] { return server.logs.size() == 1 && server.logs.first()->disconnected; },
+                      kTimeout));
+    QVERIFY(!server.logs.first()->ready);
+    QCOMPARE(server.logs.first()->received, QByteArray());
+}
+
+void tst_Socket::ignoreInSlot_data()
+{
+    QTest::addColumn<bool>("fromCertificateErrors");
+    QTest::newRow("certCheckFailed") << false;
+    QTest::newRow("certificateErrors") << true;
+}
+
+// ignoreCertErrors() called from a slot lets the paused handshake continue; data then flows.
+void tst_Socket::ignoreInSlot()
+{
+    QFETCH(bool, fromCertificateErrors);
+    testpki::CertSpec expiredSpec;
+    expiredSpec.dnsNames = {"localhost"};
+    expiredSpec.notBeforeOffset = -2 * 24 * 3600;
+    expiredSpec.notAfterOffset = -24 * 3600;
+    const QString cert = makeServerCert(QStringLiteral("expired-forgiven"), expiredSpec, &m_pki.ca);
+    TestServer server(TestServer::Tls, serverConfiguration(cert));
+    server.onReady = [](QTcpSocket *peer) { peer->write("server data\n"); };
+    QVERIFY(server.start());
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    if (fromCertificateErrors)
+        QObject::connect(&client, &SecureSocket::certificateErrors, &client,
+                         [&client] { client.ignoreCertErrors(); });
+    else
+        QObject::connect(&client, &SecureSocket::certCheckFailed, &client,
+                         [&client] { client.ignoreCertErrors(); });
+    client.connectToHostEncrypted(kLocalhost, server.port());
+    client.write("client data\n");
+    QVERIFY(waitUntil([&] { return log.received == "server data\nclient data\n"; }, kTimeout));
+    QVERIFY(client.isEncrypted());
+    QCOMPARE(log.certCodes, QList<int>{int(VerifyError::Expired)});
+    QCOMPARE(codesOf(client.peerVerifyErrors()), QList<int>{int(VerifyError::Expired)});
+    QCOMPARE(server.logs.first()->received, QByteArray("client data\n"));
+    QVERIFY(log.errors.isEmpty());
+}
+
+void tst_Socket::ignoreListBeforeConnecting_data()
+{
+    QTest::addColumn<bool>("alsoExpired");
+    QTest::addColumn<bool>("accepted");
+    QTest::newRow("wrong host, forgiven") << false << true;
+    QTest::newRow("wrong host and expired, only the host forgiven") << true << false;
+}
+
+// ignoreCertErrors(list) forgives exactly the listed failures.
+void tst_Socket::ignoreListBeforeConnecting()
+{
+    QFETCH(bool, alsoExpired);
+    QFETCH(bool, accepted);
+    testpki::CertSpec spec;
+    spec.dnsNames = {"other.example"};
+    if (alsoExpired) {
+        spec.notBeforeOffset = -2 * 24 * 3600;
+        spec.notAfterOffset = -24 * 3600;
+    }
+    const QString cert = makeServerCert(alsoExpired ? QStringLiteral("otherhost-expired")
+                                                    : QStringLiteral("otherhost-listed"),
+                                        spec, &m_pki.ca);
+    TestServer server(TestServer::Tls, serverConfiguration(cert));
+    QVERIFY(server.start());
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    client.ignoreCertErrors({VerifyError::HostnameMismatch});
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kLocalhost, server.port());
+    client.write("ping\n");
+
+    QList<int> expected{int(VerifyError::HostnameMismatch)};
+    if (alsoExpired)
+        expected.append(int(VerifyError::Expired));
+    if (accepted) {
+        QVERIFY(waitUntil([&] { return log.received == "ping\n"; }, kTimeout));
+        QVERIFY(client.isEncrypted());
+        QVERIFY(log.errors.isEmpty());
+    } else {
+        QVERIFY(log.waitClosed());
+        QCOMPARE(log.encrypted, 0);
+        QCOMPARE(client.error(), QAbstractSocket::SslHandshakeFailedError);
+        QCOMPARE(client.tlsError(), SecureSocket::CertificateRejected);
+        QCOMPARE(log.received, QByteArray());
+        QVERIFY(waitUntil([&] { return server.logs.first()->disconnected; }, kTimeout));
+        QCOMPARE(server.logs.first()->received, QByteArray());
+    }
+    QCOMPARE(sorted(log.certCodes), sorted(expected)); // still reported
+    QCOMPARE(log.certificateErrors.size(), 1);
+}
+
+// --- mutual TLS, session details, signals --------------------------------------------------
+
+namespace {
+SecureConfiguration mutualServerConfiguration(const TestPki &pki)
+{
+    SecureConfiguration config = serverConfiguration(pki.serverCert);
+    config.setPeerVerifyMode(SecureConfiguration::VerifyPeer);
+    config.setUseSystemCaCertificates(false);
+    config.setCaCertificatesFile(pki.clientCaFile);
+    return config;
+}
+} // namespace
+
+void tst_Socket::mutualTls()
+{
+    TestServer server(TestServer::Tls, mutualServerConfiguration(m_pki));
+    QVERIFY(server.start());
+
+    SecureSocket client;
+    SecureConfiguration config = clientConfiguration(m_pki);
+    config.setLocalCertificateChainFile(m_pki.clientCert);
+    config.setPrivateKeyFile(m_pki.clientKey);
+    client.setConfiguration(config);
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kLocalhost, server.port());
+    client.write("authenticated\n");
+    QVERIFY(waitUntil([&] { return log.received == "authenticated\n"; }, kTimeout));
+    QVERIFY(server.logs.first()->ready);
+    QVERIFY2(server.logs.first()->peerSubject.contains(QStringLiteral("CN=client.test")),
+             qPrintable(server.logs.first()->peerSubject));
+    auto *peer = qobject_cast<SecureSocket *>(server.lastPeer());
+    QVERIFY(peer);
+    QCOMPARE(peer->peerCertificate().commonName(), QStringLiteral("client.test"));
+    QVERIFY(peer->peerVerifyErrors().isEmpty());
+}
+
+void tst_Socket::mutualTlsWithoutClientCertificate()
+{
+    TestServer server(TestServer::Tls, mutualServerConfiguration(m_pki));
+    QVERIFY(server.start());
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kLocalhost, server.port());
+    client.write("anonymous\n");
+    QVERIFY(log.waitClosed());
+    QVERIFY(waitUntil([&] { return server.logs.first()->disconnected; }, kTimeout));
+    const PeerLog &peer = *server.logs.first();
+    QVERIFY(!peer.ready);
+    QCOMPARE(peer.received, QByteArray());
+    QVERIFY(!peer.errors.isEmpty());
+    QCOMPARE(peer.errors.first(), QAbstractSocket::SslHandshakeFailedError);
+    QCOMPARE(peer.tlsError, SecureSocket::CertificateRejected);
+    QVERIFY2(peer.errorString.contains(QStringLiteral("certificate")),
+             qPrintable(peer.errorString));
+    // With TLS 1.3 the client may finish its side first; the server's alert then ends it.
+    QVERIFY(!log.errors.isEmpty());
+    QCOMPARE(client.tlsError(), SecureSocket::AlertReceived);
+    QCOMPARE(log.received, QByteArray());
+}
+
+void tst_Socket::sessionDetails()
+{
+    SecureConfiguration serverConfig;
+    serverConfig.setLocalCertificateChainFile(m_pki.chainServerCert);
+    serverConfig.setPrivateKeyFile(m_pki.chainServerKey);
+    serverConfig.setPeerVerifyMode(SecureConfiguration::VerifyNone);
+    TestServer server(TestServer::Tls, serverConfig);
+    QVERIFY(server.start());
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    QCOMPARE(client.mode(), SecureSocket::UnencryptedMode);
+    QVERIFY(client.sessionProtocol().isEmpty());
+    QVERIFY(client.peerCertificateChain().isEmpty());
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kLocalhost, server.port());
+    QVERIFY(waitUntil([&] { return log.encrypted == 1; }, kTimeout));
+
+    QCOMPARE(client.mode(), SecureSocket::ClientMode);
+    QCOMPARE(client.sessionProtocol(), QStringLiteral("TLSv1.3"));
+    QVERIFY(client.sessionCipher().startsWith(QStringLiteral("TLS_")));
+    const QList<SecureCertificate> chain = client.peerCertificateChain();
+    QCOMPARE(chain.size(), 2);
+    QCOMPARE(chain.at(0).commonName(), QStringLiteral("chain.localhost"));
+    QCOMPARE(chain.at(1).commonName(), QStringLiteral("SecureSocket Test Intermediate"));
+    QCOMPARE(chain.at(0).issuer(), chain.at(1).subject());
+    QCOMPARE(client.peerCertificate(), chain.at(0));
+    QVERIFY(client.peerVerifyErrors().isEmpty());
+
+    QVERIFY(waitUntil([&] { return server.logs.first()->ready; }, kTimeout));
+    auto *peer = qobject_cast<SecureSocket *>(server.lastPeer());
+    QVERIFY(peer);
+    QCOMPARE(peer->mode(), SecureSocket::ServerMode);
+    QVERIFY(peer->isEncrypted());
+    QCOMPARE(peer->sessionCipher(), client.sessionCipher());
+    QVERIFY(peer->peerCertificateChain().isEmpty()); // no client certificate asked for
+
+    // Once aborted the socket is no longer encrypted, and asking is safe.
+    client.abort();
+    QVERIFY(!client.isEncrypted());
+    QVERIFY(client.sessionProtocol().isEmpty());
+    QVERIFY(client.sessionCipher().isEmpty());
+    QVERIFY(client.negotiatedAlpnProtocol().isEmpty());
+}
+
+void tst_Socket::tlsSignals()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    QStringList order;
+    QObject::connect(&client, &QAbstractSocket::connected, &client,
+                     [&] { order.append(QStringLiteral("connected")); });
+    QObject::connect(&client, &SecureSocket::modeChanged, &client, [&](SecureSocket::Mode mode) {
+        order.append(QStringLiteral("mode:%1").arg(int(mode)));
+    });
+    QObject::connect(&client, &SecureSocket::encrypted, &client,
+                     [&] { order.append(QStringLiteral("encrypted")); });
+    qint64 encryptedWritten = 0;
+    QObject::connect(&client, &SecureSocket::encryptedBytesWritten, &client,
+                     [&](qint64 n) { encryptedWritten += n; });
+    QSignalSpy alertsSent(&client, &SecureSocket::alertSent);
+    QSignalSpy alertsReceived(&client, &SecureSocket::alertReceived);
+    ClientLog log(&client);
+
+    client.connectToHostEncrypted(kIp, server.port());
+    const QByteArray payload = pattern(1000);
+    client.write(payload);
+    QVERIFY(waitUntil([&] { return log.received.size() == payload.size(); }, kTimeout));
+    QCOMPARE(order, (QStringList{QStringLiteral("connected"), QStringLiteral("mode:1"),
+                                 QStringLiteral("encrypted")}));
+    QVERIFY2(encryptedWritten > payload.size() + 22, QByteArray::number(encryptedWritten));
+    QCOMPARE(alertsSent.count(), 0);
+
+    client.disconnectFromHost();
+    QVERIFY(log.waitClosed());
+    QCOMPARE(alertsSent.count(), 1);
+    QCOMPARE(alertsSent.first().at(0).toInt(), 1); // warning
+    QCOMPARE(alertsSent.first().at(1).toInt(), 0); // close_notify
+    QVERIFY(!alertsSent.first().at(2).toString().isEmpty());
+    QVERIFY(waitUntil([&] { return server.logs.first()->disconnected; }, kTimeout));
+    QCOMPARE(server.logs.first()->alertsReceived, QList<int>{0});
+    // The client waited for the server's answer before closing the transport.
+    QCOMPARE(alertsReceived.count(), 1);
+    QCOMPARE(alertsReceived.first().at(1).toInt(), 0);
+    QVERIFY(log.errors.isEmpty());
+}
+
+// --- closing -------------------------------------------------------------------------------
+
+// disconnectFromHost() right after a large write: everything is sent, then close_notify, and
+// the server sees a clean close (RemoteHostClosedError, not a truncation).
+void tst_Socket::disconnectSendsPendingDataThenCloseNotify()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    server.onData = nullptr;
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    const QByteArray payload = pattern(2 * 1024 * 1024, 5);
+    client.connectToHostEncrypted(kIp, server.port());
+    QVERIFY(waitUntil([&] { return log.encrypted == 1; }, kTimeout));
+    client.write(payload);
+    client.disconnectFromHost();
+    QVERIFY(client.state() != QAbstractSocket::ConnectedState);
+    QVERIFY(log.waitClosed(30000));
+    QVERIFY(waitUntil([&] { return server.logs.first()->disconnected; }, kTimeout));
+    const PeerLog &peer = *server.logs.first();
+    QCOMPARE(peer.received.size(), payload.size());
+    QVERIFY(peer.received == payload);
+    QCOMPARE(peer.errors,
+             QList<QAbstractSocket::SocketError>{QAbstractSocket::RemoteHostClosedError});
+    QCOMPARE(peer.tlsError, SecureSocket::NoTlsError);
+    QCOMPARE(peer.alertsReceived, QList<int>{0});
+    QVERIFY(log.errors.isEmpty());
+    QCOMPARE(client.bytesToWrite(), qint64(0));
+}
+
+// abort() drops everything at once: no close_notify, nothing of what was pending is sent.
+void tst_Socket::abortDropsAtOnce()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    server.onData = nullptr;
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    QSignalSpy alertsSent(&client, &SecureSocket::alertSent);
+    client.connectToHostEncrypted(kIp, server.port());
+    QVERIFY(waitUntil([&] { return log.encrypted == 1; }, kTimeout));
+    client.write(pattern(1024 * 1024));
+    client.abort();
+    QCOMPARE(client.state(), QAbstractSocket::UnconnectedState);
+    QCOMPARE(log.disconnected, 1);
+    QCOMPARE(client.bytesToWrite(), qint64(0));
+    QCOMPARE(alertsSent.count(), 0);
+    QVERIFY(waitUntil([&] { return server.logs.first()->disconnected; }, kTimeout));
+    const PeerLog &peer = *server.logs.first();
+    QCOMPARE(peer.received, QByteArray());
+    QCOMPARE(peer.tlsError, SecureSocket::Truncated);
+    QVERIFY(peer.alertsReceived.isEmpty());
+    QVERIFY(log.errors.isEmpty());
+}
+
+void tst_Socket::endInReadyRead_data()
+{
+    QTest::addColumn<bool>("destroy");
+    QTest::newRow("abort()") << false;
+    QTest::newRow("delete") << true;
+}
+
+// A slot that aborts or deletes the socket while the pump that emitted readyRead() still has
+// the peer's close_notify to handle: nothing more is emitted, nothing is touched after.
+void tst_Socket::endInReadyRead()
+{
+    QFETCH(bool, destroy);
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    server.onReady = [](QTcpSocket *peer) {
+        peer->write("last words\n");
+        peer->disconnectFromHost();
+    };
+    QVERIFY(server.start());
+    auto *client = new SecureSocket;
+    QPointer<SecureSocket> guard(client);
+    client->setConfiguration(clientConfiguration(m_pki));
+    int readyReads = 0;
+    int errors = 0;
+    int disconnects = 0;
+    QObject::connect(client, &QAbstractSocket::errorOccurred, [&] { ++errors; });
+    QObject::connect(client, &QAbstractSocket::disconnected, [&] { ++disconnects; });
+    QObject::connect(client, &QIODevice::readyRead, [&, client] {
+        ++readyReads;
+        if (destroy)
+            delete client;
+        else
+            client->abort();
+    });
+    client->connectToHostEncrypted(kIp, server.port());
+    QVERIFY(waitUntil([&] { return readyReads > 0; }, kTimeout));
+    QTest::qWait(50);
+    QCOMPARE(readyReads, 1);
+    QCOMPARE(errors, 0);
+    QCOMPARE(guard.isNull(), destroy);
+    if (!destroy) {
+        QCOMPARE(disconnects, 1);
+        QCOMPARE(client->state(), QAbstractSocket::UnconnectedState);
+        QVERIFY(!client->isOpen());
+        delete client;
+    }
+    QVERIFY(waitUntil([&] { return server.logs.first()->disconnected; }, kTimeout));
+}
+
+// A peer that closes TCP without close_notify: all data is delivered first, then the error
+// says the stream may have been truncated (NetworkError, Truncated), not a clean close.
+// Starts the Python server in mode and returns its port, or 0 (having failed the test).
+quint16 tst_Socket::startPythonServer(QProcess &python, const QString &mode, int size)
+{
+    const QString script = m_pki.write(QStringLiteral("server.py"), kPythonServer);
+    python.setProgram(QStringLiteral("python3"));
+    python.setArguments({script, m_pki.serverCert, m_pki.serverKey, QString::number(size), mode});
+    python.start();
+    [&] {
+        QVERIFY2(python.waitForStarted(kTimeout), qPrintable(python.errorString()));
+        QVERIFY2(python.waitForReadyRead(kTimeout), python.readAllStandardError().constData());
+    }();
+    bool ok = false;
+    const quint16 port = python.readLine().trimmed().toUShort(&ok);
+    if (!QTest::currentTestFailed() && (!ok || port == 0))
+        QTest::qFail(python.readAllStandardError().constData(), __FILE__, __LINE__);
+    return ok ? port : 0;
+}
+
+void tst_Socket::truncation()
+{
+    constexpr int size = 300000;
+    QProcess python;
+    const quint16 port = startPythonServer(python, QStringLiteral("truncate"), size);
+    if (QTest::currentTestFailed())
+        return;
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kIp, port);
+    QVERIFY(log.waitClosed());
+    QVERIFY(python.waitForFinished(kTimeout));
+    QCOMPARE(python.exitCode(), 0);
+
+    QByteArray expected(size, Qt::Uninitialized);
+    for (int i = 0; i < size; ++i)
+        expected[i] = char(i % 251);
+    QCOMPARE(log.received.size(), expected.size());
+    QVERIFY(log.received == expected);
+    QCOMPARE(log.errors, QList<QAbstractSocket::SocketError>{QAbstractSocket::NetworkError});
+    QCOMPARE(log.receivedAtError.first(), qint64(size)); // everything came before the error
+    QCOMPARE(client.error(), QAbstractSocket::NetworkError);
+    QCOMPARE(client.tlsError(), SecureSocket::Truncated);
+    QVERIFY2(client.errorString().contains(QStringLiteral("close_notify")),
+             qPrintable(client.errorString()));
+}
+
+// A peer that never answers close_notify: the socket closes anyway, a little later.
+void tst_Socket::closeWithSilentPeer()
+{
+    QProcess python;
+    const quint16 port = startPythonServer(python, QStringLiteral("silent"), 0);
+    if (QTest::currentTestFailed())
+        return;
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    QSignalSpy alertsSent(&client, &SecureSocket::alertSent);
+    client.connectToHostEncrypted(kIp, port);
+    QVERIFY(waitUntil([&] { return log.encrypted == 1; }, kTimeout));
+    QElapsedTimer timer;
+    timer.start();
+    client.disconnectFromHost();
+    QCOMPARE(client.state(), QAbstractSocket::ClosingState);
+    QCOMPARE(alertsSent.count(), 1);
+    QVERIFY(log.waitClosed(kTimeout));
+    QVERIFY2(timer.elapsed() < 5000, QByteArray::number(timer.elapsed()));
+    QVERIFY(log.errors.isEmpty());
+    python.kill();
+    python.waitForFinished(kTimeout);
+}
+
+// Data written to a connection that never came up is not sent on the next one.
+void tst_Socket::nothingStaleAfterFailedConnect()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    server.onData = nullptr;
+    QVERIFY(server.start());
+    QTcpServer closed;
+    QVERIFY(closed.listen(QHostAddress::LocalHost, 0));
+    const quint16 closedPort = closed.serverPort();
+    closed.close();
+
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kIp, closedPort);
+    client.write("stale\n");
+    QVERIFY(waitUntil([&] { return !log.errors.isEmpty(); }, kTimeout));
+    QCOMPARE(log.errors.first(), QAbstractSocket::ConnectionRefusedError);
+
+    client.connectToHostEncrypted(kIp, server.port());
+    QCOMPARE(client.bytesToWrite(), qint64(0));
+    client.write("fresh\n");
+    QVERIFY(waitUntil([&] { return server.receivedByAll() == "fresh\n"; }, kTimeout));
+    client.disconnectFromHost();
+    QVERIFY(log.waitClosed());
+    QCOMPARE(server.receivedByAll(), QByteArray("fresh\n"));
+}
+
+// --- configuration errors ------------------------------------------------------------------
+
+void tst_Socket::missingCaFile()
+{
+    TestServer server(TestServer::Plain);
+    server.onData = nullptr;
+    QVERIFY(server.start());
+    SecureSocket client;
+    SecureConfiguration config;
+    config.setUseSystemCaCertificates(false);
+    const QString missing =
+        m_pki.write(QStringLiteral("placeholder"), "") + QStringLiteral("-missing/ca.pem");
+    config.setCaCertificatesFile(missing);
+    client.setConfiguration(config);
+    ClientLog log(&client);
+    QSignalSpy states(&client, &QAbstractSocket::stateChanged);
+    client.connectToHostEncrypted(kIp, server.port());
+    QVERIFY(waitUntil([&] { return !log.errors.isEmpty(); }, kTimeout));
+    QCOMPARE(log.errors,
+             QList<QAbstractSocket::SocketError>{QAbstractSocket::SslInvalidUserDataError});
+    QCOMPARE(client.tlsError(), SecureSocket::ConfigurationError);
+    QVERIFY2(client.errorString().contains(missing), qPrintable(client.errorString()));
+    QCOMPARE(client.state(), QAbstractSocket::UnconnectedState);
+    QTest::qWait(100);
+    QCOMPARE(server.receivedByAll(), QByteArray()); // not a byte of TLS
+}
+
+void tst_Socket::wrongServerKeyPassphrase()
+{
+    testpki::CertSpec spec;
+    spec.commonName = "locked.test";
+    spec.dnsNames = {"localhost"};
+    const testpki::Issued issued = testpki::makeCertificate(spec, &m_pki.ca);
+    const QString certFile = m_pki.write(QStringLiteral("locked.pem"), issued.certPem);
+    const QString keyFile =
+        m_pki.write(QStringLiteral("locked.key"), testpki::encryptKey(issued.keyPem, "right"));
+    SecureConfiguration config;
+    config.setLocalCertificateChainFile(certFile);
+    config.setPrivateKeyFile(keyFile);
+    config.setPrivateKeyPassphrase("wrong");
+    TestServer server(TestServer::Tls, config);
+    QVERIFY(server.start());
+
+    QTcpSocket client; // counts every byte the server sends
+    QByteArray received;
+    QObject::connect(&client, &QIODevice::readyRead, &client,
+                     [&] { received += client.readAll(); });
+    client.connectToHost(kIp, server.port());
+    QVERIFY(client.waitForConnected(kTimeout));
+    QVERIFY(waitUntil([&] { return !server.logs.isEmpty() && server.logs.first()->disconnected; },
+                      kTimeout));
+    const PeerLog &peer = *server.logs.first();
+    QCOMPARE(peer.errors.first(), QAbstractSocket::SslInvalidUserDataError);
+    QCOMPARE(peer.tlsError, SecureSocket::ConfigurationError);
+    QVERIFY2(peer.errorString.contains(keyFile), qPrintable(peer.errorString));
+    QVERIFY(
+        waitUntil([&] { return client.state() == QAbstractSocket::UnconnectedState; }, kTimeout));
+    QCOMPARE(received, QByteArray());
+}
+
+// --- threads and endurance -----------------------------------------------------------------
+
+// The blocking API from a thread with no event loop, against the server in the main thread.
+// A blocking client that refuses the certificate and ends at once (no event loop to flush
+// anything later) has still told the server why, with a fatal alert.
+void tst_Socket::blockingRejectionSendsAlert()
+{
+    testpki::CertSpec spec;
+    spec.dnsNames = {"localhost"};
+    const QString cert = makeServerCert(QStringLiteral("stranger-blocking"), spec, &m_untrustedCa);
+    TestServer server(TestServer::Tls, serverConfiguration(cert));
+    QVERIFY(server.start());
+    const SecureConfiguration config = clientConfiguration(m_pki);
+    const quint16 port = server.port();
+    bool encrypted = true;
+    SecureSocket::TlsError tlsError = SecureSocket::NoTlsError;
+    std::unique_ptr<QThread> worker(QThread::create([&] {
+        SecureSocket socket;
+        socket.setConfiguration(config);
+        socket.connectToHostEncrypted(kLocalhost, port);
+        encrypted = socket.waitForConnected(kTimeout) && socket.waitForEncrypted(kTimeout);
+        tlsError = socket.tlsError();
+    }));
+    worker->start();
+    QVERIFY(waitUntil([&] { return worker->isFinished(); }, 3 * kTimeout));
+    QVERIFY(!encrypted);
+    QCOMPARE(tlsError, SecureSocket::CertificateRejected);
+    QVERIFY(waitUntil([&] { return !server.logs.isEmpty() && server.logs.first()->disconnected; },
+                      kTimeout));
+    QCOMPARE(server.logs.first()->alertsReceived, QList<int>{48}); // unknown_ca
+}
+
+void tst_Socket::blockingInWorkerThread_data()
+{
+    QTest::addColumn<qint64>("readLimit");
+    QTest::newRow("unlimited read buffer") << qint64(0);
+    QTest::newRow("read buffer of 1 KiB") << qint64(1024);
+}
+
+void tst_Socket::blockingInWorkerThread()
+{
+    QFETCH(qint64, readLimit);
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    QVERIFY(server.start());
+    BlockingClients worker(clientConfiguration(m_pki), server.port(), 1, pattern(256 * 1024),
+                           readLimit);
+    worker.start();
+    QVERIFY(waitUntil([&] { return worker.isFinished(); }, 4 * kTimeout));
+    QVERIFY2(worker.failures.isEmpty(), qPrintable(worker.failures.join(QLatin1Char('\n'))));
+    QCOMPARE(worker.succeeded, 1);
+}
+
+void tst_Socket::manyThreads()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    QVERIFY(server.start());
+    std::vector<std::unique_ptr<BlockingClients>> workers;
+    for (int i = 0; i < 4; ++i)
+        workers.push_back(std::make_unique<BlockingClients>(clientConfiguration(m_pki),
+                                                            server.port(), 25, pattern(4096, i)));
+    for (auto &worker : workers)
+        worker->start();
+    QVERIFY(waitUntil(
+        [&] {
+            return std::all_of(workers.begin(), workers.end(),
+                               [](const auto &w) { return w->isFinished(); });
+        },
+        60000));
+    for (auto &worker : workers) {
+        QVERIFY2(worker->failures.isEmpty(), qPrintable(worker->failures.join(QLatin1Char('\n'))));
+        QCOMPARE(worker->succeeded, 25);
+    }
+    QCOMPARE(server.logs.size(), 100);
+}
+
+// One SecureSocket connects, handshakes and closes thousands of times: afterwards the process
+// has as many open file descriptors, and both sides as many objects, as before.
+void tst_Socket::reconnectLoop()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+
+    int target = 0;
+    int completed = 0;
+    int encrypted = 0;
+    QStringList failures;
+    QObject::connect(&client, &SecureSocket::encrypted, &client, [&] {
+        ++encrypted;
+        client.disconnectFromHost();
+    });
+    QObject::connect(&client, &QAbstractSocket::errorOccurred, &client,
+                     [&] { failures.append(client.errorString()); });
+    QObject::connect(&client, &QAbstractSocket::disconnected, &client, [&] {
+        if (++completed < target)
+            QTimer::singleShot(0, &client,
+                               [&] { client.connectToHostEncrypted(kIp, server.port()); });
+    });
+    auto run = [&](int cycles, int msecs) {
+        target = completed + cycles;
+        client.connectToHostEncrypted(kIp, server.port());
+        return waitUntil([&] { return completed == target || !failures.isEmpty(); }, msecs);
+    };
+    auto serverPeers = [&] {
+        return server.findChildren<QTcpSocket *>(Qt::FindDirectChildrenOnly).size();
+    };
+
+    QVERIFY(run(10, kTimeout)); // warm up: lazily created state of Qt and OpenSSL
+    QVERIFY(waitUntil([&] { return serverPeers() == 0; }, kTimeout));
+    // Every descriptor but the eventfds of Qt's event dispatchers: an idle pooled thread (of
+    // the host lookups of earlier tests) may end, and close its own, during the loop.
+    auto countedFds = [] {
+        return openFileDescriptors() - openFileDescriptors(QStringLiteral("anon_inode:[eventfd]"));
+    };
+    const int fdsBefore = countedFds();
+    const int socketsBefore = openFileDescriptors(QStringLiteral("socket:"));
+    const qsizetype objectsBefore = client.findChildren<QObject *>().size();
+
+    QElapsedTimer timer;
+    timer.start();
+    QVERIFY2(run(kReconnectCycles, 120000), qPrintable(failures.join(QLatin1Char('\n'))));
+    const qint64 elapsed = timer.elapsed();
+    QVERIFY2(failures.isEmpty(), qPrintable(failures.join(QLatin1Char('\n'))));
+    QCOMPARE(encrypted, kReconnectCycles + 10);
+    QCOMPARE(server.logs.size(), kReconnectCycles + 10);
+
+    QVERIFY(waitUntil([&] { return serverPeers() == 0; }, kTimeout));
+    waitUntil([&] { return countedFds() == fdsBefore; }, kTimeout);
+    QCOMPARE(countedFds(), fdsBefore);
+    QCOMPARE(openFileDescriptors(QStringLiteral("socket:")), socketsBefore);
+    QCOMPARE(client.findChildren<QObject *>().size(), objectsBefore);
+    qInfo("%d connect/handshake/close cycles in %lld ms", kReconnectCycles,
+          static_cast<long long>(elapsed));
+}
+
+QTEST_MAIN(tst_Socket)
+#include "tst_socket.moc"
