@@ -97,6 +97,11 @@ QByteArray SecureSocket::negotiatedAlpnProtocol() const
                        : QByteArray();
 }
 
+bool SecureSocket::isSessionResumed() const
+{
+    return d->m_engine && d->m_engine->handshakeInfo().resumed;
+}
+
 QList<SecureCertificate> SecureSocket::peerCertificateChain() const
 {
     QList<SecureCertificate> chain;

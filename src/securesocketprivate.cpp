@@ -271,7 +271,14 @@ bool SecureSocketPrivate::startEncryption(Role role)
         if (name.isEmpty())
             name = m_plain->peerAddress().toString();
     }
-    m_engine = std::make_unique<Connection>(std::move(context), name.toStdString());
+    // Sessions are resumed per host and port (the engine adds the verified name to the key).
+    const std::string sessionKey =
+        role == Role::Client
+            ? (q->peerName().isEmpty() ? m_plain->peerAddress().toString() : q->peerName())
+                      .toStdString() +
+                  ':' + std::to_string(m_plain->peerPort())
+            : std::string();
+    m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey);
     m_engine->setAcceptedFailures({m_ignoreList.cbegin(), m_ignoreList.cend()});
     m_encryptOnConnect = false;
     setMode(role == Role::Client ? SecureSocket::ClientMode : SecureSocket::ServerMode);

@@ -64,6 +64,9 @@ public:
     QString sessionProtocol() const; // "TLSv1.3"
     QString sessionCipher() const;   // e.g. "TLS_AES_256_GCM_SHA384"
     QByteArray negotiatedAlpnProtocol() const;
+    // The handshake resumed an earlier session (a client's cached ticket, see
+    // SecureConfiguration::setSessionResumption()), skipping the certificate exchange.
+    bool isSessionResumed() const;
     QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
     SecureCertificate peerCertificate() const;
     QList<SecureCertificateError> peerVerifyErrors() const; // as reported by certificateErrors

@@ -175,7 +175,8 @@ SSL_TICKET_RETURN ticketOpenedCallback(SSL *, SSL_SESSION *session, const unsign
     if (SSL_SESSION_get0_ticket_appdata(session, &data, &size) != 1 || size != 1 ||
         *static_cast<unsigned char *>(data) != 'V')
         return SSL_TICKET_RETURN_IGNORE_RENEW;
-    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    // Renew always: without a fresh ticket the client could not resume its next connection.
+    return SSL_TICKET_RETURN_USE_RENEW;
 }
 } // namespace detail
 
