@@ -13,13 +13,19 @@
 class SecureServerPrivate;
 
 // Accepts TCP connections, runs the server handshake on a SecureSocket, and only then offers
-// the connection: newConnection() fires after the handshake and nextPendingConnection()
-// returns an encrypted SecureSocket (a child of the server, as with QTcpServer).
+// the connection: newConnection() (and pendingConnectionAvailable()) fire once per connection,
+// after the handshake, and nextPendingConnection() returns an encrypted SecureSocket (a child of
+// the server, as with QTcpServer). They fire from inside the socket's encrypted() processing, so
+// that a slot connecting to readyRead() misses no data; move the socket to another thread only
+// from a queued call, never in the slot itself (or run the server in that thread and give it
+// the connections: see the echoserver example).
 //
 // Slow or idle clients cannot pin resources: a handshake that takes longer than
 // handshakeTimeout() is dropped, and when maxPendingHandshakes() are in progress the one that
 // has waited longest is dropped to make room. Every dropped or failed handshake is logged
-// (category "securesocket.server") and reported by handshakeFailed() with its reason.
+// (category "securesocket.server") and reported by handshakeFailed() with its reason. Like
+// QTcpServer, the server stops accepting while maxPendingConnections() encrypted connections
+// wait to be taken.
 class SECURESOCKET_EXPORT SecureServer : public QTcpServer
 {
     Q_OBJECT
@@ -43,7 +49,7 @@ public:
 
     int handshakeTimeout() const; // milliseconds, default 5000
     void setHandshakeTimeout(int msecs);
-    int maxPendingHandshakes() const; // default 256
+    int maxPendingHandshakes() const; // default 256; 0 means no bound
     void setMaxPendingHandshakes(int count);
     int pendingHandshakeCount() const;
 
@@ -54,13 +60,20 @@ public:
 
     // The next encrypted connection, or null. The caller takes ownership.
     SecureSocket *nextPendingSecureConnection();
+    // The same, typed as QTcpServer's (connections deleted while waiting are skipped).
+    QTcpSocket *nextPendingConnection() override;
+    bool hasPendingConnections() const override;
 
 Q_SIGNALS:
-    // A handshake failed or was dropped. socket is valid during the emission only (it is
-    // deleted later); reason is a sentence such as "client certificate missing: ...".
+    // A handshake failed, timed out or was dropped. socket is valid during the emission only
+    // (the server deletes it once its alert, if any, is sent); reason is a sentence such as
+    // "TLS handshake with 127.0.0.1 failed: client certificate missing: ...". A slot must not
+    // delete the server (deleteLater() is fine).
     void handshakeFailed(SecureSocket *socket, const QString &reason);
 
 protected:
+    // Starts the handshake on an accepted connection. A subclass may also call it with a
+    // connection accepted elsewhere (another thread's listener, say): the server need not listen.
     void incomingConnection(qintptr socketDescriptor) override;
 
 private:

@@ -1,0 +1,119 @@
+// Shared by the server tests: the run-time PKI they use, child processes started and stopped by
+// the test (real TLS clients, the echoserver), and the Python TLS client they run.
+#ifndef SECURESOCKET_TESTS_SERVERHELPERS_H
+#define SECURESOCKET_TESTS_SERVERHELPERS_H
+
+#include <QByteArray>
+#include <QProcess>
+#include <QString>
+#include <QStringList>
+
+#include <csignal>
+#include <functional>
+#include <memory>
+
+namespace servertest {
+
+// Every file of the test PKI, written into one directory.
+struct Pki
+{
+    QString dir;
+    QString ca;                  // trusted by clients: issued the server certificates
+    QString serverCert;          // CN=localhost, DNS:localhost, IP:127.0.0.1
+    QString serverKey;           // plain
+    QString serverKeyEncrypted;  // the same key under kPassphrase
+    QString passphraseFile;      // kPassphrase on one line
+    QString wrongPassphraseFile; // another passphrase
+    QString otherKey;            // a key that belongs to no certificate here
+    QString dnsOnlyCert;         // DNS:example.test only, from ca
+    QString dnsOnlyKey;
+    QString clientCa;     // issued the client certificates the servers accept
+    QString aliceCert;    // CN=alice, DNS:alice.example, from clientCa
+    QString aliceKey;     //
+    QString malloryCert;  // CN=mallory, from "Other Client CA", which no server trusts
+    QString malloryKey;   //
+    QString expiredCert;  // CN=old-alice, from clientCa, expired an hour ago
+    QString expiredKey;   //
+    QString clientCaName; // "CN=..." of clientCa
+    QString otherCaName;  // "CN=..." of the CA that issued mallory
+
+    // Makes every key and certificate; throws on failure.
+    static Pki create(const QString &dir);
+};
+
+inline constexpr char kPassphrase[] = "correct horse battery staple";
+
+// Runs the event loop (posted events and deferred deletes included) until done() or msecs.
+bool waitUntil(const std::function<bool()> &done, int msecs);
+
+// A program started by a test: its output is collected while the event loop runs, and it is
+// killed (by its own process id) when the object goes away.
+class Child
+{
+public:
+    Child();
+    ~Child();
+    Child(const Child &) = delete;
+    Child &operator=(const Child &) = delete;
+
+    // False, with describe() saying why, if the program is missing or does not start.
+    bool start(const QString &program, const QStringList &arguments,
+               const QString &stdinFile = QString());
+    void write(const QByteArray &data);
+    void closeWriteChannel();
+    bool waitForStdout(const std::function<bool(const QByteArray &)> &done, int msecs);
+    bool waitForStderr(const QByteArray &needle, int msecs);
+    bool waitForExit(int msecs);
+    void terminate(int signal = SIGTERM);
+    void kill();
+
+    bool isRunning() const;
+    qint64 pid() const;
+    int exitCode() const;
+    QProcess::ExitStatus exitStatus() const;
+    QByteArray standardOutput() const { return m_stdout; }
+    QByteArray standardError() const { return m_stderr; }
+    // The command line, the exit state and the output: for failure messages.
+    QString describe() const;
+
+private:
+    std::unique_ptr<QProcess> m_process;
+    QString m_command;
+    QString m_startError;
+    QByteArray m_stdout;
+    QByteArray m_stderr;
+};
+
+// A file of size pseudo-random bytes (deterministic for a seed).
+void writeRandomFile(const QString &path, qint64 size, quint32 seed);
+QByteArray sha256OfFile(const QString &path);
+QByteArray sha256Hex(const QByteArray &data);
+
+// A Python 3 TLS client, written to dir/tlsclient.py; returns its path. Run it with
+//   python3 tlsclient.py --port P [--ca FILE] [--cert FILE --key FILE] [--tls 1.0|1.2|1.3]
+//     [--insecure] [--send FILE] [--connections N] [--wait-close] [--timeout S]
+// It prints one JSON line: {"ok": bool, "error": str, "connections": [{"version", "cipher",
+// "received", "sha256", "end"}]}. --send echoes the file on every connection (all open at once,
+// interleaved); then it ends each with a clean TLS close (end "clean"), or with --wait-close
+// prints "ready" and waits for the server to close (end "close_notify" or "truncated").
+QString writePythonClient(const QString &dir);
+
+// The last line of a process's stdout parsed as the Python client's JSON; empty on failure.
+struct ClientResult
+{
+    bool ok = false;
+    bool parsed = false;
+    QString error;
+    struct Connection
+    {
+        QString version, cipher, end;
+        qint64 received = 0;
+        QByteArray sha256;
+    };
+    QList<Connection> connections;
+};
+ClientResult parseClientResult(const QByteArray &output);
+
+} // namespace servertest
+
+#endif

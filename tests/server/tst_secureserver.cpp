@@ -1,0 +1,668 @@
+// SecureServer in-process, against SecureSocket, QSslSocket, raw TCP and Python clients, all on
+// loopback: connections are offered only once encrypted, bad configurations are refused before
+// listening, two-way TLS accepts and refuses with reasons, and bad or idle clients are dropped
+// while good ones are served at once. After every test no socket of the server is left.
+#include <SecureSocket/secureserver.h>
+
+#include "serverhelpers.h"
+
+#include <QElapsedTimer>
+#include <QPointer>
+#include <QRandomGenerator>
+#include <QScopeGuard>
+#include <QSignalSpy>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QSslSocket>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+
+#include <memory>
+
+using servertest::Child;
+using servertest::waitUntil;
+
+namespace {
+const QByteArray kGreeting = "hello from SecureServer\n";
+
+// The server's log (category securesocket.server), captured instead of printed.
+QStringList g_serverLog;
+QtMessageHandler g_printMessage = nullptr;
+void captureServerLog(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    if (context.category && qstrcmp(context.category, "securesocket.server") == 0)
+        g_serverLog.append(message);
+    else
+        g_printMessage(type, context, message);
+}
+
+// What the device receives until it has size bytes, it closes, or five seconds pass.
+QByteArray readSome(QIODevice *device, qint64 size)
+{
+    QByteArray data;
+    waitUntil(
+        [&] {
+            data += device->readAll();
+            return data.size() >= size || !device->isOpen();
+        },
+        5000);
+    return data;
+}
+} // namespace
+
+class TestSecureServer : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void cleanup();
+
+    void newConnectionOnlyAfterHandshake();
+    void listenRefusesBadConfiguration_data();
+    void listenRefusesBadConfiguration();
+    void twoWayAcceptsClientCertificate();
+    void twoWayRefusesClient_data();
+    void twoWayRefusesClient();
+    void requestAcceptsClientWithoutCertificate();
+    void certificateVerifiesByIpAndName_data();
+    void certificateVerifiesByIpAndName();
+    void badClientIsDropped_data();
+    void badClientIsDropped();
+    void idleClientsAreEvicted();
+    void waitingConnectionsAreBounded();
+
+private:
+    SecureServer *startServer(SecureServer::ClientCertificatePolicy policy,
+                              const QString &cert = QString(), const QString &key = QString());
+    std::unique_ptr<SecureSocket> client(const QString &cert = QString(),
+                                         const QString &key = QString());
+    bool waitForClient(SecureSocket *socket, int msecs = 10000);
+    QByteArray captureClientHello();
+
+    QTemporaryDir m_dir;
+    servertest::Pki m_pki;
+    QString m_python;
+    std::unique_ptr<SecureServer> m_server;
+    QList<QPointer<SecureSocket>> m_accepted; // handed out by the server, greeted
+    QStringList m_failures;                   // handshakeFailed() reasons
+    int m_newConnections = 0;
+    bool m_allEncryptedWhenOffered = true;
+};
+
+void TestSecureServer::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    m_pki = servertest::Pki::create(m_dir.path());
+    m_python = servertest::writePythonClient(m_dir.path());
+    g_printMessage = qInstallMessageHandler(captureServerLog);
+}
+
+void TestSecureServer::cleanup()
+{
+    // Whatever fails below, the next test starts afresh.
+    const auto reset = qScopeGuard([this] {
+        m_server.reset();
+        m_failures.clear();
+        g_serverLog.clear();
+        m_newConnections = 0;
+        m_allEncryptedWhenOffered = true;
+    });
+    if (!m_server)
+        return;
+    for (const QPointer<SecureSocket> &socket : std::as_const(m_accepted))
+        delete socket;
+    m_accepted.clear();
+    m_server->close();
+    // Failed handshakes are deleted once their alert is out (at most a second): none may stay.
+    QTRY_COMPARE_WITH_TIMEOUT(m_server->findChildren<SecureSocket *>().size(), 0, 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(m_server->findChildren<QTcpSocket *>().size(), 0, 5000);
+    QCOMPARE(m_server->pendingHandshakeCount(), 0);
+    // Every failed handshake was logged once, with its reason.
+    QVERIFY2(g_serverLog.filter(QStringLiteral("failed: ")).size() == m_failures.size(),
+             qPrintable(g_serverLog.join('\n')));
+    for (const QString &reason : std::as_const(m_failures))
+        QVERIFY2(!g_serverLog.filter(reason).isEmpty(), qPrintable(reason));
+}
+
+// A server on 127.0.0.1, any port, that greets every connection it offers.
+SecureServer *TestSecureServer::startServer(SecureServer::ClientCertificatePolicy policy,
+                                            const QString &cert, const QString &key)
+{
+    m_server = std::make_unique<SecureServer>();
+    SecureConfiguration config;
+    config.setLocalCertificateChainFile(cert.isEmpty() ? m_pki.serverCert : cert);
+    config.setPrivateKeyFile(key.isEmpty() ? m_pki.serverKey : key);
+    config.setCaCertificatesFile(m_pki.clientCa);
+    config.setUseSystemCaCertificates(false);
+    m_server->setConfiguration(config);
+    m_server->setClientCertificatePolicy(policy);
+    SecureServer *server = m_server.get();
+    connect(server, &SecureServer::newConnection, this, [this, server] {
+        ++m_newConnections;
+        while (SecureSocket *socket = server->nextPendingSecureConnection()) {
+            m_allEncryptedWhenOffered = m_allEncryptedWhenOffered && socket->isEncrypted();
+            socket->write(kGreeting);
+            m_accepted.append(socket);
+        }
+    });
+    connect(server, &SecureServer::handshakeFailed, this,
+            [this](SecureSocket *, const QString &reason) { m_failures.append(reason); });
+    if (!server->listen(QHostAddress::LocalHost, 0)) {
+        qWarning("listen failed: %s", qPrintable(server->errorString()));
+        return nullptr;
+    }
+    return server;
+}
+
+// A client that trusts the test CA only, optionally with a client certificate.
+std::unique_ptr<SecureSocket> TestSecureServer::client(const QString &cert, const QString &key)
+{
+    auto socket = std::make_unique<SecureSocket>();
+    SecureConfiguration config;
+    config.setCaCertificatesFile(m_pki.ca);
+    config.setUseSystemCaCertificates(false);
+    if (!cert.isEmpty()) {
+        config.setLocalCertificateChainFile(cert);
+        config.setPrivateKeyFile(key);
+    }
+    socket->setConfiguration(config);
+    return socket;
+}
+
+// Runs the event loop (the server lives in this thread) until the client is encrypted or gone.
+bool TestSecureServer::waitForClient(SecureSocket *socket, int msecs)
+{
+    waitUntil(
+        [socket] {
+            return socket->isEncrypted() || socket->state() == QAbstractSocket::UnconnectedState;
+        },
+        msecs);
+    return socket->isEncrypted();
+}
+
+// A real ClientHello, as a SecureSocket client sends it.
+QByteArray TestSecureServer::captureClientHello()
+{
+    QTcpServer capture;
+    if (!capture.listen(QHostAddress::LocalHost, 0))
+        return {};
+    auto socket = client();
+    socket->connectToHostEncrypted(QStringLiteral("localhost"), capture.serverPort());
+    QByteArray hello;
+    QTcpSocket *accepted = nullptr;
+    waitUntil(
+        [&] {
+            if (!accepted && capture.hasPendingConnections())
+                accepted = capture.nextPendingConnection();
+            if (accepted)
+                hello += accepted->readAll();
+            // A TLS record: type, version (2 bytes), length (2 bytes), then the body.
+            return hello.size() >= 5 &&
+                   hello.size() >= 5 + ((quint8(hello[3]) << 8) | quint8(hello[4]));
+        },
+        5000);
+    socket->abort();
+    return hello;
+}
+
+void TestSecureServer::newConnectionOnlyAfterHandshake()
+{
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    QSignalSpy offered(server, &SecureServer::newConnection);
+
+    // A TCP connection that never speaks TLS is never offered.
+    QTcpSocket idle;
+    idle.connectToHost(QHostAddress::LocalHost, server->serverPort());
+    QTRY_COMPARE(server->pendingHandshakeCount(), 1);
+    QTest::qWait(200);
+    QCOMPARE(offered.count(), 0);
+    QVERIFY(!server->hasPendingConnections());
+
+    // Three clients, one after the other: exactly one newConnection() each, after encryption.
+    for (int i = 0; i < 3; ++i) {
+        auto socket = client();
+        QByteArray greeting;
+        connect(socket.get(), &QIODevice::readyRead, this,
+                [&greeting, s = socket.get()] { greeting += s->readAll(); });
+        socket->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+        QVERIFY2(waitForClient(socket.get()), qPrintable(socket->errorString()));
+        QTRY_COMPARE(greeting, kGreeting);
+        QCOMPARE(offered.count(), i + 1);
+    }
+    // And a QSslSocket client.
+    QSslSocket qtClient;
+    QSslConfiguration qtConfig = QSslConfiguration::defaultConfiguration();
+    qtConfig.setCaCertificates(QSslCertificate::fromPath(m_pki.ca));
+    qtClient.setSslConfiguration(qtConfig);
+    qtClient.connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QTRY_VERIFY2_WITH_TIMEOUT(qtClient.isEncrypted(), qPrintable(qtClient.errorString()), 10000);
+    QCOMPARE(readSome(&qtClient, kGreeting.size()), kGreeting);
+
+    QTest::qWait(100); // a second emission would come from the event loop
+    QCOMPARE(offered.count(), 4);
+    QCOMPARE(m_newConnections, 4);
+    QCOMPARE(m_accepted.size(), 4);
+    QVERIFY(m_allEncryptedWhenOffered);
+    for (const QPointer<SecureSocket> &socket : std::as_const(m_accepted)) {
+        QVERIFY(socket);
+        QCOMPARE(socket->mode(), SecureSocket::ServerMode);
+        QVERIFY(!socket->sessionProtocol().isEmpty());
+    }
+    QCOMPARE(server->nextPendingSecureConnection(), nullptr);
+    QCOMPARE(server->pendingHandshakeCount(), 1); // the idle one
+    QVERIFY(m_failures.isEmpty());
+
+    idle.abort();
+    QTRY_COMPARE(server->pendingHandshakeCount(), 0);
+    QCOMPARE(m_failures.size(), 1);
+    QCOMPARE(offered.count(), 4);
+}
+
+void TestSecureServer::listenRefusesBadConfiguration_data()
+{
+    QTest::addColumn<QString>("cert");
+    QTest::addColumn<QString>("key");
+    QTest::addColumn<QByteArray>("passphrase");
+    QTest::addColumn<QString>("passphraseFile");
+    QTest::addColumn<QString>("named"); // the file errorString() must name
+
+    const QString missing = m_dir.filePath(QStringLiteral("missing.key"));
+    QTest::newRow("missing key file")
+        << m_pki.serverCert << missing << QByteArray() << QString() << missing;
+    QTest::newRow("missing certificate file")
+        << m_dir.filePath(QStringLiteral("missing.pem")) << m_pki.serverKey << QByteArray()
+        << QString() << m_dir.filePath(QStringLiteral("missing.pem"));
+    QTest::newRow("wrong passphrase")
+        << m_pki.serverCert << m_pki.serverKeyEncrypted << QByteArray("wrong") << QString()
+        << m_pki.serverKeyEncrypted;
+    QTest::newRow("wrong passphrase file")
+        << m_pki.serverCert << m_pki.serverKeyEncrypted << QByteArray() << m_pki.wrongPassphraseFile
+        << m_pki.serverKeyEncrypted;
+    QTest::newRow("no passphrase for an encrypted key")
+        << m_pki.serverCert << m_pki.serverKeyEncrypted << QByteArray() << QString()
+        << m_pki.serverKeyEncrypted;
+    QTest::newRow("key not matching the certificate")
+        << m_pki.serverCert << m_pki.otherKey << QByteArray() << QString() << m_pki.otherKey;
+}
+
+void TestSecureServer::listenRefusesBadConfiguration()
+{
+    QFETCH(QString, cert);
+    QFETCH(QString, key);
+    QFETCH(QByteArray, passphrase);
+    QFETCH(QString, passphraseFile);
+    QFETCH(QString, named);
+
+    SecureServer server;
+    SecureConfiguration config;
+    config.setLocalCertificateChainFile(cert);
+    config.setPrivateKeyFile(key);
+    config.setPrivateKeyPassphrase(passphrase);
+    config.setPrivateKeyPassphraseFile(passphraseFile);
+    server.setConfiguration(config);
+    QVERIFY(!server.listen(QHostAddress::LocalHost, 0));
+    QVERIFY(!server.isListening());
+    QCOMPARE(server.serverPort(), quint16(0));
+    qInfo("errorString: %s", qPrintable(server.errorString()));
+    QVERIFY2(server.errorString().contains(named), qPrintable(server.errorString()));
+
+    // The same server listens once the configuration is right.
+    config.setLocalCertificateChainFile(m_pki.serverCert);
+    config.setPrivateKeyFile(m_pki.serverKeyEncrypted);
+    config.setPrivateKeyPassphrase({});
+    config.setPrivateKeyPassphraseFile(m_pki.passphraseFile);
+    server.setConfiguration(config);
+    QVERIFY2(server.listen(QHostAddress::LocalHost, 0), qPrintable(server.errorString()));
+}
+
+void TestSecureServer::twoWayAcceptsClientCertificate()
+{
+    SecureServer *server = startServer(SecureServer::RequireClientCertificate);
+    QVERIFY(server);
+    auto socket = client(m_pki.aliceCert, m_pki.aliceKey);
+    socket->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(socket.get()), qPrintable(socket->errorString()));
+    QTRY_COMPARE(m_accepted.size(), 1);
+    QVERIFY(m_failures.isEmpty());
+
+    const SecureCertificate peer = m_accepted.first()->peerCertificate();
+    QVERIFY(!peer.isNull());
+    QCOMPARE(peer.subject(), QStringLiteral("CN=alice"));
+    QCOMPARE(peer.commonName(), QStringLiteral("alice"));
+    QCOMPARE(peer.issuer(), m_pki.clientCaName);
+    QCOMPARE(peer.subjectAltNames(), QStringList{QStringLiteral("DNS:alice.example")});
+    // The fingerprint, computed independently by Qt from the file the client used.
+    const QList<QSslCertificate> alice = QSslCertificate::fromPath(m_pki.aliceCert);
+    QCOMPARE(alice.size(), 1);
+    QCOMPARE(peer.sha256Fingerprint(), alice.first().digest(QCryptographicHash::Sha256));
+    QCOMPARE(readSome(socket.get(), kGreeting.size()), kGreeting);
+}
+
+void TestSecureServer::twoWayRefusesClient_data()
+{
+    QTest::addColumn<QString>("cert");
+    QTest::addColumn<QString>("key");
+    QTest::addColumn<int>("tls");
+    QTest::addColumn<QStringList>("reason"); // every part must be in the server's reason
+    QTest::addColumn<QString>("alert");      // the client learns why from this alert
+
+    for (const int tls : {12, 13}) {
+        const QByteArray suffix = tls == 12 ? " (TLS 1.2)" : " (TLS 1.3)";
+        // TLS 1.3 has an alert of its own for this (RFC 8446: certificate_required).
+        QTest::newRow("no certificate" + suffix)
+            << QString() << QString() << tls << QStringList{"client certificate missing"}
+            << (tls == 12 ? "handshake failure" : "certificate required");
+        QTest::newRow("certificate from another CA" + suffix)
+            << m_pki.malloryCert << m_pki.malloryKey << tls
+            << QStringList{"unknown issuer", "CN=mallory", m_pki.otherCaName} << "unknown CA";
+        QTest::newRow("expired certificate" + suffix)
+            << m_pki.expiredCert << m_pki.expiredKey << tls
+            << QStringList{"expired", "CN=old-alice"} << "certificate expired";
+    }
+}
+
+void TestSecureServer::twoWayRefusesClient()
+{
+    QFETCH(QString, cert);
+    QFETCH(QString, key);
+    QFETCH(int, tls);
+    QFETCH(QStringList, reason);
+    QFETCH(QString, alert);
+
+    SecureServer *server = startServer(SecureServer::RequireClientCertificate);
+    QVERIFY(server);
+    QSignalSpy offered(server, &SecureServer::newConnection);
+    auto socket = client(cert, key);
+    SecureConfiguration config = socket->configuration();
+    const auto version = tls == 12 ? SecureConfiguration::Tls12 : SecureConfiguration::Tls13;
+    config.setMinimumProtocol(version);
+    config.setMaximumProtocol(version);
+    socket->setConfiguration(config);
+    QByteArray received;
+    connect(socket.get(), &QIODevice::readyRead, this,
+            [&received, s = socket.get()] { received += s->readAll(); });
+    socket->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+
+    QTRY_COMPARE_WITH_TIMEOUT(m_failures.size(), 1, 10000);
+    qInfo("reason: %s", qPrintable(m_failures.first()));
+    for (const QString &part : reason)
+        QVERIFY2(m_failures.first().contains(part), qPrintable(m_failures.first()));
+    // The client is disconnected and has received no application data (no greeting).
+    QTRY_COMPARE_WITH_TIMEOUT(socket->state(), QAbstractSocket::UnconnectedState, 5000);
+    qInfo("client saw: %s", qPrintable(socket->errorString()));
+    received += socket->readAll();
+    QCOMPARE(received, QByteArray());
+    QCOMPARE(offered.count(), 0);
+    QVERIFY(m_accepted.isEmpty());
+    // The server's alert reached the client before the connection closed.
+    QVERIFY2(socket->errorString().contains("alert '" + alert + "'"),
+             qPrintable(socket->errorString()));
+}
+
+void TestSecureServer::requestAcceptsClientWithoutCertificate()
+{
+    SecureServer *server = startServer(SecureServer::RequestClientCertificate);
+    QVERIFY(server);
+    auto anonymous = client();
+    anonymous->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(anonymous.get()), qPrintable(anonymous->errorString()));
+    QTRY_COMPARE(m_accepted.size(), 1);
+    QVERIFY(m_accepted.first()->peerCertificate().isNull());
+    QCOMPARE(readSome(anonymous.get(), kGreeting.size()), kGreeting);
+
+    // A client that does send one is verified, and its certificate is seen.
+    auto alice = client(m_pki.aliceCert, m_pki.aliceKey);
+    alice->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(alice.get()), qPrintable(alice->errorString()));
+    QTRY_COMPARE(m_accepted.size(), 2);
+    QCOMPARE(m_accepted.last()->peerCertificate().subject(), QStringLiteral("CN=alice"));
+    QVERIFY(m_failures.isEmpty());
+}
+
+void TestSecureServer::certificateVerifiesByIpAndName_data()
+{
+    QTest::addColumn<QString>("host");
+    QTest::addColumn<bool>("dnsOnlyCertificate");
+    QTest::addColumn<bool>("verifies");
+
+    QTest::newRow("DNS:localhost") << "localhost" << false << true;
+    QTest::newRow("IP:127.0.0.1") << "127.0.0.1" << false << true;
+    // The control: the IP address really is checked.
+    QTest::newRow("127.0.0.1 against a DNS-only certificate") << "127.0.0.1" << true << false;
+}
+
+void TestSecureServer::certificateVerifiesByIpAndName()
+{
+    QFETCH(QString, host);
+    QFETCH(bool, dnsOnlyCertificate);
+    QFETCH(bool, verifies);
+
+    SecureServer *server = dnsOnlyCertificate ? startServer(SecureServer::NoClientCertificate,
+                                                            m_pki.dnsOnlyCert, m_pki.dnsOnlyKey)
+                                              : startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    auto socket = client();
+    QStringList certFailures;
+    connect(socket.get(), &SecureSocket::certCheckFailed, this,
+            [&certFailures](int, const QString &reason) { certFailures << reason; });
+    socket->connectToHostEncrypted(host, server->serverPort());
+    QCOMPARE(waitForClient(socket.get()), verifies);
+    if (verifies) {
+        QVERIFY2(certFailures.isEmpty(), qPrintable(certFailures.join('\n')));
+        QCOMPARE(readSome(socket.get(), kGreeting.size()), kGreeting);
+    } else {
+        QCOMPARE(certFailures.size(), 1);
+        QVERIFY2(certFailures.first().contains(QLatin1String("IP address mismatch")),
+                 qPrintable(certFailures.first()));
+        QTRY_COMPARE(m_failures.size(), 1); // the server saw the client's alert
+    }
+}
+
+void TestSecureServer::badClientIsDropped_data()
+{
+    QTest::addColumn<QString>("kind");
+    QTest::addColumn<QString>("reason");
+
+    QTest::newRow("plain HTTP request") << "http"
+                                        << "plain HTTP";
+    QTest::newRow("random bytes") << "random"
+                                  << "not valid TLS";
+    QTest::newRow("half a ClientHello, then silence") << "half-hello"
+                                                      << "timed out";
+    QTest::newRow("TLS 1.0 only client") << "tls1.0"
+                                         << "older than";
+}
+
+void TestSecureServer::badClientIsDropped()
+{
+    QFETCH(QString, kind);
+    QFETCH(QString, reason);
+
+    const int timeout = kind == QLatin1String("half-hello") ? 500 : 3000;
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    server->setHandshakeTimeout(timeout);
+
+    QTcpSocket raw;
+    Child python;
+    QElapsedTimer sinceBadClient;
+    sinceBadClient.start();
+    if (kind == QLatin1String("tls1.0")) {
+        QVERIFY2(python.start(QStringLiteral("python3"),
+                              {m_python, "--port", QString::number(server->serverPort()), "--tls",
+                               "1.0", "--insecure", "--timeout", "10"}),
+                 qPrintable(python.describe()));
+    } else {
+        QByteArray bytes;
+        if (kind == QLatin1String("http")) {
+            bytes = "GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n";
+        } else if (kind == QLatin1String("random")) {
+            QRandomGenerator random(4242);
+            bytes.resize(512);
+            random.fillRange(reinterpret_cast<quint32 *>(bytes.data()), bytes.size() / 4);
+            bytes[0] = '\x5a'; // not a TLS record type, not SSLv2, not an HTTP method
+        } else {
+            const QByteArray hello = captureClientHello();
+            QVERIFY(hello.size() > 100);
+            bytes = hello.left(hello.size() / 2);
+        }
+        raw.connectToHost(QHostAddress::LocalHost, server->serverPort());
+        QVERIFY(raw.waitForConnected(5000));
+        raw.write(bytes);
+    }
+    QTRY_VERIFY(server->pendingHandshakeCount() == 1 || !m_failures.isEmpty());
+
+    // A good client connecting meanwhile is served at once.
+    auto good = client();
+    QElapsedTimer goodTime;
+    goodTime.start();
+    good->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(good.get()), qPrintable(good->errorString()));
+    qInfo("good client encrypted after %lld ms", static_cast<long long>(goodTime.elapsed()));
+    QVERIFY(goodTime.elapsed() < 1000);
+    if (kind == QLatin1String("half-hello"))
+        QVERIFY(m_failures.isEmpty()); // served while the bad one still hangs
+    QCOMPARE(readSome(good.get(), kGreeting.size()), kGreeting);
+
+    QTRY_COMPARE_WITH_TIMEOUT(m_failures.size(), 1, 10000);
+    qInfo("reason: %s", qPrintable(m_failures.first()));
+    QVERIFY2(m_failures.first().contains(reason), qPrintable(m_failures.first()));
+    if (kind == QLatin1String("half-hello")) {
+        QVERIFY(sinceBadClient.elapsed() >= timeout);
+        QVERIFY(sinceBadClient.elapsed() < timeout + 2000);
+    }
+    if (kind == QLatin1String("tls1.0")) {
+        QVERIFY2(python.waitForExit(10000), qPrintable(python.describe()));
+        const servertest::ClientResult result =
+            servertest::parseClientResult(python.standardOutput());
+        QVERIFY2(result.parsed && !result.ok, qPrintable(python.describe()));
+        qInfo("python client: %s", qPrintable(result.error));
+    } else {
+        QTRY_COMPARE_WITH_TIMEOUT(raw.state(), QAbstractSocket::UnconnectedState, 5000);
+    }
+    QCOMPARE(m_accepted.size(), 1); // the good one only
+}
+
+void TestSecureServer::idleClientsAreEvicted()
+{
+    constexpr int kIdle = 200;
+    constexpr int kBound = 50;
+    constexpr int kTimeout = 10000;
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    server->setMaxPendingHandshakes(kBound);
+    server->setHandshakeTimeout(kTimeout);
+    int mostPending = 0;
+    QTimer sampler;
+    connect(&sampler, &QTimer::timeout, this,
+            [&] { mostPending = std::max(mostPending, server->pendingHandshakeCount()); });
+    connect(server, &SecureServer::handshakeFailed, this,
+            [&] { mostPending = std::max(mostPending, server->pendingHandshakeCount()); });
+    sampler.start(1);
+
+    // Clients that connect and never speak, in batches that fit the listen backlog.
+    std::vector<std::unique_ptr<QTcpSocket>> idle;
+    QElapsedTimer clock;
+    clock.start();
+    for (int i = 0; i < kIdle; ++i) {
+        idle.push_back(std::make_unique<QTcpSocket>());
+        idle.back()->connectToHost(QHostAddress::LocalHost, server->serverPort());
+        if (i % 20 == 19)
+            QTest::qWait(20);
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(m_failures.size(), kIdle - kBound, 10000);
+    qInfo("%d idle clients connected, %d evicted, after %lld ms", kIdle, kIdle - kBound,
+          static_cast<long long>(clock.elapsed()));
+    for (const QString &reason : std::as_const(m_failures))
+        QVERIFY2(reason.startsWith(QLatin1String("dropped: ")), qPrintable(reason));
+    QCOMPARE(server->pendingHandshakeCount(), kBound);
+
+    // A good client connecting while they hang completes its handshake promptly.
+    auto good = client();
+    QElapsedTimer goodTime;
+    goodTime.start();
+    good->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(good.get()), qPrintable(good->errorString()));
+    qInfo("good client encrypted after %lld ms", static_cast<long long>(goodTime.elapsed()));
+    QVERIFY(goodTime.elapsed() < kTimeout / 5);
+    QCOMPARE(readSome(good.get(), kGreeting.size()), kGreeting);
+    QCOMPARE(m_failures.size(), kIdle - kBound + 1); // it made room by evicting the oldest
+    QVERIFY2(mostPending <= kBound, qPrintable(QString::number(mostPending)));
+
+    // The rest hang up: their handshakes end, and (see cleanup) no socket object is left.
+    idle.clear();
+    QTRY_COMPARE_WITH_TIMEOUT(server->pendingHandshakeCount(), 0, 5000);
+    QCOMPARE(m_failures.size(), kIdle);
+    QVERIFY2(mostPending <= kBound, qPrintable(QString::number(mostPending)));
+}
+
+void TestSecureServer::waitingConnectionsAreBounded()
+{
+    // A server whose application takes its connections late.
+    auto server = std::make_unique<SecureServer>();
+    SecureConfiguration config;
+    config.setLocalCertificateChainFile(m_pki.serverCert);
+    config.setPrivateKeyFile(m_pki.serverKey);
+    server->setConfiguration(config);
+    server->setClientCertificatePolicy(SecureServer::NoClientCertificate);
+    server->setMaxPendingConnections(1);
+    QSignalSpy available(server.get(), &QTcpServer::pendingConnectionAvailable);
+    QSignalSpy offered(server.get(), &SecureServer::newConnection);
+    QVERIFY2(server->listen(QHostAddress::LocalHost, 0), qPrintable(server->errorString()));
+
+    auto first = client();
+    first->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(first.get()), qPrintable(first->errorString()));
+    QTRY_COMPARE(offered.count(), 1);
+    QCOMPARE(available.count(), 1);
+    QVERIFY(server->hasPendingConnections());
+
+    // One connection waits to be taken: the next one is not accepted meanwhile.
+    auto second = client();
+    second->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QTest::qWait(300);
+    QVERIFY(!second->isEncrypted());
+    QCOMPARE(server->pendingHandshakeCount(), 0);
+
+    // Taking it resumes accepting.
+    std::unique_ptr<SecureSocket> taken(server->nextPendingSecureConnection());
+    QVERIFY(taken && taken->isEncrypted());
+    taken->setParent(nullptr);
+    QVERIFY2(waitForClient(second.get()), qPrintable(second->errorString()));
+    QTRY_COMPARE(offered.count(), 2);
+    QCOMPARE(available.count(), 2);
+
+    // A waiting connection deleted before it is taken is skipped, never returned dangling, and
+    // makes room: accepting resumes.
+    QVERIFY(server->hasPendingConnections());
+    QCOMPARE(server->findChildren<SecureSocket *>().size(), 1);
+    delete server->findChildren<SecureSocket *>().value(0);
+    QVERIFY(!server->hasPendingConnections());
+    auto third = client();
+    third->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(third.get()), qPrintable(third->errorString()));
+    QTRY_COMPARE(offered.count(), 3);
+    SecureSocket *waiting = server->nextPendingSecureConnection();
+    QVERIFY(waiting && waiting->isEncrypted());
+    QCOMPARE(waiting->peerPort(), third->localPort());
+    QCOMPARE(server->nextPendingConnection(), nullptr);
+
+    // The server goes away with a handshake in progress and a connection waiting.
+    QTcpSocket idle;
+    idle.connectToHost(QHostAddress::LocalHost, server->serverPort());
+    QTRY_COMPARE(server->pendingHandshakeCount(), 1);
+    auto fourth = client();
+    fourth->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(fourth.get()), qPrintable(fourth->errorString()));
+    QVERIFY(server->hasPendingConnections());
+    server.reset();
+    QTRY_COMPARE(idle.state(), QAbstractSocket::UnconnectedState);
+}
+
+QTEST_MAIN(TestSecureServer)
+#include "tst_secureserver.moc"
