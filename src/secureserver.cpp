@@ -1,13 +1,12 @@
 #include <SecureSocket/secureserver.h>
 
+#include "threadcleanup_p.h"
 #include <QCoreApplication>
+
 #include <QLoggingCategory>
 #include <QPointer>
 #include <QThread>
-#include <QThreadStorage>
 #include <QTimer>
-
-#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <deque>
@@ -20,22 +19,6 @@ namespace {
 // How long a socket whose handshake failed may take to send its alert before it is dropped.
 constexpr int kAlertGraceMsecs = 1000;
 
-// OpenSSL keeps per-thread state (its random generators, its error queue) that it frees from a
-// thread-exit destructor, which runs after QThread::wait() has returned (Qt's threads are
-// detached): a program that ends right after joining its worker threads would have that state
-// reported as leaked. In a QThread that runs handshakes it is released as the thread ends, once
-// the thread's deferred deletions are done.
-void releaseOpenSslStateWhenThreadEnds()
-{
-    struct Release
-    {
-        ~Release() { OPENSSL_thread_stop(); }
-    };
-    static QThreadStorage<Release *> release;
-    if (!release.hasLocalData() && QCoreApplication::instance() &&
-        QThread::currentThread() != QCoreApplication::instance()->thread())
-        release.setLocalData(new Release);
-}
 } // namespace
 
 class SecureServerPrivate
@@ -124,7 +107,7 @@ template <typename Emit> void SecureServerPrivate::emitSignal(Emit emitSignalNow
 
 void SecureServerPrivate::accept(qintptr descriptor)
 {
-    releaseOpenSslStateWhenThreadEnds();
+    securesocket::releaseOpenSslStateWhenThreadEnds();
     auto *socket = new SecureSocket(q);
     socket->setConfiguration(config);
     if (!socket->setSocketDescriptor(descriptor)) {

@@ -3,6 +3,7 @@
 // plaintext, and then emits the signals for what happened, in one place.
 #include "secureconfiguration_p.h"
 #include "securesocket_p.h"
+#include "threadcleanup_p.h"
 
 #include <QAuthenticator>
 #include <QNetworkProxy>
@@ -278,6 +279,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
                       .toStdString() +
                   ':' + std::to_string(m_plain->peerPort())
             : std::string();
+    securesocket::releaseOpenSslStateWhenThreadEnds();
     m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey);
     m_engine->setAcceptedFailures({m_ignoreList.cbegin(), m_ignoreList.cend()});
     m_encryptOnConnect = false;

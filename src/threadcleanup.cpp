@@ -1,0 +1,23 @@
+#include "threadcleanup_p.h"
+
+#include <QCoreApplication>
+#include <QThread>
+#include <QThreadStorage>
+
+#include <openssl/crypto.h>
+
+namespace securesocket {
+
+void releaseOpenSslStateWhenThreadEnds()
+{
+    struct Release
+    {
+        ~Release() { OPENSSL_thread_stop(); }
+    };
+    static QThreadStorage<Release *> release;
+    if (!release.hasLocalData() && QCoreApplication::instance() &&
+        QThread::currentThread() != QCoreApplication::instance()->thread())
+        release.setLocalData(new Release);
+}
+
+} // namespace securesocket
