@@ -1,10 +1,15 @@
-// The demonstration run by the README's first command: a throwaway CA and server certificate,
-// a TLS server and a TLS client over loopback, and what the client negotiated and verified.
+// The demonstration run by the README's first command (scripts/demo.sh): a throwaway CA and
+// server certificate, a TLS server and a TLS client over loopback, and what the client
+// negotiated and verified.
+//   securesocket-demo                      all in this process
+//   securesocket-demo --pki DIR            only writes ca.pem, server.pem, server.key to DIR
+//   securesocket-demo --connect PORT CA    only the client, to an echo server on localhost
 #include <SecureSocket/securesocket.h>
 
 #include "testpki.h"
 
 #include <QCoreApplication>
+#include <QDir>
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTimer>
@@ -40,18 +45,14 @@ private:
     SecureConfiguration m_config;
 };
 
-} // namespace
-
-int main(int argc, char **argv)
+struct Pki
 {
-    QCoreApplication app(argc, argv);
-    QTemporaryDir dir;
-    if (!dir.isValid()) {
-        say(QStringLiteral("cannot create a temporary directory"));
-        return 1;
-    }
+    QString caFile, certFile, keyFile;
+};
 
-    // 1. A throwaway CA and a server certificate for localhost, made now, never saved elsewhere.
+// A throwaway CA and a server certificate for localhost, made now, written to dir only.
+Pki makePki(const QString &dir)
+{
     testpki::CertSpec caSpec;
     caSpec.commonName = "SecureSocket Demo CA";
     caSpec.isCa = true;
@@ -61,32 +62,21 @@ int main(int argc, char **argv)
     leafSpec.dnsNames = {"localhost"};
     leafSpec.ipAddresses = {"127.0.0.1"};
     const testpki::Issued leaf = testpki::makeCertificate(leafSpec, &ca);
-    const QString caFile = dir.filePath(QStringLiteral("ca.pem"));
-    const QString certFile = dir.filePath(QStringLiteral("server.pem"));
-    const QString keyFile = dir.filePath(QStringLiteral("server.key"));
-    testpki::writeFile(caFile.toStdString(), ca.certPem);
-    testpki::writeFile(certFile.toStdString(), leaf.certPem);
-    testpki::writeFile(keyFile.toStdString(), leaf.keyPem);
+    const Pki pki{QDir(dir).filePath(QStringLiteral("ca.pem")),
+                  QDir(dir).filePath(QStringLiteral("server.pem")),
+                  QDir(dir).filePath(QStringLiteral("server.key"))};
+    testpki::writeFile(pki.caFile.toStdString(), ca.certPem);
+    testpki::writeFile(pki.certFile.toStdString(), leaf.certPem);
+    testpki::writeFile(pki.keyFile.toStdString(), leaf.keyPem);
     say(QStringLiteral("Made a throwaway CA \"%1\" and a server certificate for localhost")
             .arg(QString::fromStdString(caSpec.commonName)));
+    return pki;
+}
 
-    // 2. The server: one-way TLS on a free loopback port.
-    SecureConfiguration serverConfig;
-    serverConfig.setLocalCertificateChainFile(certFile);
-    serverConfig.setPrivateKeyFile(keyFile);
-    serverConfig.setPeerVerifyMode(SecureConfiguration::VerifyNone);
-    if (const QString problem = serverConfig.validate(true); !problem.isEmpty()) {
-        say(QStringLiteral("Server configuration error: ") + problem);
-        return 1;
-    }
-    EchoServer server(serverConfig);
-    if (!server.listen(QHostAddress::LocalHost, 0)) {
-        say(QStringLiteral("Cannot listen: ") + server.errorString());
-        return 1;
-    }
-    say(QStringLiteral("TLS echo server listening on 127.0.0.1:%1").arg(server.serverPort()));
-
-    // 3. The client: trusts only the demo CA and checks the name "localhost".
+// The client: trusts only the demo CA, checks the name "localhost", sends a line and expects
+// it back. Returns the exit status.
+int runClient(QCoreApplication &app, quint16 port, const QString &caFile)
+{
     SecureSocket client;
     client.setCaCertificatesFile(caFile);
     SecureConfiguration clientConfig = client.configuration();
@@ -129,6 +119,48 @@ int main(int argc, char **argv)
         say(QStringLiteral("Timed out"));
         app.exit(1);
     });
-    client.connectToHostEncrypted(QStringLiteral("localhost"), server.serverPort());
+    client.connectToHostEncrypted(QStringLiteral("localhost"), port);
     return app.exec();
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    const QStringList args = app.arguments();
+    if (args.size() == 3 && args[1] == QLatin1String("--pki")) {
+        makePki(args[2]);
+        return 0;
+    }
+    if (args.size() == 4 && args[1] == QLatin1String("--connect"))
+        return runClient(app, static_cast<quint16>(args[2].toUInt()), args[3]);
+    if (args.size() != 1) {
+        std::fprintf(stderr, "usage: securesocket-demo [--pki DIR | --connect PORT CAFILE]\n");
+        return 64;
+    }
+
+    QTemporaryDir dir;
+    if (!dir.isValid()) {
+        say(QStringLiteral("cannot create a temporary directory"));
+        return 1;
+    }
+    const Pki pki = makePki(dir.path());
+
+    // The server: one-way TLS on a free loopback port.
+    SecureConfiguration serverConfig;
+    serverConfig.setLocalCertificateChainFile(pki.certFile);
+    serverConfig.setPrivateKeyFile(pki.keyFile);
+    serverConfig.setPeerVerifyMode(SecureConfiguration::VerifyNone);
+    if (const QString problem = serverConfig.validate(true); !problem.isEmpty()) {
+        say(QStringLiteral("Server configuration error: ") + problem);
+        return 1;
+    }
+    EchoServer server(serverConfig);
+    if (!server.listen(QHostAddress::LocalHost, 0)) {
+        say(QStringLiteral("Cannot listen: ") + server.errorString());
+        return 1;
+    }
+    say(QStringLiteral("TLS echo server listening on 127.0.0.1:%1").arg(server.serverPort()));
+    return runClient(app, server.serverPort(), pki.caFile);
 }
