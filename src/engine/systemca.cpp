@@ -2,6 +2,8 @@
 
 #include "context.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -20,6 +22,22 @@ bool isDirectory(const std::string &path)
 {
     std::error_code ec;
     return !path.empty() && std::filesystem::is_directory(path, ec);
+}
+
+// A directory prepared by `openssl rehash` / update-ca-certificates holds links named by
+// subject hash ("5ad8a5d6.0"): OpenSSL then reads a certificate only when a chain needs it.
+bool isHashedDirectory(const std::string &path)
+{
+    std::error_code ec;
+    for (const auto &entry : std::filesystem::directory_iterator(path, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.size() == 10 && name[8] == '.' &&
+            std::isdigit(static_cast<unsigned char>(name[9])) &&
+            std::all_of(name.begin(), name.begin() + 8,
+                        [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }))
+            return true;
+    }
+    return false;
 }
 
 std::string envOrEmpty(const char *name)
@@ -68,6 +86,10 @@ SystemCas *load()
         }
     }
 
+    // Parsing a whole bundle costs tens of milliseconds per process; a hashed directory holding
+    // the same certificates is read lazily instead, one certificate per issuer looked up.
+    if (!cas->directory.empty() && isHashedDirectory(cas->directory))
+        cas->file.clear();
     if (!cas->file.empty() && cas->store &&
         X509_STORE_load_file(cas->store, cas->file.c_str()) != 1)
         cas->file.clear();
@@ -84,8 +106,8 @@ SystemCas *load()
     if (!cas->file.empty())
         cas->source = "file " + cas->file + " (" + std::to_string(count) + " certificates)";
     if (!cas->directory.empty())
-        cas->source +=
-            (cas->source.empty() ? "" : " and ") + std::string("directory ") + cas->directory;
+        cas->source += (cas->source.empty() ? "" : " and ") + std::string("directory ") +
+                       cas->directory + " (certificates read on demand by subject hash)";
     cas->source += ", " + origin;
     return cas;
 }
