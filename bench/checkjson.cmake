@@ -1,0 +1,34 @@
+# Reads the quick run's JSON with CMake's own parser: every figure is there, with a number for
+# each library (engine_only: for ours and for the openssl speed ceiling).
+#   cmake -DJSON=quick.json -P checkjson.cmake
+if(NOT EXISTS "${JSON}")
+    message(FATAL_ERROR "${JSON} does not exist")
+endif()
+file(READ "${JSON}" text)
+string(JSON figures ERROR_VARIABLE error GET "${text}" figures)
+if(error)
+    message(FATAL_ERROR "${JSON}: ${error}")
+endif()
+set(expected
+    bulk_2proc bulk_1proc
+    handshakes_ecdsa handshakes_ecdsa_setters handshakes_ecdsa_systemca handshakes_resumed
+    handshakes_rsa handshakes_rsa_setters
+    concurrent_500 idle_memory_client idle_memory_server echo_rtt_median echo_rtt_p99
+    engine_only system_ca_first system_ca_second)
+set(problems "")
+foreach(figure IN LISTS expected)
+    set(series ours qt)
+    if(figure STREQUAL "engine_only")
+        set(series ours ceiling)
+    endif()
+    foreach(name IN LISTS series)
+        string(JSON type ERROR_VARIABLE error TYPE "${text}" figures ${figure} ${name} median)
+        if(error OR NOT type STREQUAL "NUMBER")
+            list(APPEND problems "${figure}.${name}.median")
+        endif()
+    endforeach()
+endforeach()
+if(problems)
+    message(FATAL_ERROR "no number in ${JSON} for: ${problems}")
+endif()
+message(STATUS "${JSON}: every figure has its numbers")

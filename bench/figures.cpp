@@ -1,0 +1,522 @@
+#include "figures.h"
+
+#include "child.h"
+#include "figuresupport.h"
+#include "measure.h"
+#include "server.h"
+
+#include <QThread>
+
+#include <cmath>
+#include <cstdio>
+
+namespace bench {
+
+Scale Scale::full()
+{
+    return Scale();
+}
+
+Scale Scale::quickScale(bool sanitized)
+{
+    Scale s;
+    s.quick = true;
+    s.reps = 1;
+    s.slowReps = 1;
+    s.bulkBytes = (sanitized ? 4 : 16) * kMiB;
+    s.handshakeMs = sanitized ? 150 : 300;
+    s.handshakeWarmupMs = sanitized ? 50 : 100;
+    s.concurrent = sanitized ? 20 : 50;
+    s.idleCount = sanitized ? 30 : 100;
+    s.idleWarmupCount = 10;
+    s.echoCount = sanitized ? 100 : 500;
+    s.engineBytes = (sanitized ? 4 : 16) * kMiB;
+    s.engineHandshakeSeconds = sanitized ? 0.05 : 0.2;
+    return s;
+}
+
+QJsonObject Scale::toJson() const
+{
+    return {{"repetitions", reps},
+            {"repetitions_slow_figures", slowReps},
+            {"warmups_per_figure", 1},
+            {"bulk_bytes", double(bulkBytes)},
+            {"bulk_write_bytes", 64 * 1024},
+            {"handshake_seconds", handshakeMs / 1e3},
+            {"handshake_warmup_seconds", handshakeWarmupMs / 1e3},
+            {"concurrent_clients", concurrent},
+            {"idle_connections", idleCount},
+            {"idle_warmup_connections", idleWarmupCount},
+            {"echo_round_trips", echoCount},
+            {"echo_message_bytes", 64},
+            {"engine_bytes", double(engineBytes)},
+            {"cipher_suite", kCipherSuite},
+            {"peer_name_checked", kPeerName}};
+}
+
+QStringList figureGroups()
+{
+    return {QStringLiteral("bulk"),           QStringLiteral("handshakes_ecdsa"),
+            QStringLiteral("handshakes_rsa"), QStringLiteral("concurrent"),
+            QStringLiteral("idle"),           QStringLiteral("echo"),
+            QStringLiteral("engine"),         QStringLiteral("systemca")};
+}
+
+QStringList expectedFigures()
+{
+    return {QStringLiteral("bulk_2proc"),
+            QStringLiteral("bulk_1proc"),
+            QStringLiteral("handshakes_ecdsa"),
+            QStringLiteral("handshakes_ecdsa_setters"),
+            QStringLiteral("handshakes_ecdsa_systemca"),
+            QStringLiteral("handshakes_resumed"),
+            QStringLiteral("handshakes_rsa"),
+            QStringLiteral("handshakes_rsa_setters"),
+            QStringLiteral("concurrent_500"),
+            QStringLiteral("idle_memory_client"),
+            QStringLiteral("idle_memory_server"),
+            QStringLiteral("echo_rtt_median"),
+            QStringLiteral("echo_rtt_p99"),
+            QStringLiteral("engine_only"),
+            QStringLiteral("system_ca_first"),
+            QStringLiteral("system_ca_second")};
+}
+
+Runner::Runner(const Scale &scale, const Pki &pki, const QString &scratchDir)
+    : m_scale(scale), m_pki(pki), m_scratchDir(scratchDir)
+{
+    QString error;
+    const bool twoCores = QThread::idealThreadCount() >= 2;
+    const bool pinned = twoCores && pinToCpu(0, &error);
+    m_affinity = {{"pinned", pinned},
+                  {"client_cpu", pinned ? QJsonValue(0) : QJsonValue()},
+                  {"server_cpu", pinned ? QJsonValue(1) : QJsonValue()},
+                  {"note", pinned     ? QStringLiteral("this process (clients) on CPU 0, server "
+                                                           "children on CPU 1; the engine's two threads "
+                                                           "on CPU 0 and 1")
+                           : twoCores ? QStringLiteral("not pinned: ") + error
+                                      : QStringLiteral("not pinned: fewer than 2 CPUs")}};
+}
+
+Runner::~Runner() = default;
+
+std::unique_ptr<Child> Runner::startServer(const ServerSpec &spec, QString *error)
+{
+    auto child = std::make_unique<Child>(m_scratchDir);
+    QStringList arguments{QStringLiteral("--serve"),
+                          QLatin1String(serveKindName(spec.kind)),
+                          QStringLiteral("--lib"),
+                          QLatin1String(libName(spec.lib)),
+                          QStringLiteral("--dir"),
+                          m_pki.dir,
+                          QStringLiteral("--key"),
+                          QLatin1String(keyName(spec.key)),
+                          QStringLiteral("--style"),
+                          spec.style == Style::Setters ? QStringLiteral("setters")
+                                                       : QStringLiteral("shared")};
+    if (m_affinity.value(QLatin1String("pinned")).toBool())
+        arguments << QStringLiteral("--cpu") << QStringLiteral("1");
+    if (!child->startServer(arguments, error))
+        return nullptr;
+    return child;
+}
+
+Results Runner::alternate(const QString &group, const QList<Variant> &all, int reps)
+{
+    QList<Variant> variants;
+    for (const Variant &v : all) {
+        const QString lib = v.name.section(QLatin1Char('_'), 0, 0);
+        if (m_libraries.isEmpty() || !libFromName(lib) || m_libraries.contains(lib) ||
+            m_libraries.contains(v.name))
+            variants.append(v);
+    }
+    Results results;
+    for (const Variant &v : variants)
+        logSample(group, QStringLiteral("warm-up"), v.name, v.measure(true));
+    const qsizetype n = variants.size();
+    for (int rep = 0; rep < reps; ++rep) {
+        for (qsizetype i = 0; i < n; ++i) {
+            const Variant &v = variants[(i + rep) % n];
+            const Sample sample = v.measure(false);
+            logSample(group, QStringLiteral("%1/%2").arg(rep + 1).arg(reps), v.name, sample);
+            results[v.name].append(sample);
+        }
+    }
+    return results;
+}
+
+void Runner::noteNegotiated(Lib lib, const Sample &sample)
+{
+    const QString name = QLatin1String(libName(lib));
+    if (m_negotiated.contains(name) || !sample.error.isEmpty())
+        return;
+    m_negotiated.insert(name, QJsonObject{{"protocol", sample.info.value("protocol")},
+                                          {"cipher", sample.info.value("cipher")},
+                                          {"group", sample.info.value("group")}});
+}
+
+QList<Figure> Runner::run(const QStringList &groups)
+{
+    QList<Figure> figures;
+    for (const QString &group : figureGroups()) {
+        if (!groups.isEmpty() && !groups.contains(group))
+            continue;
+        std::fprintf(stderr, "== %s\n", qPrintable(group));
+        if (group == QLatin1String("bulk"))
+            figures += bulk();
+        else if (group == QLatin1String("handshakes_ecdsa"))
+            figures += handshakes(KeyType::Ecdsa);
+        else if (group == QLatin1String("handshakes_rsa"))
+            figures += handshakes(KeyType::Rsa);
+        else if (group == QLatin1String("concurrent"))
+            figures += concurrent();
+        else if (group == QLatin1String("idle"))
+            figures += idleMemory();
+        else if (group == QLatin1String("echo"))
+            figures += echo();
+        else if (group == QLatin1String("engine"))
+            figures += engineOnly();
+        else if (group == QLatin1String("systemca"))
+            figures += systemCa();
+    }
+    // SecureSocket does not expose the key exchange group: the engine, with the same
+    // settings and the same OpenSSL, tells which one is negotiated.
+    QJsonObject ours = m_negotiated.value(QLatin1String("ours")).toObject();
+    if (!ours.isEmpty() && ours.value(QLatin1String("group")).toString().isEmpty()) {
+        ours.insert(QStringLiteral("group"),
+                    m_engineGroup.isEmpty()
+                        ? QStringLiteral("(not exposed by SecureSocket)")
+                        : m_engineGroup + QStringLiteral(" (from the engine with the same "
+                                                         "settings; SecureSocket does not "
+                                                         "expose the group)"));
+        m_negotiated.insert(QStringLiteral("ours"), ours);
+    }
+    return figures;
+}
+
+// --- 1. bulk throughput ----------------------------------------------------------------------
+
+QList<Figure> Runner::bulk()
+{
+    QString error;
+    auto oursServer = startServer({ServeKind::Sink, Lib::Ours}, &error);
+    auto qtServer = oursServer ? startServer({ServeKind::Sink, Lib::Qt}, &error) : nullptr;
+    if (!qtServer)
+        return {failedFigure(QStringLiteral("bulk_2proc"), error),
+                failedFigure(QStringLiteral("bulk_1proc"), error)};
+    const ClientMaker ours(m_pki, {Lib::Ours});
+    const ClientMaker qt(m_pki, {Lib::Qt});
+    const qint64 bytes = m_scale.bulkBytes;
+    const Results two = alternate(
+        QStringLiteral("bulk_2proc"),
+        {{QStringLiteral("ours"),
+          [&](bool) { return measureBulk(ours, oursServer->port(), bytes); }},
+         {QStringLiteral("qt"), [&](bool) { return measureBulk(qt, qtServer->port(), bytes); }}},
+        m_scale.reps);
+    oursServer.reset();
+    qtServer.reset();
+
+    BenchServer oursLocal(m_pki, {ServeKind::Sink, Lib::Ours});
+    BenchServer qtLocal(m_pki, {ServeKind::Sink, Lib::Qt});
+    oursLocal.listen(QHostAddress::LocalHost, 0);
+    qtLocal.listen(QHostAddress::LocalHost, 0);
+    const Results one =
+        alternate(QStringLiteral("bulk_1proc"),
+                  {{QStringLiteral("ours"),
+                    [&](bool) { return measureBulk(ours, oursLocal.serverPort(), bytes); }},
+                   {QStringLiteral("qt"),
+                    [&](bool) { return measureBulk(qt, qtLocal.serverPort(), bytes); }}},
+                  m_scale.reps);
+    for (Lib lib : {Lib::Ours, Lib::Qt}) {
+        for (const Sample &s : two.value(QLatin1String(libName(lib))))
+            noteNegotiated(lib, s);
+    }
+
+    const QString size = QStringLiteral("%1 MiB").arg(bytes / kMiB);
+    Figure f2 = makeFigure(QStringLiteral("bulk_2proc"),
+                           QStringLiteral("bulk throughput, %1 client to server in 64 KiB "
+                                          "writes, two processes (one core each)")
+                               .arg(size),
+                           QStringLiteral("MB/s"), true, two,
+                           {{QStringLiteral("ours"), QStringLiteral("ours")},
+                            {QStringLiteral("qt"), QStringLiteral("qt")}});
+    ratioTarget(f2, 1.5, true);
+    Figure f1 = makeFigure(QStringLiteral("bulk_1proc"),
+                           QStringLiteral("bulk throughput, %1, client and server in one "
+                                          "process (one core)")
+                               .arg(size),
+                           QStringLiteral("MB/s"), true, one,
+                           {{QStringLiteral("ours"), QStringLiteral("ours")},
+                            {QStringLiteral("qt"), QStringLiteral("qt")}});
+    ratioTarget(f1, 2, true);
+    for (Figure *f : {&f2, &f1}) {
+        const Results &r = f == &f2 ? two : one;
+        // CPU seconds per transfer: the busier side bounds the throughput.
+        f->extra.insert(QStringLiteral("client_thread_cpu_s"),
+                        QJsonObject{{"ours", orNull(infoMedian(r.value("ours"), "thread_cpu_s"))},
+                                    {"qt", orNull(infoMedian(r.value("qt"), "thread_cpu_s"))}});
+        f->extra.insert(QStringLiteral("server_cpu_s"),
+                        QJsonObject{{"ours", orNull(infoMedian(r.value("ours"), "server_cpu_s"))},
+                                    {"qt", orNull(infoMedian(r.value("qt"), "server_cpu_s"))}});
+    }
+    return {f2, f1};
+}
+
+// --- 2, 3. handshakes ----------------------------------------------------------------------
+
+QList<Figure> Runner::handshakes(KeyType key)
+{
+    const bool ecdsa = key == KeyType::Ecdsa;
+    const QString keyText = ecdsa ? QStringLiteral("ECDSA P-256") : QStringLiteral("RSA-2048");
+    const QString prefix = QStringLiteral("handshakes_") + QLatin1String(keyName(key));
+    QString error;
+    auto oursServer = startServer({ServeKind::Handshake, Lib::Ours, key, Style::Shared}, &error);
+    auto settersServer =
+        oursServer ? startServer({ServeKind::Handshake, Lib::Ours, key, Style::Setters}, &error)
+                   : nullptr;
+    auto qtServer =
+        settersServer ? startServer({ServeKind::Handshake, Lib::Qt, key}, &error) : nullptr;
+    if (!qtServer)
+        return {failedFigure(prefix, error)};
+
+    ClientSpec spec;
+    ClientMaker ours(m_pki, spec);
+    spec.style = Style::Setters;
+    ClientMaker oursSetters(m_pki, spec);
+    spec = {};
+    spec.systemCas = true;
+    ClientMaker oursSystem(m_pki, spec);
+    spec = {};
+    spec.resumption = true;
+    spec.caAsPem = true; // a context of its own even if the cache ignores the resumption flag
+    ClientMaker oursResumed(m_pki, spec);
+    ClientMaker qt(m_pki, {Lib::Qt});
+    spec = {Lib::Qt};
+    spec.systemCas = true;
+    ClientMaker qtSystem(m_pki, spec);
+    spec = {Lib::Qt};
+    spec.resumption = true;
+    ClientMaker qtResumed(m_pki, spec);
+    // The control of the resumption count: Qt's client keeps and offers its ticket, and our
+    // server accepts tickets, so these handshakes must count as resumed.
+    ClientMaker qtResumedToOurs(m_pki, spec);
+
+    auto rate = [this](ClientMaker &maker, Child &server) {
+        return [this, &maker, &server](bool warmup) {
+            return measureHandshakes(maker, server.port(),
+                                     warmup ? m_scale.handshakeWarmupMs : m_scale.handshakeMs);
+        };
+    };
+    QList<Variant> variants{{QStringLiteral("ours"), rate(ours, *oursServer)},
+                            {QStringLiteral("ours_setters"), rate(oursSetters, *settersServer)},
+                            {QStringLiteral("qt"), rate(qt, *qtServer)}};
+    if (ecdsa) {
+        variants.append({QStringLiteral("ours_systemca"), rate(oursSystem, *oursServer)});
+        variants.append({QStringLiteral("qt_systemca"), rate(qtSystem, *qtServer)});
+        variants.append({QStringLiteral("ours_resumed"), rate(oursResumed, *oursServer)});
+        variants.append({QStringLiteral("qt_resumed"), rate(qtResumed, *qtServer)});
+        variants.append({QStringLiteral("qt_resumed_to_ours"), rate(qtResumedToOurs, *oursServer)});
+    }
+    const Results r = alternate(prefix, variants, m_scale.slowReps);
+
+    auto resumedFraction = [&r](const QString &variant) {
+        const double count = infoSum(r.value(variant), "count");
+        return count > 0 ? infoSum(r.value(variant), "resumed_server_view") / count : kNaN;
+    };
+    // CPU milliseconds per handshake of the client (this thread) and of the server, told by
+    // its greetings: the sum bounds the sequential rate.
+    auto cpu = [&r](const QString &ours, const QString &qt) {
+        auto side = [&r](const QString &variant) {
+            return QJsonObject{
+                {"client", orNull(infoMedian(r.value(variant), "client_cpu_ms_per_handshake"))},
+                {"server", orNull(infoMedian(r.value(variant), "server_cpu_ms_per_handshake"))}};
+        };
+        QJsonObject both{{"ours", side(ours)}};
+        if (!qt.isEmpty())
+            both.insert(QStringLiteral("qt"), side(qt));
+        return both;
+    };
+    const QString seconds = QString::number(m_scale.handshakeMs / 1e3);
+    QList<Figure> figures;
+
+    Figure shared = makeFigure(
+        prefix,
+        QStringLiteral("full handshakes/s, %1 server key, sequential for %2 s, two processes")
+            .arg(keyText, seconds),
+        QStringLiteral("1/s"), true, r,
+        {{QStringLiteral("ours"), QStringLiteral("ours")},
+         {QStringLiteral("qt"), QStringLiteral("qt")}});
+    ratioTarget(shared, 2, true);
+    shared.extra = {{"cpu_ms_per_handshake", cpu(QStringLiteral("ours"), QStringLiteral("qt"))},
+                    {"resumed_fraction", QJsonObject{{"ours", orNull(resumedFraction("ours"))},
+                                                     {"qt", orNull(resumedFraction("qt"))}}},
+                    {"ours_resumption_switch", ours.resumptionNote()}};
+    shared.note = QStringLiteral("client resumption off: %1; ours with one shared "
+                                 "SecureConfiguration")
+                      .arg(ours.resumptionNote());
+    figures << shared;
+
+    Figure setters = makeFigure(
+        prefix + QStringLiteral("_setters"),
+        QStringLiteral("full handshakes/s, %1, ours configured per socket with the convenience "
+                       "setters and the same files")
+            .arg(keyText),
+        QStringLiteral("1/s"), true, r,
+        {{QStringLiteral("ours"), QStringLiteral("ours_setters")},
+         {QStringLiteral("qt"), QStringLiteral("qt")}});
+    ratioTarget(setters, 2, true);
+    const double perSocketVsShared =
+        setters.medianOf(QStringLiteral("ours")) / shared.medianOf(QStringLiteral("ours"));
+    setters.extra = {{"ours_setters_vs_shared", orNull(perSocketVsShared)},
+                     {"cpu_ms_per_handshake", cpu(QStringLiteral("ours_setters"), QString())}};
+    setters.note = QStringLiteral("the Qt series is the one of %1; per-socket / shared "
+                                  "configuration: %2")
+                       .arg(prefix)
+                       .arg(perSocketVsShared, 0, 'f', 2);
+    figures << setters;
+    if (!ecdsa)
+        return figures;
+
+    Figure system = makeFigure(
+        prefix + QStringLiteral("_systemca"),
+        QStringLiteral("full handshakes/s, ECDSA, system CA store trusted as well (ours: "
+                       "useSystemCaCertificates + CA file; Qt: default configuration + CA)"),
+        QStringLiteral("1/s"), true, r,
+        {{QStringLiteral("ours"), QStringLiteral("ours_systemca")},
+         {QStringLiteral("qt"), QStringLiteral("qt_systemca")}});
+    const double systemVsNot =
+        system.medianOf(QStringLiteral("ours")) / shared.medianOf(QStringLiteral("ours"));
+    system.target = QStringLiteral("ours with system CAs >= 0.95 x ours without");
+    if (!std::isnan(systemVsNot))
+        system.met = systemVsNot >= 0.95;
+    system.extra = {{"ours_systemca_vs_without", orNull(systemVsNot)},
+                    {"qt_systemca_vs_without", orNull(system.medianOf(QStringLiteral("qt")) /
+                                                      shared.medianOf(QStringLiteral("qt")))},
+                    {"cpu_ms_per_handshake",
+                     cpu(QStringLiteral("ours_systemca"), QStringLiteral("qt_systemca"))}};
+    system.note = QStringLiteral("ours with / without the system store: %1 (5% allowed for "
+                                 "noise)")
+                      .arg(systemVsNot, 0, 'f', 2);
+    figures << system;
+
+    Figure resumed =
+        makeFigure(QStringLiteral("handshakes_resumed"),
+                   QStringLiteral("resumed handshakes/s (TLS 1.3 tickets), ECDSA, sequential, two "
+                                  "processes"),
+                   QStringLiteral("1/s"), true, r,
+                   {{QStringLiteral("ours"), QStringLiteral("ours_resumed")},
+                    {QStringLiteral("qt"), QStringLiteral("qt_resumed")}});
+    const double oursFraction = resumedFraction(QStringLiteral("ours_resumed"));
+    const double qtFraction = resumedFraction(QStringLiteral("qt_resumed"));
+    const double resumedVsFull =
+        resumed.medianOf(QStringLiteral("ours")) / shared.medianOf(QStringLiteral("ours"));
+    resumed.target = QStringLiteral("ours resumed >= 3 x ours full, and resumed for real");
+    if (!std::isnan(resumedVsFull) && !std::isnan(oursFraction))
+        resumed.met = resumedVsFull >= 3 && oursFraction >= 0.99;
+    QJsonObject clientView;
+    for (const char *variant : {"ours_resumed", "qt_resumed"}) {
+        const QList<Sample> &samples = r.value(QLatin1String(variant));
+        if (!samples.isEmpty() && samples.first().info.contains("resumed_client_view"))
+            clientView.insert(QLatin1String(variant),
+                              infoSum(samples, "resumed_client_view") / infoSum(samples, "count"));
+    }
+    resumed.extra = {
+        {"resumed_fraction",
+         QJsonObject{{"ours", orNull(oursFraction)}, {"qt", orNull(qtFraction)}}},
+        {"resumed_fraction_client_view", clientView},
+        {"ours_resumed_vs_full", orNull(resumedVsFull)},
+        {"control_qt_client_to_ours_server",
+         QJsonObject{{"per_s", orNull(median(valuesOf(r.value("qt_resumed_to_ours"))))},
+                     {"resumed_fraction", orNull(resumedFraction("qt_resumed_to_ours"))}}},
+        {"counting",
+         "a server handshake counts as resumed when the server sent fewer bytes before it ended "
+         "than its certificate's size (a full TLS 1.3 handshake sends the certificate); "
+         "SecureSocket::isSessionResumed() is used as well when the library has it"},
+        {"ours_resumption_switch", oursResumed.resumptionNote()},
+        {"qt_session_api", qtResumed.resumptionNote()},
+        {"cpu_ms_per_handshake",
+         cpu(QStringLiteral("ours_resumed"), QStringLiteral("qt_resumed"))}};
+    resumed.note = QStringLiteral("resumed (server view): ours %1%, Qt %2%; ours resumed / "
+                                  "ours full: %3; control, Qt client to our server: %4% "
+                                  "resumed")
+                       .arg(oursFraction * 100, 0, 'f', 1)
+                       .arg(qtFraction * 100, 0, 'f', 1)
+                       .arg(resumedVsFull, 0, 'f', 2)
+                       .arg(resumedFraction(QStringLiteral("qt_resumed_to_ours")) * 100, 0, 'f', 1);
+    figures << resumed;
+    return figures;
+}
+
+// --- 4. concurrent handshakes --------------------------------------------------------------
+
+QList<Figure> Runner::concurrent()
+{
+    QString error;
+    auto oursServer = startServer({ServeKind::Handshake, Lib::Ours}, &error);
+    auto qtServer = oursServer ? startServer({ServeKind::Handshake, Lib::Qt}, &error) : nullptr;
+    if (!qtServer)
+        return {failedFigure(QStringLiteral("concurrent_500"), error)};
+    const ClientMaker ours(m_pki, {Lib::Ours});
+    const ClientMaker qt(m_pki, {Lib::Qt});
+    const int count = m_scale.concurrent;
+    const Results r =
+        alternate(QStringLiteral("concurrent"),
+                  {{QStringLiteral("ours"),
+                    [&](bool) { return measureConcurrent(ours, oursServer->port(), count); }},
+                   {QStringLiteral("qt"),
+                    [&](bool) { return measureConcurrent(qt, qtServer->port(), count); }}},
+                  m_scale.reps);
+    Figure f = makeFigure(QStringLiteral("concurrent_500"),
+                          QStringLiteral("%1 clients connecting at once (ECDSA), time until all "
+                                         "are encrypted, two processes")
+                              .arg(count),
+                          QStringLiteral("ms"), false, r,
+                          {{QStringLiteral("ours"), QStringLiteral("ours")},
+                           {QStringLiteral("qt"), QStringLiteral("qt")}});
+    f.extra.insert(QStringLiteral("clients"), count);
+    return {f};
+}
+
+// --- 6. echo round trip ----------------------------------------------------------------------
+
+QList<Figure> Runner::echo()
+{
+    QString error;
+    std::unique_ptr<Child> servers[3];
+    const Lib libs[3] = {Lib::Ours, Lib::Qt, Lib::Plain};
+    for (int i = 0; i < 3; ++i) {
+        servers[i] = startServer({ServeKind::Echo, libs[i]}, &error);
+        if (!servers[i])
+            return {failedFigure(QStringLiteral("echo_rtt_median"), error)};
+    }
+    const ClientMaker makers[3] = {ClientMaker(m_pki, {Lib::Ours}), ClientMaker(m_pki, {Lib::Qt}),
+                                   ClientMaker(m_pki, {Lib::Plain})};
+    QList<Variant> variants;
+    for (int i = 0; i < 3; ++i) {
+        variants.append({QLatin1String(libName(libs[i])), [&, i](bool) {
+                             return measureEcho(makers[i], servers[i]->port(), m_scale.echoCount);
+                         }});
+    }
+    const Results r = alternate(QStringLiteral("echo"), variants, m_scale.reps);
+    QList<Figure> figures;
+    for (const bool p99 : {false, true}) {
+        Figure f =
+            makeFigure(p99 ? QStringLiteral("echo_rtt_p99") : QStringLiteral("echo_rtt_median"),
+                       QStringLiteral("echo round trip, 64-byte messages, %1 ping-pongs on "
+                                      "one connection, two processes: %2")
+                           .arg(m_scale.echoCount)
+                           .arg(p99 ? QStringLiteral("99th percentile") : QStringLiteral("median")),
+                       QStringLiteral("us"), false, r,
+                       {{QStringLiteral("ours"), QStringLiteral("ours")},
+                        {QStringLiteral("qt"), QStringLiteral("qt")},
+                        {QStringLiteral("plain"), QStringLiteral("plain")}},
+                       p99);
+        ratioTarget(f, 0.9, false);
+        f.note = QStringLiteral("plain: QTcpSocket without TLS, for reference; TCP_NODELAY on "
+                                "every socket");
+        figures << f;
+    }
+    return figures;
+}
+
+} // namespace bench
