@@ -124,7 +124,8 @@ private slots:
         QVERIFY(!connectOnce(client, port, "abc\n", &ok));
         QVERIFY(ok);
         for (int i = 0; i < 3; ++i) {
-            QVERIFY2(connectOnce(client, port, "abc\n", &ok), "no resumption with openssl s_server");
+            QVERIFY2(connectOnce(client, port, "abc\n", &ok),
+                     "no resumption with openssl s_server");
             QVERIFY(ok);
         }
         server.kill();
