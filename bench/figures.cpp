@@ -126,8 +126,9 @@ Results Runner::alternate(const QString &group, const QList<Variant> &all, int r
     QList<Variant> variants;
     for (const Variant &v : all) {
         const QString lib = v.name.section(QLatin1Char('_'), 0, 0);
-        if (m_libraries.isEmpty() || !libFromName(lib) || m_libraries.contains(lib) ||
-            m_libraries.contains(v.name))
+        const bool wanted = m_libraries.isEmpty() || !libFromName(lib) ||
+                            m_libraries.contains(lib) || m_libraries.contains(v.name);
+        if (wanted && (m_variants.isEmpty() || m_variants.contains(v.name)))
             variants.append(v);
     }
     Results results;

@@ -49,6 +49,8 @@ public:
     // Profiling: measure only these libraries ("ours", "qt", "plain") or variants
     // ("ours_systemca", ...); empty means all.
     void setLibraries(const QStringList &libraries) { m_libraries = libraries; }
+    // Profiling: measure only the variants of exactly these names ("ours", "qt_resumed", ...).
+    void setVariants(const QStringList &variants) { m_variants = variants; }
     QJsonObject negotiated() const { return m_negotiated; }
     QJsonObject affinity() const { return m_affinity; }
     QString engineOpenssl() const { return m_engineOpenssl; }
@@ -87,6 +89,7 @@ private:
     QString m_engineOpenssl;
     QString m_engineGroup;
     QStringList m_libraries;
+    QStringList m_variants;
 };
 
 } // namespace bench

@@ -1,7 +1,7 @@
 // securesocket-bench: SecureSocket against QSslSocket, side by side in one run (issue 6).
 //
 //   securesocket-bench [--quick] [--json FILE] [--chart FILE.svg] [--only GROUPS] [--reps N]
-//                      [--libs ours,qt,plain]
+//                      [--libs ours,qt,plain] [--variants NAMES]
 //
 // Prints a table and writes the same figures as JSON; each figure is the median of several
 // repetitions (with min and max), the two libraries measured alternately, with the ratio
@@ -49,7 +49,8 @@ void usage()
         "  --only LIST   comma-separated groups: %s\n"
         "  --reps N      repetitions of every figure (default 5, 3 for 5-second figures)\n"
         "  --libs LIST   profiling: measure only these libraries (ours,qt,plain) or variants\n"
-        "                (e.g. ours_systemca); figures then lack their ratios\n",
+        "                (e.g. ours_systemca); figures then lack their ratios\n"
+        "  --variants L  profiling: measure only the variants of exactly these names\n",
         qPrintable(figureGroups().join(QLatin1Char(','))));
 }
 
@@ -163,6 +164,8 @@ int runBenchmark(const QStringList &args)
     Runner runner(scale, pki, scratch.path());
     if (const QString libs = argValue(args, QStringLiteral("--libs")); !libs.isEmpty())
         runner.setLibraries(libs.split(QLatin1Char(',')));
+    if (const QString variants = argValue(args, QStringLiteral("--variants")); !variants.isEmpty())
+        runner.setVariants(variants.split(QLatin1Char(',')));
     const QList<Figure> figures = runner.run(groups);
     info.seconds = (nowMs() - start) / 1e3;
     info.machine.insert(QStringLiteral("load_average_end"), loadAverage());

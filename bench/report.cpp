@@ -183,19 +183,20 @@ bool drawChart(const QString &path, const QList<Figure> &figures, QString *error
             "set yrange [0:*]\n"
             "set grid ytics\n"
             "set key top right\n"
-            "set bmargin 9\n"
+            "set bmargin 10\n"
+            "set rmargin 12\n"
             "set datafile missing 'NaN'\n"
             "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb 'gray30'\n"
             "plot '%2' using 2:xtic(1) title 'SecureSocket' lc rgb '#1f77b4', "
             "'' using 3 title 'QSslSocket' lc rgb '#ff7f0e', "
             "'' using ($0-1.0/6):(0):(sprintf('%.2f',$2)) with labels offset 0,0.7 "
-            "tc rgb 'white' notitle, "
+            "font ',8' tc rgb 'white' notitle, "
             "'' using ($0-1.0/6):4 with points pt 9 ps 1.6 lc rgb 'black' "
             "title 'target for SecureSocket (issue 6)'\n")
             .arg(path, dataPath,
                  path.endsWith(QLatin1String(".png"))
-                     ? QStringLiteral("set terminal pngcairo size 1200,620 font 'sans,10'")
-                     : QStringLiteral("set terminal svg size 1200,620 dynamic font 'sans,11' "
+                     ? QStringLiteral("set terminal pngcairo size 1400,650 font 'sans,10'")
+                     : QStringLiteral("set terminal svg size 1400,650 dynamic font 'sans,11' "
                                       "background rgb 'white'"));
     QProcess gnuplot;
     gnuplot.start(QStringLiteral("gnuplot"), {});
