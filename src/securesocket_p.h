@@ -89,6 +89,7 @@ public:
     bool m_encrypted = false;
     bool m_closeAfterConnect =
         false;                 // disconnectFromHost() before connectToHostEncrypted() connected
+    bool m_peerReset = false;  // the transport ended with a reset, not an orderly close
     bool m_halfClosed = false; // our TCP direction was shut down after close_notify
     bool m_closing = false;    // we sent (or queued) close_notify and wait for the peer's
     QDeadlineTimer m_closeDeadline; // when we stop waiting for it

@@ -11,6 +11,7 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <cerrno>
 
 #ifdef Q_OS_UNIX
 #include <sys/socket.h>
@@ -167,11 +168,15 @@ void SecureSocketPrivate::onPlainBytesWritten(qint64 bytes)
 
 void SecureSocketPrivate::onPlainError(QAbstractSocket::SocketError error)
 {
+    // Qt reports a reset and an orderly end alike (RemoteHostClosedError) and has closed the
+    // descriptor by now; the errno of its failed read is still there to tell them apart.
+    const bool reset = errno == ECONNRESET;
     if (m_closing && m_plain->bytesToWrite() == 0)
         return; // we are closing and all we had to say was sent: the peer's end is expected
     if (error == QAbstractSocket::RemoteHostClosedError && isTlsActive() && !m_closing) {
         if (m_closeNotifyReceived)
             return; // already reported when close_notify arrived
+        m_peerReset = reset;
         drainAtEof();
         if (!m_engine || m_engine->isFailed() || m_closeNotifyReceived)
             return; // reported from the engine's events
@@ -228,7 +233,8 @@ void SecureSocketPrivate::reset()
 
 void SecureSocketPrivate::endConnection()
 {
-    m_encryptOnConnect = m_encrypted = m_closeAfterConnect = m_closing = m_halfClosed = false;
+    m_encryptOnConnect = m_encrypted = m_closeAfterConnect = m_closing = m_halfClosed =
+        m_peerReset = false;
     m_ignoreAll = false;
     m_closeTimer->stop();
     wipe(m_early);
@@ -613,7 +619,7 @@ void SecureSocketPrivate::handleFailure()
         return;
     }
     const Error &error = m_engine->error();
-    const QString message = QString::fromStdString(error.message);
+    QString message = QString::fromStdString(error.message);
     const QString peer = q->peerName().isEmpty() ? q->peerAddress().toString() : q->peerName();
     QAbstractSocket::SocketError socketError =
         m_encrypted ? QAbstractSocket::SslInternalError : QAbstractSocket::SslHandshakeFailedError;
@@ -633,7 +639,10 @@ void SecureSocketPrivate::handleFailure()
     case Error::Truncated:
         if (m_encrypted) {
             socketError = QAbstractSocket::NetworkError;
-            tlsError = SecureSocket::Truncated;
+            tlsError = m_peerReset ? SecureSocket::ConnectionReset : SecureSocket::Truncated;
+            if (m_peerReset)
+                message = SecureSocket::tr("the peer reset the connection (TCP RST) without "
+                                           "close_notify: data may have been lost");
         }
         break;
     default:

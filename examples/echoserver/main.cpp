@@ -277,6 +277,8 @@ private:
                 return;
             if (socket->tlsError() == SecureSocket::Truncated)
                 stats->ended = QStringLiteral("truncated (closed without close_notify)");
+            else if (socket->tlsError() == SecureSocket::ConnectionReset)
+                stats->ended = QStringLiteral("reset (TCP RST without close_notify)");
             else if (socket->error() == QAbstractSocket::RemoteHostClosedError)
                 stats->ended = QStringLiteral("close_notify");
             else

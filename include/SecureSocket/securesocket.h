@@ -39,7 +39,8 @@ public:
         HandshakeFailed,     // protocol or negotiation failure during the handshake
         AlertReceived,       // the peer aborted with a TLS alert
         ProtocolError,       // invalid TLS after the handshake (e.g. a record failed its MAC)
-        Truncated            // the peer closed without close_notify
+        Truncated,           // the peer closed without close_notify
+        ConnectionReset      // the peer reset the TCP connection (RST) without close_notify
     };
     Q_ENUM(TlsError)
 

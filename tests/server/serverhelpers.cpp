@@ -26,7 +26,7 @@ QString save(const QString &dir, const char *name, const std::string &content)
 }
 
 const char kPythonClient[] = R"PY(
-import argparse, hashlib, json, select, socket, ssl, sys, time, warnings
+import argparse, hashlib, json, select, socket, ssl, struct, sys, time, warnings
 
 CHUNK = 256 * 1024
 
@@ -42,6 +42,7 @@ def main():
     a.add_argument('--send')
     a.add_argument('--connections', type=int, default=1)
     a.add_argument('--wait-close', action='store_true')
+    a.add_argument('--end', default='clean', choices=['clean', 'truncate', 'reset'])
     a.add_argument('--timeout', type=float, default=60)
     args = a.parse_args()
 
@@ -83,8 +84,15 @@ def main():
                 r['end'] = wait_close(s)
         else:
             for s, r, h in conns:
-                s.unwrap()
-                r['end'] = 'clean'
+                if args.end == 'reset':  # no close_notify, and RST instead of FIN
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                    s.close()
+                elif args.end == 'truncate':  # no close_notify, an orderly TCP end
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                else:
+                    s.unwrap()
+                r['end'] = args.end
         print(json.dumps({'ok': True, 'error': '', 'connections': results}), flush=True)
     except Exception as e:
         for s, r, h in conns:

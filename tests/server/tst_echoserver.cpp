@@ -162,6 +162,8 @@ private slots:
     void gnutlsClient();
     void pythonClient_data();
     void pythonClient();
+    void endingsAreLogged_data();
+    void endingsAreLogged();
     void curlAgainstSecureServer_data();
     void curlAgainstSecureServer();
     void twoWayAcceptsClientCertificate();
@@ -354,6 +356,32 @@ void TestEchoServer::pythonClient()
     const QByteArray echoed = " echoed=" + QByteArray::number(size) + " bytes ended=close_notify";
     QVERIFY2(waitUntil([&] { return server.log().count(echoed) == connections; }, 10000),
              server.log().constData());
+}
+
+// Each connection's log line says how it ended: close_notify, truncated, or reset.
+void TestEchoServer::endingsAreLogged_data()
+{
+    QTest::addColumn<QString>("end");
+    QTest::addColumn<QByteArray>("logged");
+    QTest::newRow("close_notify") << "clean" << QByteArray("ended=close_notify");
+    QTest::newRow("truncated") << "truncate" << QByteArray("ended=truncated");
+    QTest::newRow("reset") << "reset" << QByteArray("ended=reset");
+}
+
+void TestEchoServer::endingsAreLogged()
+{
+    QFETCH(QString, end);
+    QFETCH(QByteArray, logged);
+    EchoServer &server = startEchoServer(oneWay());
+    QVERIFY2(server.isUp(), qPrintable(server.process().describe()));
+    const QString input = dataFile(1000);
+    Child python;
+    QVERIFY2(runPython(python, {"--port", server.portText(), "--ca", m_pki.ca, "--send", input,
+                                "--end", end}),
+             qPrintable(python.describe()));
+    QVERIFY2(servertest::parseClientResult(python.standardOutput()).ok,
+             qPrintable(python.describe()));
+    QVERIFY2(server.waitForLog(" echoed=1000 bytes " + logged), server.log().constData());
 }
 
 void TestEchoServer::curlAgainstSecureServer_data()

@@ -169,10 +169,11 @@ private:
 };
 
 // A TLS server in Python's ssl module. "truncate": sends `size` bytes, then closes the TCP
-// connection without close_notify, as an attacker truncating the stream would. "silent":
-// completes the handshake, then neither reads nor writes until killed.
+// connection without close_notify, as an attacker truncating the stream would. "reset": sends
+// `size` bytes, waits, then resets the connection (RST). "silent": completes the handshake,
+// then neither reads nor writes until killed.
 const char kPythonServer[] = R"(
-import socket, ssl, sys, time
+import socket, ssl, struct, sys, time
 cert, key, size, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(cert, key)
@@ -187,6 +188,11 @@ tls = context.wrap_socket(raw, server_side=True)
 if mode == "silent":
     time.sleep(60)
 tls.sendall(bytes(i % 251 for i in range(size)))
+if mode == "reset":
+    time.sleep(0.3)
+    tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    tls.close()  # no close_notify, and a reset instead of an orderly end
+    sys.exit(0)
 tls.shutdown(socket.SHUT_RDWR)  # drops the TLS layer first: no close_notify is sent
 tls.close()
 listener.close()
@@ -221,6 +227,7 @@ private slots:
     void endInReadyRead_data();
     void endInReadyRead();
     void truncation();
+    void reset();
     void closeWithSilentPeer();
     void nothingStaleAfterFailedConnect();
 
@@ -887,6 +894,25 @@ void tst_Socket::truncation()
     QCOMPARE(client.error(), QAbstractSocket::NetworkError);
     QCOMPARE(client.tlsError(), SecureSocket::Truncated);
     QVERIFY2(client.errorString().contains(QStringLiteral("close_notify")),
+             qPrintable(client.errorString()));
+}
+
+// A reset is told apart from an orderly end without close_notify.
+void tst_Socket::reset()
+{
+    QProcess python;
+    const quint16 port = startPythonServer(python, QStringLiteral("reset"), 1000);
+    if (QTest::currentTestFailed())
+        return;
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kIp, port);
+    QVERIFY(log.waitClosed());
+    QVERIFY(python.waitForFinished(kTimeout));
+    QCOMPARE(client.error(), QAbstractSocket::NetworkError);
+    QCOMPARE(client.tlsError(), SecureSocket::ConnectionReset);
+    QVERIFY2(client.errorString().contains(QStringLiteral("reset")),
              qPrintable(client.errorString()));
 }
 
