@@ -2,6 +2,7 @@
 // securesocketprivate.cpp.
 #include <SecureSocket/securesocket.h>
 
+#include "fdstream_p.h"
 #include "secureconfiguration_p.h"
 #include "securesocket_p.h"
 
@@ -264,7 +265,13 @@ void SecureSocket::abort()
 bool SecureSocket::flush()
 {
     d->flushOutput();
-    return d->m_plain->flush();
+    if (!d->m_stream)
+        return d->m_plain->flush();
+    // write() sent what the kernel took at once: that counts as flushed here, and
+    // bytesWritten() comes now, as from QTcpSocket::flush().
+    const bool progressed = d->m_stream->flush() || d->m_stream->unreportedBytes() > 0;
+    d->m_stream->reportWritten();
+    return progressed;
 }
 
 bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
@@ -283,17 +290,20 @@ bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState sta
 
 qintptr SecureSocket::socketDescriptor() const
 {
-    return d->m_plain->socketDescriptor();
+    return d->m_stream ? d->m_stream->descriptor() : d->m_plain->socketDescriptor();
 }
 
 void SecureSocket::setSocketOption(SocketOption option, const QVariant &value)
 {
-    d->m_plain->setSocketOption(option, value);
+    if (d->m_stream)
+        d->m_stream->setOption(option, value);
+    else
+        d->m_plain->setSocketOption(option, value);
 }
 
 QVariant SecureSocket::socketOption(SocketOption option)
 {
-    return d->m_plain->socketOption(option);
+    return d->m_stream ? d->m_stream->option(option) : d->m_plain->socketOption(option);
 }
 
 void SecureSocket::setReadBufferSize(qint64 size)
@@ -337,7 +347,8 @@ bool SecureSocket::waitForConnected(int msecs)
 {
     if (state() == ConnectedState)
         return true;
-    return d->m_plain->waitForConnected(msecs) && state() == ConnectedState;
+    d->m_plain->waitForConnected(msecs); // the descriptor may be adopted in connected()
+    return state() == ConnectedState;
 }
 
 bool SecureSocket::waitForReadyRead(int msecs)

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 
+class FdStream;
 class QTimer;
 
 Q_DECLARE_LOGGING_CATEGORY(lcSecureSocket)
@@ -24,14 +25,25 @@ class SecureSocketPrivate
 {
 public:
     explicit SecureSocketPrivate(SecureSocket *q);
+    ~SecureSocketPrivate();
 
     // Plain-socket signal handlers.
     void onPlainStateChanged(QAbstractSocket::SocketState state);
     void onPlainConnected();
     void onPlainReadyRead();
-    void onPlainBytesWritten(qint64 bytes);
-    void onPlainError(QAbstractSocket::SocketError error);
     void onPlainDisconnected();
+
+    // The transport: the adopted descriptor once there is one, else the plain socket.
+    void onTransportWritten(qint64 bytes);
+    void onTransportError(QAbstractSocket::SocketError error, const QString &message, bool reset);
+    void adoptDescriptor();
+    void onStreamEnded();
+    void streamGone(bool closing);
+    bool transportConnected() const;
+    qint64 transportRead(char *data, qint64 maxSize);
+    qint64 transportBytesToWrite() const;
+    bool transportFlush();
+    void transportDisconnect();
 
     // The life of a connection.
     void beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
@@ -79,6 +91,9 @@ public:
 
     SecureSocket *q;
     QTcpSocket *m_plain;
+    std::unique_ptr<FdStream> m_stream; // the descriptor, once adopted from m_plain
+    bool m_streamEnded = false;         // m_stream's read found the end, to report after pump()
+    bool m_disconnectWhenFlushed = false;
     QTimer *m_closeTimer; // pokes finishTlsCloseIfDone() when the peer is slow to answer
     SecureConfiguration m_config;
     std::unique_ptr<securesocket::engine::Connection> m_engine;

@@ -1,6 +1,7 @@
 // SecureSocketPrivate: drives the engine over the plain socket. Data flows one way: a
 // plain-socket signal calls pump(), which moves ciphertext in and out of the engine, collects
 // plaintext, and then emits the signals for what happened, in one place.
+#include "fdstream_p.h"
 #include "secureconfiguration_p.h"
 #include "securesocket_p.h"
 #include "threadcleanup_p.h"
@@ -14,6 +15,8 @@
 #include <cerrno>
 
 #ifdef Q_OS_UNIX
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #endif
 
@@ -27,7 +30,10 @@ using securesocket::engine::Phase;
 using securesocket::engine::Role;
 
 namespace {
-constexpr qint64 kChunk = 64 * 1024;      // ciphertext read from the plain socket at once
+constexpr qint64 kChunk = 64 * 1024; // ciphertext read from the transport at once
+// Ciphertext taken in by one pump(): past it, the application gets readyRead() and the rest
+// waits in the kernel, so a fast sender cannot grow our buffer without bound.
+constexpr qint64 kPullPerPump = 256 * 1024;
 constexpr qint64 kPlainChunk = 16 * 1024; // plaintext taken from the engine at once
 // How long a closing socket waits, without progress, for the peer's close_notify before it
 // closes the transport anyway.
@@ -55,9 +61,14 @@ SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q)
                      [this](QAbstractSocket::SocketState s) { onPlainStateChanged(s); });
     QObject::connect(m_plain, &S::connected, q, [this] { onPlainConnected(); });
     QObject::connect(m_plain, &S::readyRead, q, [this] { onPlainReadyRead(); });
-    QObject::connect(m_plain, &S::bytesWritten, q, [this](qint64 n) { onPlainBytesWritten(n); });
-    QObject::connect(m_plain, &S::errorOccurred, q,
-                     [this](QAbstractSocket::SocketError e) { onPlainError(e); });
+    QObject::connect(m_plain, &S::bytesWritten, q, [this](qint64 n) { onTransportWritten(n); });
+    QObject::connect(m_plain, &S::errorOccurred, q, [this](QAbstractSocket::SocketError e) {
+        // Qt reports a reset and an orderly end alike (RemoteHostClosedError) and has closed
+        // the descriptor by now; the errno of its failed read is still there to tell them
+        // apart.
+        const bool reset = errno == ECONNRESET;
+        onTransportError(e, m_plain->errorString(), reset);
+    });
     QObject::connect(m_plain, &S::readChannelFinished, q, &SecureSocket::readChannelFinished);
     QObject::connect(m_plain, &S::disconnected, q, [this] { onPlainDisconnected(); });
     QObject::connect(m_plain, &S::proxyAuthenticationRequired, q,
@@ -68,6 +79,8 @@ SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q)
         finishTlsCloseIfDone();
     });
 }
+
+SecureSocketPrivate::~SecureSocketPrivate() = default;
 
 // --- reporting -----------------------------------------------------------------------------
 
@@ -140,7 +153,7 @@ void SecureSocketPrivate::onPlainReadyRead()
         emit q->readyRead();
 }
 
-void SecureSocketPrivate::onPlainBytesWritten(qint64 bytes)
+void SecureSocketPrivate::onTransportWritten(qint64 bytes)
 {
     if (isTlsActive())
         emit q->encryptedBytesWritten(bytes);
@@ -160,18 +173,21 @@ void SecureSocketPrivate::onPlainBytesWritten(qint64 bytes)
         plain += mark.plain;
         m_marks.pop_front();
     }
+    QPointer<SecureSocket> guard(q);
     if (plain > 0) {
         m_plainWritten += plain;
         emit q->bytesWritten(plain);
     }
+    if (guard && m_disconnectWhenFlushed && m_stream && m_stream->bytesToWrite() == 0) {
+        m_disconnectWhenFlushed = false;
+        streamGone(true);
+    }
 }
 
-void SecureSocketPrivate::onPlainError(QAbstractSocket::SocketError error)
+void SecureSocketPrivate::onTransportError(QAbstractSocket::SocketError error,
+                                           const QString &message, bool reset)
 {
-    // Qt reports a reset and an orderly end alike (RemoteHostClosedError) and has closed the
-    // descriptor by now; the errno of its failed read is still there to tell them apart.
-    const bool reset = errno == ECONNRESET;
-    if (m_closing && m_plain->bytesToWrite() == 0)
+    if (m_closing && transportBytesToWrite() == 0)
         return; // we are closing and all we had to say was sent: the peer's end is expected
     if (error == QAbstractSocket::RemoteHostClosedError && isTlsActive() && !m_closing) {
         if (m_closeNotifyReceived)
@@ -181,7 +197,33 @@ void SecureSocketPrivate::onPlainError(QAbstractSocket::SocketError error)
         if (!m_engine || m_engine->isFailed() || m_closeNotifyReceived)
             return; // reported from the engine's events
     }
-    setError(error, SecureSocket::NoTlsError, m_plain->errorString());
+    setError(error, SecureSocket::NoTlsError, message);
+}
+
+// The adopted descriptor reached its end (or failed): report it as QAbstractSocket reports a
+// remote close, error first, then the state changes and disconnected().
+void SecureSocketPrivate::onStreamEnded()
+{
+    QPointer<SecureSocket> guard(q);
+    onTransportError(m_stream->error(), m_stream->errorString(), m_stream->wasReset());
+    if (guard && m_stream)
+        streamGone(true);
+}
+
+// The descriptor is closed; the signals follow QAbstractSocket's order (ClosingState only for
+// a close, not for an abort).
+void SecureSocketPrivate::streamGone(bool closing)
+{
+    m_stream.reset();
+    QPointer<SecureSocket> guard(q);
+    if (closing)
+        setState(QAbstractSocket::ClosingState);
+    if (guard)
+        onPlainStateChanged(QAbstractSocket::UnconnectedState);
+    if (guard)
+        emit q->readChannelFinished();
+    if (guard)
+        onPlainDisconnected();
 }
 
 void SecureSocketPrivate::onPlainDisconnected()
@@ -227,6 +269,7 @@ void SecureSocketPrivate::reset()
     m_verifyErrors.clear();
     wipe(m_in);
     m_inOffset = 0;
+    m_stream.reset();
     if (m_plain->state() == QAbstractSocket::UnconnectedState && m_plain->isOpen())
         m_plain->close();
 }
@@ -234,7 +277,7 @@ void SecureSocketPrivate::reset()
 void SecureSocketPrivate::endConnection()
 {
     m_encryptOnConnect = m_encrypted = m_closeAfterConnect = m_closing = m_halfClosed =
-        m_peerReset = false;
+        m_peerReset = m_disconnectWhenFlushed = m_streamEnded = false;
     m_ignoreAll = false;
     m_closeTimer->stop();
     wipe(m_early);
@@ -297,6 +340,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
         m_engine->write(m_early.constData(), static_cast<size_t>(m_early.size()));
         wipe(m_early);
     }
+    adoptDescriptor();
     if (m_closeAfterConnect) {
         m_closeAfterConnect = false;
         beginTlsClose();
@@ -323,6 +367,76 @@ void SecureSocketPrivate::discardStalePlaintext(Role role)
                   static_cast<long long>(stale));
 }
 
+// From here on the connection's bytes go through the descriptor directly (FdStream) rather
+// than through the plain QTcpSocket, which is closed without touching the connection. Not done
+// through a proxy (the descriptor then leads to the proxy), nor when the plain socket still
+// holds bytes it could not send.
+void SecureSocketPrivate::adoptDescriptor()
+{
+#ifdef Q_OS_UNIX
+    const int fd = static_cast<int>(m_plain->socketDescriptor());
+    if (fd < 0 || !m_engine)
+        return;
+    m_plain->flush();
+    if (m_plain->bytesToWrite() > 0)
+        return;
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getpeername(fd, reinterpret_cast<sockaddr *>(&address), &length) != 0)
+        return;
+    const quint16 port =
+        ntohs(address.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6 *>(&address)->sin6_port
+                                            : reinterpret_cast<sockaddr_in *>(&address)->sin_port);
+    const QHostAddress peer(reinterpret_cast<sockaddr *>(&address));
+    if (port != m_plain->peerPort() ||
+        !peer.isEqual(m_plain->peerAddress(), QHostAddress::TolerantConversion))
+        return; // a proxy's connection
+    const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0)
+        return;
+    char buffer[kChunk];
+    for (qint64 got; (got = m_plain->read(buffer, kChunk)) > 0;)
+        m_engine->feed(buffer, static_cast<size_t>(got)); // a ClientHello Qt has read already
+    {
+        const QSignalBlocker silence(m_plain);
+        m_plain->abort(); // closes its descriptor; ours keeps the connection
+    }
+    m_stream = std::make_unique<FdStream>(
+        own, q,
+        FdStream::Handlers{[this] { pump(); }, [this](qint64 n) { onTransportWritten(n); }});
+#endif
+}
+
+bool SecureSocketPrivate::transportConnected() const
+{
+    return m_stream ? m_stream->isOpen() : m_plain->state() == QAbstractSocket::ConnectedState;
+}
+
+qint64 SecureSocketPrivate::transportBytesToWrite() const
+{
+    return m_stream ? m_stream->bytesToWrite() : m_plain->bytesToWrite();
+}
+
+bool SecureSocketPrivate::transportFlush()
+{
+    return m_stream ? m_stream->flush() : m_plain->flush();
+}
+
+// Closes once what is queued was sent, and reports the end as QAbstractSocket does.
+void SecureSocketPrivate::transportDisconnect()
+{
+    if (!m_stream) {
+        m_plain->disconnectFromHost();
+        return;
+    }
+    m_stream->flush();
+    if (m_stream->bytesToWrite() > 0 && m_stream->isOpen()) {
+        m_disconnectWhenFlushed = true;
+        return;
+    }
+    streamGone(true);
+}
+
 void SecureSocketPrivate::disconnectFromHost()
 {
     if (!isTlsActive() && !m_encryptOnConnect) {
@@ -344,8 +458,8 @@ void SecureSocketPrivate::beginTlsClose()
 {
     if (m_closing)
         return;
-    if (m_engine->isFailed() || m_plain->state() != QAbstractSocket::ConnectedState) {
-        m_plain->disconnectFromHost();
+    if (m_engine->isFailed() || !transportConnected()) {
+        transportDisconnect();
         return;
     }
     m_closing = true;
@@ -360,13 +474,13 @@ void SecureSocketPrivate::beginTlsClose()
 
 void SecureSocketPrivate::finishTlsCloseIfDone()
 {
-    if (!m_closing || m_plain->state() != QAbstractSocket::ConnectedState)
+    if (!m_closing || !transportConnected())
         return;
     const bool peerDone = m_closeNotifyReceived || !m_engine || m_engine->isFailed();
     if (peerDone || m_closeDeadline.hasExpired()) {
         m_closeTimer->stop();
         flushOutput();
-        m_plain->disconnectFromHost();
+        transportDisconnect();
         return;
     }
 #ifdef Q_OS_UNIX
@@ -376,9 +490,12 @@ void SecureSocketPrivate::finishTlsCloseIfDone()
     const bool closeNotifySent = m_engine->phase() == securesocket::engine::Phase::Shutdown ||
                                  m_engine->phase() == securesocket::engine::Phase::Closed;
     if (!m_halfClosed && closeNotifySent && m_engine->pendingOutput() == 0 &&
-        m_plain->bytesToWrite() == 0) {
+        transportBytesToWrite() == 0) {
         m_halfClosed = true;
-        ::shutdown(static_cast<int>(m_plain->socketDescriptor()), SHUT_WR);
+        if (m_stream)
+            m_stream->shutdownWrite();
+        else
+            ::shutdown(static_cast<int>(m_plain->socketDescriptor()), SHUT_WR);
     }
 #endif
 }
@@ -396,7 +513,10 @@ void SecureSocketPrivate::abortConnection()
     m_inOffset = 0;
     m_newPlaintext = false; // no readyRead() after abort(), even from a pump() it interrupted
     QPointer<SecureSocket> guard(q);
-    m_plain->abort(); // emits stateChanged(), readChannelFinished(), disconnected() through us
+    if (m_stream)
+        streamGone(false);
+    else
+        m_plain->abort(); // emits stateChanged(), readChannelFinished(), disconnected() via us
     if (guard)
         setState(QAbstractSocket::UnconnectedState); // if the plain socket had nothing to say
 }
@@ -426,7 +546,14 @@ void SecureSocketPrivate::pump()
         flushOutput();
     } while (m_pumpAgain);
     m_pumping = false;
+    if (m_stream)
+        m_stream->flush(); // records the engine made go out now, not one event-loop turn later
     emitReadyReadIfNew();
+    if (guard && m_streamEnded) {
+        m_streamEnded = false;
+        if (m_stream)
+            onStreamEnded();
+    }
     if (guard)
         finishTlsCloseIfDone();
 }
@@ -445,16 +572,39 @@ void SecureSocketPrivate::schedulePump()
 void SecureSocketPrivate::pullCiphertext()
 {
     char buffer[kChunk];
+    qint64 pulled = 0;
+    if (m_stream)
+        m_stream->setReadEnabled(true);
     while (m_engine && !m_engine->isFailed()) {
         m_engine->process();
         drainPlaintext(false);
-        if (!m_closing && m_readLimit > 0 && plaintextHeld() >= m_readLimit)
-            break; // back-pressure: leave the rest in the plain socket and the kernel
-        const qint64 got = m_plain->bytesAvailable() > 0 ? m_plain->read(buffer, kChunk) : 0;
+        if (!m_closing && m_readLimit > 0 && plaintextHeld() >= m_readLimit) {
+            if (m_stream) // back-pressure: leave the rest in the kernel
+                m_stream->setReadEnabled(false);
+            break;
+        }
+        if (pulled >= kPullPerPump) {
+            schedulePump(); // the plain socket will not announce what it already holds
+            break;
+        }
+        const qint64 got = transportRead(buffer, kChunk);
         if (got <= 0)
             break;
         m_engine->feed(buffer, static_cast<size_t>(got));
+        pulled += got;
     }
+}
+
+// > 0: bytes; 0: nothing now; -1 (adopted descriptor only): the stream ended, reported once
+// pump() is done.
+qint64 SecureSocketPrivate::transportRead(char *data, qint64 maxSize)
+{
+    if (!m_stream)
+        return m_plain->bytesAvailable() > 0 ? m_plain->read(data, maxSize) : 0;
+    const qint64 got = m_stream->read(data, maxSize);
+    if (got < 0)
+        m_streamEnded = true;
+    return got;
 }
 
 void SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
@@ -493,17 +643,26 @@ void SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
 
 void SecureSocketPrivate::flushOutput()
 {
-    if (!m_engine || m_plain->state() == QAbstractSocket::UnconnectedState)
+    if (!m_engine ||
+        (m_stream ? !m_stream->isOpen() : m_plain->state() == QAbstractSocket::UnconnectedState))
         return;
     const size_t pending = m_engine->pendingOutput();
     if (pending == 0)
         return;
-    QByteArray out(static_cast<qint64>(pending), Qt::Uninitialized);
-    out.resize(static_cast<qint64>(m_engine->takeOutput(out.data(), pending)));
+    qint64 size;
+    if (m_stream) {
+        char *out = m_stream->beginAppend(static_cast<qint64>(pending));
+        size = static_cast<qint64>(m_engine->takeOutput(out, pending));
+        m_stream->endAppend(size);
+    } else {
+        QByteArray out(static_cast<qint64>(pending), Qt::Uninitialized);
+        out.resize(static_cast<qint64>(m_engine->takeOutput(out.data(), pending)));
+        size = out.size();
+        m_plain->write(out);
+    }
     const qint64 encrypted = m_plainSubmitted - static_cast<qint64>(m_engine->pendingWrite());
-    m_marks.push_back({out.size(), encrypted - m_plainFlushed});
+    m_marks.push_back({size, encrypted - m_plainFlushed});
     m_plainFlushed = encrypted;
-    m_plain->write(out);
 }
 
 void SecureSocketPrivate::emitReadyReadIfNew()
@@ -576,7 +735,7 @@ void SecureSocketPrivate::onCloseNotify()
         return;
     m_engine->shutdown();
     flushOutput();
-    m_plain->disconnectFromHost();
+    transportDisconnect();
 }
 
 void SecureSocketPrivate::reportVerifyFailures()
@@ -613,9 +772,9 @@ void SecureSocketPrivate::handleFailure()
     // The alert, if any, goes to the kernel now: a blocking program may end as soon as the
     // waitFor...() call returns, with no event loop left to send it later.
     flushOutput();
-    m_plain->flush();
+    transportFlush();
     if (m_closing) { // the application is closing: nothing to report, only to finish
-        m_plain->disconnectFromHost();
+        transportDisconnect();
         return;
     }
     const Error &error = m_engine->error();
@@ -653,8 +812,8 @@ void SecureSocketPrivate::handleFailure()
                     : SecureSocket::tr("TLS handshake with %1 failed: %2").arg(peer, message);
     QPointer<SecureSocket> guard(q);
     setError(socketError, tlsError, text);
-    if (guard && m_plain->state() == QAbstractSocket::ConnectedState)
-        m_plain->disconnectFromHost();
+    if (guard && transportConnected())
+        transportDisconnect();
 }
 
 // The plain socket reached the end of its stream: everything it holds goes to the engine,
@@ -662,7 +821,7 @@ void SecureSocketPrivate::handleFailure()
 void SecureSocketPrivate::drainAtEof()
 {
     char buffer[kChunk];
-    for (qint64 got; (got = m_plain->read(buffer, kChunk)) > 0;)
+    for (qint64 got; (got = transportRead(buffer, kChunk)) > 0;)
         m_engine->feed(buffer, static_cast<size_t>(got));
     m_engine->feedEof();
     m_engine->process();
@@ -686,9 +845,24 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
     const QDeadlineTimer deadline(msecs);
     for (;;) {
         pump(); // what the engine or the plain socket already holds
+        if (m_stream)
+            m_stream->reportWritten(); // no event loop may run to deliver it
         finishTlsCloseIfDone();
         if (done())
             return true;
+        if (m_stream) {
+            if (!m_stream->isOpen() || deadline.hasExpired())
+                return done();
+            int left = remainingMs(deadline);
+            if (m_closing)
+                left = std::max(1, std::min(left, remainingMs(m_closeDeadline)));
+            if (!m_stream->waitForActivity(left) && deadline.hasExpired() && !done()) {
+                setError(QAbstractSocket::SocketTimeoutError, SecureSocket::NoTlsError,
+                         SecureSocket::tr("Socket operation timed out"));
+                return false;
+            }
+            continue;
+        }
         const QAbstractSocket::SocketState state = m_plain->state();
         if (state == QAbstractSocket::UnconnectedState || deadline.hasExpired())
             return done();

@@ -795,7 +795,11 @@ void tst_Socket::abortDropsAtOnce()
     QVERIFY(waitUntil([&] { return server.logs.first()->disconnected; }, kTimeout));
     const PeerLog &peer = *server.logs.first();
     QCOMPARE(peer.received, QByteArray());
-    QCOMPARE(peer.tlsError, SecureSocket::Truncated);
+    // A FIN or, when the server's session tickets reached the client after the abort, a reset
+    // (the kernel answers data for a closed socket so): both end without close_notify.
+    QVERIFY2(peer.tlsError == SecureSocket::Truncated ||
+                 peer.tlsError == SecureSocket::ConnectionReset,
+             qPrintable(QString::number(peer.tlsError)));
     QVERIFY(peer.alertsReceived.isEmpty());
     QVERIFY(log.errors.isEmpty());
 }
