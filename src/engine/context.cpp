@@ -19,7 +19,29 @@
 #include <sstream>
 #include <utility>
 
+#include <sys/stat.h>
+
 namespace securesocket::engine {
+
+std::string fileStamp(const std::string &path)
+{
+    if (path.empty())
+        return "-";
+    std::string stamp = path;
+    struct stat info = {};
+    if (::stat(path.c_str(), &info) == 0) {
+        for (const auto value :
+             {static_cast<long long>(info.st_size), static_cast<long long>(info.st_mtim.tv_sec),
+              static_cast<long long>(info.st_mtim.tv_nsec), static_cast<long long>(info.st_ino),
+              static_cast<long long>(info.st_dev)}) {
+            stamp += '@';
+            stamp += std::to_string(value);
+        }
+    } else {
+        stamp += "@missing";
+    }
+    return stamp;
+}
 
 namespace {
 
@@ -45,47 +67,59 @@ std::string quote(const std::string &path)
     return "'" + path + "'";
 }
 
-// A file's identity for the cache: path, size and modification time.
-std::string fileStamp(const std::string &path)
-{
-    if (path.empty())
-        return "-";
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    const auto time = std::filesystem::last_write_time(path, ec);
-    std::ostringstream out;
-    out << path << '@' << (ec ? 0 : size) << '@' << (ec ? 0 : time.time_since_epoch().count());
-    return out.str();
-}
-
+// In-memory PEM and secrets enter the key only as a digest (no secret is kept in the cache);
+// an empty value, the usual case, costs nothing.
 std::string sha256Hex(const std::string &data)
 {
+    if (data.empty())
+        return "-";
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
     EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
     static const char hex[] = "0123456789abcdef";
-    std::string out;
+    std::string out(2 * size, '0');
     for (unsigned int i = 0; i < size; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 15];
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
     }
+    OPENSSL_cleanse(digest, sizeof digest);
     return out;
 }
 
+// Every setting that changes the SSL_CTX, each as "length:value|" so that no two settings
+// give the same key whatever characters paths or cipher strings hold.
 std::string cacheKey(const Config &c, Role role)
 {
-    std::ostringstream key;
-    key << (role == Role::Client ? 'C' : 'S') << '|' << fileStamp(c.caFile) << '|' << c.caDirectory
-        << '|' << sha256Hex(c.caPem) << '|' << c.useSystemCas << '|' << fileStamp(c.crlFile) << '|'
-        << fileStamp(c.certChainFile) << '|' << sha256Hex(c.certChainPem) << '|'
-        << fileStamp(c.keyFile) << '|' << sha256Hex(c.keyPem) << '|'
-        << sha256Hex(c.keyPassphrase.value()) << '|' << fileStamp(c.keyPassphraseFile) << '|'
-        << static_cast<int>(c.verifyMode) << '|' << c.minVersion << '|' << c.maxVersion << '|'
-        << c.cipherList << '|' << c.cipherSuites << '|' << c.sessionResumption << '|'
-        << c.ticketKeyLifetime;
+    std::string key;
+    key.reserve(256);
+    const auto add = [&key](const std::string &part) {
+        key += std::to_string(part.size());
+        key += ':';
+        key += part;
+        key += '|';
+    };
+    add(role == Role::Client ? "C" : "S");
+    add(fileStamp(c.caFile));
+    add(c.caDirectory);
+    add(sha256Hex(c.caPem));
+    add(c.useSystemCas ? "1" : "0");
+    add(fileStamp(c.crlFile));
+    add(fileStamp(c.certChainFile));
+    add(sha256Hex(c.certChainPem));
+    add(fileStamp(c.keyFile));
+    add(sha256Hex(c.keyPem));
+    add(sha256Hex(c.keyPassphrase.value()));
+    add(fileStamp(c.keyPassphraseFile));
+    add(std::to_string(static_cast<int>(c.verifyMode)));
+    add(std::to_string(c.minVersion));
+    add(std::to_string(c.maxVersion));
+    add(c.cipherList);
+    add(c.cipherSuites);
+    add(c.sessionResumption ? "1" : "0");
+    add(std::to_string(c.ticketKeyLifetime));
     for (const auto &protocol : c.alpn)
-        key << '|' << protocol.size() << ':' << protocol;
-    return key.str();
+        add(protocol);
+    return key;
 }
 
 std::string readFile(const std::string &path, const char *what)

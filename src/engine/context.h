@@ -20,6 +20,13 @@ enum class VerifyMode { Verify, Query, None };
 // Plain settings, as the engine sees them (the public SecureConfiguration converts to this).
 struct Config
 {
+    Config() = default;
+    Config(const Config &) = default;
+    Config(Config &&) = default;
+    Config &operator=(const Config &) = default;
+    Config &operator=(Config &&) = default;
+    ~Config() { OPENSSL_cleanse(keyPem.data(), keyPem.size()); } // the passphrase wipes itself
+
     std::string caFile;
     std::string caDirectory;
     std::string caPem;
@@ -99,6 +106,11 @@ private:
     mutable TicketKey m_ticketKeys[2] = {};                              // current, previous
     mutable bool m_haveTicketKeys = false;
 };
+
+// A file's identity for the context cache: its path, size, modification time (to the
+// nanosecond), inode and device, from one stat(); "path@missing" when it cannot be read. A file
+// rewritten in place or replaced by rename() gets a new stamp.
+std::string fileStamp(const std::string &path);
 
 // Which system CA source was loaded, e.g. "file /etc/ssl/certs/ca-certificates.crt
 // (140 certificates)"; loads it once per process (thread-safe) on first call.

@@ -63,6 +63,7 @@ private slots:
     void changedSettingGivesAnotherContext_data();
     void changedSettingGivesAnotherContext();
     void changedFileGivesAnotherContext();
+    void fileReplacedByRenameGivesAnotherContext();
     void contextOutlivesCacheEntry();
     void systemCaSource();
 
@@ -420,6 +421,26 @@ void TestContext::changedFileGivesAnotherContext()
     QVERIFY2(before, error.c_str());
     testpki::writeFile(client.caFile, m_pki.root.certPem + m_pki.otherRoot.certPem);
     QVERIFY(Context::get(client, Role::Client, &error).get() != before.get());
+}
+
+void TestContext::fileReplacedByRenameGivesAnotherContext()
+{
+    // A new file of the same size and modification time moved over the old one (as a
+    // deployment tool may do with `cp -p` and `mv`) is still a new file.
+    namespace fs = std::filesystem;
+    Config client = m_pki.clientConfig();
+    client.caFile = m_dir.write("renamed-ca.pem", m_pki.root.certPem);
+    std::string error;
+    const auto before = Context::get(client, Role::Client, &error);
+    QVERIFY2(before, error.c_str());
+    const std::string replacement = m_dir.write("replacement-ca.pem", m_pki.root.certPem);
+    fs::last_write_time(replacement, fs::last_write_time(client.caFile));
+    QCOMPARE(fs::file_size(replacement), fs::file_size(client.caFile));
+    fs::rename(replacement, client.caFile);
+    const auto after = Context::get(client, Role::Client, &error);
+    QVERIFY2(after, error.c_str());
+    QVERIFY(after.get() != before.get());
+    QCOMPARE(Context::get(client, Role::Client, &error).get(), after.get());
 }
 
 void TestContext::contextOutlivesCacheEntry()
