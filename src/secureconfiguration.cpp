@@ -5,12 +5,97 @@
 #include <QFile>
 #include <QSharedData>
 
+#include <chrono>
+#include <mutex>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using securesocket::engine::Context;
+using securesocket::engine::Role;
+
+// How long a remembered context is used before the files it was built from are stat()ed
+// again. Sockets sharing one configuration then cost one stat() per file per second, not two
+// per connection; a certificate renewed on disk is picked up within this time.
+constexpr auto kFileRecheckInterval = std::chrono::seconds(1);
+
+// The engine contexts (client and server) of one SecureConfigurationPrivate. A copy of the
+// private data starts empty: it is made just before a setting changes.
+class EngineContextCache
+{
+public:
+    EngineContextCache() = default;
+    EngineContextCache(const EngineContextCache &) {}
+    EngineContextCache &operator=(const EngineContextCache &)
+    {
+        clear();
+        return *this;
+    }
+
+    void clear()
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        for (Entry &entry : m_entries)
+            entry = Entry();
+    }
+
+    std::shared_ptr<const Context> find(Role role)
+    {
+        const auto now = Clock::now();
+        std::lock_guard<std::mutex> lock(m_mutex);
+        Entry &entry = m_entries[role == Role::Server ? 1 : 0];
+        if (!entry.context)
+            return nullptr;
+        if (now - entry.checked < kFileRecheckInterval)
+            return entry.context;
+        for (const auto &[path, stamp] : entry.files) {
+            if (securesocket::engine::fileStamp(path) != stamp) {
+                entry = Entry();
+                return nullptr;
+            }
+        }
+        entry.checked = now;
+        return entry.context;
+    }
+
+    void store(Role role, std::shared_ptr<const Context> context,
+               std::vector<std::pair<std::string, std::string>> files, Clock::time_point checked)
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_entries[role == Role::Server ? 1 : 0] = {std::move(context), std::move(files), checked};
+    }
+
+private:
+    struct Entry
+    {
+        std::shared_ptr<const Context> context;
+        std::vector<std::pair<std::string, std::string>> files; // path, fileStamp(path)
+        Clock::time_point checked;
+    };
+    std::mutex m_mutex;
+    Entry m_entries[2]; // client, server
+};
+
+} // namespace
+
 class SecureConfigurationPrivate : public QSharedData
 {
 public:
     SecureConfigurationPrivate() = default;
     SecureConfigurationPrivate(const SecureConfigurationPrivate &) = default;
     ~SecureConfigurationPrivate() { wipe(passphrase); }
+
+    // Every setter goes through this: detaches (a copy starts with an empty cache) and
+    // forgets the contexts of the old settings.
+    static SecureConfigurationPrivate &edit(QSharedDataPointer<SecureConfigurationPrivate> &d)
+    {
+        d->contexts.clear();
+        return *d;
+    }
+
+    static std::shared_ptr<const Context> engineContext(const SecureConfiguration &configuration,
+                                                        Role role, std::string *error);
 
     static void wipe(QByteArray &secret)
     {
@@ -52,7 +137,33 @@ public:
     QList<QByteArray> alpn;
     bool resumption = true;
     int ticketKeyLifetime = 3600;
+
+    mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
+
+std::shared_ptr<const Context>
+SecureConfigurationPrivate::engineContext(const SecureConfiguration &configuration, Role role,
+                                          std::string *error)
+{
+    const SecureConfigurationPrivate &d = *configuration.d; // const: never detaches
+    if (auto context = d.contexts.find(role))
+        return context;
+
+    const securesocket::engine::Config config = securesocket::toEngineConfig(configuration);
+    // Stamped before the context is looked up or built: a file changed in between makes the
+    // stamps old, so it is looked at again, never the other way round.
+    const auto checked = Clock::now();
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const std::string *path : {&config.caFile, &config.crlFile, &config.certChainFile,
+                                    &config.keyFile, &config.keyPassphraseFile}) {
+        if (!path->empty())
+            files.emplace_back(*path, securesocket::engine::fileStamp(*path));
+    }
+    auto context = Context::get(config, role, error);
+    if (context)
+        d.contexts.store(role, context, std::move(files), checked);
+    return context;
+}
 
 SecureConfiguration::SecureConfiguration() : d(new SecureConfigurationPrivate) {}
 SecureConfiguration::SecureConfiguration(const SecureConfiguration &other) = default;
@@ -71,7 +182,7 @@ bool SecureConfiguration::operator==(const SecureConfiguration &other) const
     }                                                                                              \
     void SecureConfiguration::setter(const Type &value)                                            \
     {                                                                                              \
-        d->member = value;                                                                         \
+        SecureConfigurationPrivate::edit(d).member = value;                                        \
     }
 
 SECURESOCKET_PROPERTY(QString, caCertificatesFile, setCaCertificatesFile, caFile)
@@ -96,7 +207,7 @@ bool SecureConfiguration::useSystemCaCertificates() const
 }
 void SecureConfiguration::setUseSystemCaCertificates(bool use)
 {
-    d->useSystemCas = use;
+    SecureConfigurationPrivate::edit(d).useSystemCas = use;
 }
 QByteArray SecureConfiguration::privateKeyPassphrase() const
 {
@@ -104,8 +215,9 @@ QByteArray SecureConfiguration::privateKeyPassphrase() const
 }
 void SecureConfiguration::setPrivateKeyPassphrase(const QByteArray &passphrase)
 {
-    SecureConfigurationPrivate::wipe(d->passphrase);
-    d->passphrase = passphrase;
+    SecureConfigurationPrivate &data = SecureConfigurationPrivate::edit(d);
+    SecureConfigurationPrivate::wipe(data.passphrase);
+    data.passphrase = passphrase;
 }
 SecureConfiguration::PeerVerifyMode SecureConfiguration::peerVerifyMode() const
 {
@@ -113,7 +225,7 @@ SecureConfiguration::PeerVerifyMode SecureConfiguration::peerVerifyMode() const
 }
 void SecureConfiguration::setPeerVerifyMode(PeerVerifyMode mode)
 {
-    d->verifyMode = mode;
+    SecureConfigurationPrivate::edit(d).verifyMode = mode;
 }
 SecureConfiguration::TlsVersion SecureConfiguration::minimumProtocol() const
 {
@@ -121,7 +233,7 @@ SecureConfiguration::TlsVersion SecureConfiguration::minimumProtocol() const
 }
 void SecureConfiguration::setMinimumProtocol(TlsVersion version)
 {
-    d->minimum = version;
+    SecureConfigurationPrivate::edit(d).minimum = version;
 }
 SecureConfiguration::TlsVersion SecureConfiguration::maximumProtocol() const
 {
@@ -129,7 +241,7 @@ SecureConfiguration::TlsVersion SecureConfiguration::maximumProtocol() const
 }
 void SecureConfiguration::setMaximumProtocol(TlsVersion version)
 {
-    d->maximum = version;
+    SecureConfigurationPrivate::edit(d).maximum = version;
 }
 
 bool SecureConfiguration::sessionResumption() const
@@ -138,7 +250,7 @@ bool SecureConfiguration::sessionResumption() const
 }
 void SecureConfiguration::setSessionResumption(bool enabled)
 {
-    d->resumption = enabled;
+    SecureConfigurationPrivate::edit(d).resumption = enabled;
 }
 int SecureConfiguration::ticketKeyLifetime() const
 {
@@ -146,15 +258,13 @@ int SecureConfiguration::ticketKeyLifetime() const
 }
 void SecureConfiguration::setTicketKeyLifetime(int seconds)
 {
-    d->ticketKeyLifetime = seconds;
+    SecureConfigurationPrivate::edit(d).ticketKeyLifetime = seconds;
 }
 
 QString SecureConfiguration::validate(bool serverRole) const
 {
     std::string error;
-    const auto role =
-        serverRole ? securesocket::engine::Role::Server : securesocket::engine::Role::Client;
-    if (securesocket::engine::Context::get(securesocket::toEngineConfig(*this), role, &error))
+    if (securesocket::engineContext(*this, serverRole ? Role::Server : Role::Client, &error))
         return {};
     return QString::fromStdString(error);
 }
@@ -176,6 +286,12 @@ int tlsVersion(SecureConfiguration::TlsVersion version)
     return version == SecureConfiguration::Tls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
 }
 } // namespace
+
+std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &configuration,
+                                                     engine::Role role, std::string *error)
+{
+    return SecureConfigurationPrivate::engineContext(configuration, role, error);
+}
 
 engine::Config toEngineConfig(const SecureConfiguration &configuration)
 {

@@ -6,9 +6,22 @@
 
 #include "context.h"
 
+#include <memory>
+#include <string>
+
 namespace securesocket {
 
 engine::Config toEngineConfig(const SecureConfiguration &configuration);
+
+// The engine context for these settings and role: what engine::Context::get() returns for
+// toEngineConfig(configuration), remembered in the configuration's shared data so that every
+// socket given a copy of it skips converting the settings and building the cache key. The
+// files it names (CA, CRL, certificate, key, passphrase) are stat()ed again at most once per
+// second: a file replaced on disk is used by connections started a second later. Thread-safe
+// (copies of one configuration may be used in several threads). On failure returns null and
+// sets *error; failures are not remembered.
+std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &configuration,
+                                                     engine::Role role, std::string *error);
 
 } // namespace securesocket
 

@@ -14,6 +14,10 @@ class SecureConfigurationPrivate;
 // All TLS settings of a connection or a server. Copies are cheap and share data until one is
 // changed (like QSslConfiguration). Every connection made with equal settings shares one
 // OpenSSL context, built on first use; changing a setting never alters a context in use.
+// A configuration (and its copies) remembers that context, so giving the same configuration
+// to many sockets is the cheapest way to make connections; the files it names are looked at
+// again at most once per second, so a certificate, key or CA file replaced on disk is used
+// by the connections started a second later.
 // Defaults are the secure ones: TLS 1.2 minimum, peer verification on, system CAs trusted.
 class SECURESOCKET_EXPORT SecureConfiguration
 {

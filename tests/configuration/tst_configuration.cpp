@@ -5,10 +5,14 @@
 #include "testpki.h"
 
 #include <QDir>
+#include <QFile>
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <atomic>
 #include <functional>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -76,6 +80,9 @@ private slots:
     void validateNamesTheFile();
     void validateEncryptedKey();
     void validateNonAsciiPath();
+    void validateSeesAChangedSettingAtOnce();
+    void validateSeesAReplacedFile();
+    void validateFromManyThreads();
     void systemCaCertificatesSource();
 
 private:
@@ -319,6 +326,76 @@ void TestConfiguration::validateNonAsciiPath()
     configuration.setPrivateKeyFile(m_dir.filePath(sub + QString::fromUtf8("absente.key")));
     const QString message = configuration.validate(true);
     QVERIFY2(message.contains(QString::fromUtf8("répertoire ☃/absente.key")), qPrintable(message));
+}
+
+void TestConfiguration::validateSeesAChangedSettingAtOnce()
+{
+    // The context found for a configuration is remembered in its shared data: a setting
+    // changed on a copy, or on the only owner, must not find the old one.
+    const SecureConfiguration original = serverConfiguration();
+    QCOMPARE(original.validate(true), QString());
+    SecureConfiguration copy = original;
+    QCOMPARE(copy.validate(true), QString());
+    copy.setPrivateKeyFile(m_dir.filePath("missing.key"));
+    QVERIFY2(copy.validate(true).contains("missing.key"), qPrintable(copy.validate(true)));
+    QCOMPARE(original.validate(true), QString());
+
+    SecureConfiguration only = serverConfiguration();
+    QCOMPARE(only.validate(true), QString());
+    only.setLocalCertificateChainFile(m_caFile); // a certificate that does not match the key
+    QVERIFY2(only.validate(true).contains("does not match"), qPrintable(only.validate(true)));
+    only.setLocalCertificateChainFile(m_certFile);
+    QCOMPARE(only.validate(true), QString());
+    // Client and server contexts are remembered apart.
+    QVERIFY(!SecureConfiguration().validate(true).isEmpty());
+    QCOMPARE(SecureConfiguration().validate(false), QString());
+}
+
+void TestConfiguration::validateSeesAReplacedFile()
+{
+    // Files are looked at again at most once a second; a second and a bit after a key file
+    // is replaced, validate() and new connections see the new one.
+    SecureConfiguration configuration = serverConfiguration();
+    configuration.setLocalCertificateChainFile(write("replaced.pem", m_server.certPem));
+    configuration.setPrivateKeyFile(write("replaced.key", m_server.keyPem));
+    QCOMPARE(configuration.validate(true), QString());
+
+    const QString broken = write("broken.key", "not a key\n");
+    QFile::remove(m_dir.filePath("replaced.key"));
+    QVERIFY(QFile::rename(broken, m_dir.filePath("replaced.key")));
+    QTRY_VERIFY_WITH_TIMEOUT(configuration.validate(true).contains("holds no PEM private key"),
+                             3000);
+    const SecureConfiguration copy = configuration; // shares what was found: nothing
+    QVERIFY(!copy.validate(true).isEmpty());
+
+    write("replaced.key", m_server.keyPem);
+    QTRY_COMPARE_WITH_TIMEOUT(configuration.validate(true), QString(), 3000);
+    QCOMPARE(copy.validate(true), QString());
+}
+
+void TestConfiguration::validateFromManyThreads()
+{
+    // Copies of one configuration used in several threads at once, some changing their copy.
+    const SecureConfiguration shared = serverConfiguration();
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&shared, &failures, t, this] {
+            for (int i = 0; i < 200; ++i) {
+                SecureConfiguration copy = shared;
+                if (!copy.validate(true).isEmpty() || !shared.validate(true).isEmpty())
+                    ++failures;
+                if (t == 0 && i % 20 == 0) {
+                    copy.setPrivateKeyFile(m_dir.filePath("missing.key"));
+                    if (copy.validate(true).isEmpty())
+                        ++failures;
+                }
+            }
+        });
+    }
+    for (std::thread &thread : threads)
+        thread.join();
+    QCOMPARE(failures.load(), 0);
 }
 
 void TestConfiguration::systemCaCertificatesSource()
