@@ -22,6 +22,7 @@ private slots:
 
     void resumption_data();
     void resumption();
+    void resumptionKeepsForwardSecrecy();
     void noResumptionWithoutKeyOrWithAnotherKey();
     void resumptionCanBeTurnedOff();
     void sessionWithForgivenFailuresIsNotReused();
@@ -91,6 +92,23 @@ void TestSessions::resumption()
     second.client->write("again", 5);
     second.run();
     QCOMPARE(second.server.received, std::string("again"));
+}
+
+void TestSessions::resumptionKeepsForwardSecrecy()
+{
+    // A resumed TLS 1.3 handshake still makes a fresh (EC)DHE exchange (psk_dhe_ke): a stolen
+    // ticket key must not decrypt recorded resumed sessions. Both sides name the group.
+    const Config client = freshClient(TLS1_3_VERSION);
+    const Config server = m_pki.serverConfig();
+    for (int i = 0; i < 3; ++i) {
+        EnginePair pair(client, server, "localhost", "localhost:443");
+        QVERIFY2(pair.handshake(), state(pair).c_str());
+        QCOMPARE(pair.client->handshakeInfo().resumed, i > 0); // every later one resumes
+        QCOMPARE(pair.server->handshakeInfo().resumed, i > 0);
+        QVERIFY(!pair.client->handshakeInfo().group.empty());
+        QCOMPARE(pair.server->handshakeInfo().group, pair.client->handshakeInfo().group);
+        QVERIFY2(pair.closeBoth(), state(pair).c_str());
+    }
 }
 
 void TestSessions::noResumptionWithoutKeyOrWithAnotherKey()
