@@ -157,8 +157,7 @@ void FdStream::endAppend(qint64 size)
         m_pendingOffset = 0;
         return;
     }
-    if (bytesToWrite() > 0)
-        m_writeNotifier->setEnabled(true);
+    flush();
 }
 
 bool FdStream::flush()
@@ -180,9 +179,9 @@ bool FdStream::flush()
     if (bytesToWrite() == 0) {
         m_pending.clear(); // an idle connection keeps no buffer
         m_pendingOffset = 0;
-        if (m_fd >= 0)
-            m_writeNotifier->setEnabled(false);
     }
+    if (m_fd >= 0 && !m_writeFailed)
+        m_writeNotifier->setEnabled(bytesToWrite() > 0);
     m_unreported += total;
     if (total > 0)
         scheduleReport();

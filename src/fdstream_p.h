@@ -40,9 +40,10 @@ public:
     void setReadEnabled(bool enabled);
 
     // Appends bytes to send, written in place: at most maxSize bytes at the returned address,
-    // then endAppend() with the number written. They leave when the descriptor is writable,
-    // from the event loop (as QTcpSocket's writes do, so abort() still drops them), or at
-    // flush(). written() reports progress later, from the event loop.
+    // then endAppend() with the number written. They go to the kernel at once, as far as it
+    // takes them; the rest when the descriptor is writable (abort() drops that rest, as
+    // QTcpSocket's abort() drops its write buffer). written() reports progress later, from
+    // the event loop, never from inside endAppend().
     char *beginAppend(qint64 maxSize);
     void endAppend(qint64 size);
     qint64 bytesToWrite() const { return m_pending.size() - m_pendingOffset; }

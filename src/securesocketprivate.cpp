@@ -546,8 +546,6 @@ void SecureSocketPrivate::pump()
         flushOutput();
     } while (m_pumpAgain);
     m_pumping = false;
-    if (m_stream)
-        m_stream->flush(); // records the engine made go out now, not one event-loop turn later
     emitReadyReadIfNew();
     if (guard && m_streamEnded) {
         m_streamEnded = false;
@@ -573,6 +571,7 @@ void SecureSocketPrivate::pullCiphertext()
 {
     char buffer[kChunk];
     qint64 pulled = 0;
+    bool drained = false;
     if (m_stream)
         m_stream->setReadEnabled(true);
     while (m_engine && !m_engine->isFailed()) {
@@ -587,11 +586,14 @@ void SecureSocketPrivate::pullCiphertext()
             schedulePump(); // the plain socket will not announce what it already holds
             break;
         }
+        if (drained)
+            break; // a short read emptied the socket: the next arrival wakes us again
         const qint64 got = transportRead(buffer, kChunk);
         if (got <= 0)
             break;
         m_engine->feed(buffer, static_cast<size_t>(got));
         pulled += got;
+        drained = got < kChunk;
     }
 }
 

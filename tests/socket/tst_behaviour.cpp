@@ -762,7 +762,7 @@ void tst_Behaviour::flush()
     QCOMPARE(h.readExactly(9), QByteArray("flush me\n"));
 }
 
-// abort() drops the connection at once, pending data included (called through QTcpSocket *).
+// abort() drops the connection at once, unsent data included (called through QTcpSocket *).
 void tst_Behaviour::abort()
 {
     QFETCH(Way, way);
@@ -774,7 +774,10 @@ void tst_Behaviour::abort()
     QTcpSocket *client = h.client.get();
     SignalRecorder recorder(client);
 
-    client->write(pattern(65536));
+    // More than the kernel takes at once: QTcpSocket sends nothing before the event loop
+    // runs, SecureSocket sends at once what the kernel takes; abort() drops the rest.
+    const qint64 total = 16 * 1024 * 1024;
+    client->write(pattern(total));
     client->abort();
     QCOMPARE(client->state(), QAbstractSocket::UnconnectedState);
     QVERIFY(sameEvents(recorder.events(),
@@ -787,7 +790,8 @@ void tst_Behaviour::abort()
     QCOMPARE(client->localPort(), quint16(0));
     QCOMPARE(client->error(), QAbstractSocket::UnknownSocketError);
     QVERIFY(waitUntil([&] { return h.server.logs.first()->disconnected; }, kTimeout));
-    QCOMPARE(h.server.logs.first()->received, QByteArray());
+    QVERIFY2(h.server.logs.first()->received.size() < total,
+             QByteArray::number(h.server.logs.first()->received.size()));
     QTest::qWait(20);
     QCOMPARE(recorder.events().size(), 4);
 }

@@ -774,7 +774,8 @@ void tst_Socket::disconnectSendsPendingDataThenCloseNotify()
     QCOMPARE(client.bytesToWrite(), qint64(0));
 }
 
-// abort() drops everything at once: no close_notify, nothing of what was pending is sent.
+// abort() drops everything at once: no close_notify, nothing of what the kernel did not take yet
+// is sent.
 void tst_Socket::abortDropsAtOnce()
 {
     TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
@@ -786,7 +787,8 @@ void tst_Socket::abortDropsAtOnce()
     QSignalSpy alertsSent(&client, &SecureSocket::alertSent);
     client.connectToHostEncrypted(kIp, server.port());
     QVERIFY(waitUntil([&] { return log.encrypted == 1; }, kTimeout));
-    client.write(pattern(1024 * 1024));
+    const qint64 total = 16 * 1024 * 1024; // more than the kernel takes at once
+    client.write(pattern(total));
     client.abort();
     QCOMPARE(client.state(), QAbstractSocket::UnconnectedState);
     QCOMPARE(log.disconnected, 1);
@@ -794,7 +796,7 @@ void tst_Socket::abortDropsAtOnce()
     QCOMPARE(alertsSent.count(), 0);
     QVERIFY(waitUntil([&] { return server.logs.first()->disconnected; }, kTimeout));
     const PeerLog &peer = *server.logs.first();
-    QCOMPARE(peer.received, QByteArray());
+    QVERIFY2(peer.received.size() < total, QByteArray::number(peer.received.size()));
     // A FIN or, when the server's session tickets reached the client after the abort, a reset
     // (the kernel answers data for a closed socket so): both end without close_notify.
     QVERIFY2(peer.tlsError == SecureSocket::Truncated ||
