@@ -84,7 +84,11 @@ class SecureConfigurationPrivate : public QSharedData
 public:
     SecureConfigurationPrivate() = default;
     SecureConfigurationPrivate(const SecureConfigurationPrivate &) = default;
-    ~SecureConfigurationPrivate() { wipe(passphrase); }
+    ~SecureConfigurationPrivate()
+    {
+        wipe(passphrase);
+        wipe(keyPem);
+    }
 
     // Every setter goes through this: detaches (a copy starts with an empty cache) and
     // forgets the contexts of the old settings.
@@ -192,7 +196,6 @@ SECURESOCKET_PROPERTY(QString, crlFile, setCrlFile, crlFile)
 SECURESOCKET_PROPERTY(QString, localCertificateChainFile, setLocalCertificateChainFile, certFile)
 SECURESOCKET_PROPERTY(QByteArray, localCertificateChainPem, setLocalCertificateChainPem, certPem)
 SECURESOCKET_PROPERTY(QString, privateKeyFile, setPrivateKeyFile, keyFile)
-SECURESOCKET_PROPERTY(QByteArray, privateKeyPem, setPrivateKeyPem, keyPem)
 SECURESOCKET_PROPERTY(QString, privateKeyPassphraseFile, setPrivateKeyPassphraseFile,
                       passphraseFile)
 SECURESOCKET_PROPERTY(QString, peerVerifyName, setPeerVerifyName, verifyName)
@@ -208,6 +211,16 @@ bool SecureConfiguration::useSystemCaCertificates() const
 void SecureConfiguration::setUseSystemCaCertificates(bool use)
 {
     SecureConfigurationPrivate::edit(d).useSystemCas = use;
+}
+QByteArray SecureConfiguration::privateKeyPem() const
+{
+    return d->keyPem;
+}
+void SecureConfiguration::setPrivateKeyPem(const QByteArray &pem)
+{
+    SecureConfigurationPrivate &data = SecureConfigurationPrivate::edit(d);
+    SecureConfigurationPrivate::wipe(data.keyPem);
+    data.keyPem = pem;
 }
 QByteArray SecureConfiguration::privateKeyPassphrase() const
 {

@@ -54,7 +54,7 @@ public:
     void setLocalCertificateChainPem(const QByteArray &pem);
     QString privateKeyFile() const; // RSA, ECDSA or Ed25519, PEM, plain or encrypted
     void setPrivateKeyFile(const QString &pemFile);
-    QByteArray privateKeyPem() const;
+    QByteArray privateKeyPem() const; // wiped from memory when released
     void setPrivateKeyPem(const QByteArray &pem);
     // The passphrase of an encrypted private key; it is wiped from memory when released.
     QByteArray privateKeyPassphrase() const;
