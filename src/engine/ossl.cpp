@@ -28,13 +28,23 @@ OsslError takeOpensslError()
     return result;
 }
 
+namespace {
+void clearErrorQueue()
+{
+    // The peeks see the oldest and the newest queued error (they skip only entries already
+    // cleared): both 0 means there is nothing to clear.
+    if (ERR_peek_error() != 0 || ERR_peek_last_error() != 0)
+        ERR_clear_error();
+}
+} // namespace
+
 OsslErrorScope::OsslErrorScope()
 {
-    ERR_clear_error();
+    clearErrorQueue();
 }
 OsslErrorScope::~OsslErrorScope()
 {
-    ERR_clear_error();
+    clearErrorQueue();
 }
 
 } // namespace securesocket::engine

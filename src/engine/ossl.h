@@ -38,6 +38,7 @@ inline void freeGeneralNames(GENERAL_NAMES *n)
 }
 
 using BioPtr = OsslPtr<BIO, freeBio>;
+using BioMethodPtr = OsslPtr<BIO_METHOD, BIO_meth_free>;
 using SslPtr = OsslPtr<SSL, SSL_free>;
 using SslCtxPtr = OsslPtr<SSL_CTX, SSL_CTX_free>;
 using SslSessionPtr = OsslPtr<SSL_SESSION, SSL_SESSION_free>;
@@ -89,7 +90,9 @@ struct OsslError
 OsslError takeOpensslError();
 
 // Clears the thread's OpenSSL error queue on entry and on exit, so that no error of one
-// operation (or connection) is ever seen by another.
+// operation (or connection) is ever seen by another. Clearing is skipped when the queue is
+// already empty (ERR_peek_error() and ERR_peek_last_error() both 0), which is the common case and
+// much cheaper to check than ERR_clear_error() is to run.
 struct OsslErrorScope
 {
     OsslErrorScope();
