@@ -4,10 +4,149 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace securesocket::engine {
 
+namespace detail {
+
+char *ByteQueue::space(size_t want)
+{
+    want = std::max<size_t>(want, 1);
+    if (spaceSize() >= want)
+        return m_storage.get() + m_end;
+    const size_t held = size();
+    // Move the bytes to the front only when they are fewer than the bytes consumed before
+    // them (so each byte is moved at most about once), otherwise grow.
+    if (m_capacity - held >= want && held <= m_begin) {
+        if (held > 0)
+            std::memmove(m_storage.get(), m_storage.get() + m_begin, held);
+        m_begin = 0;
+        m_end = held;
+        return m_storage.get() + m_end;
+    }
+    // After release(), the size the last burst needed comes back in one allocation.
+    const size_t capacity = std::max(
+        {m_capacity + m_capacity / 2, held + want, m_capacity == 0 ? m_hint : 0, size_t(4096)});
+    std::unique_ptr<char[]> storage(new char[capacity]);
+    if (held > 0)
+        std::memcpy(storage.get(), m_storage.get() + m_begin, held);
+    m_storage = std::move(storage);
+    m_capacity = capacity;
+    m_begin = 0;
+    m_end = held;
+    return m_storage.get() + m_end;
+}
+
+void ByteQueue::append(const char *bytes, size_t n)
+{
+    if (n == 0)
+        return;
+    std::memcpy(space(n), bytes, n);
+    m_end += n;
+}
+
+void ByteQueue::consume(size_t n)
+{
+    m_begin += std::min(n, size());
+    if (m_begin == m_end)
+        m_begin = m_end = 0;
+}
+
+void ByteQueue::release()
+{
+    // Remembered for the next burst, up to a size malloc still serves from its heap.
+    if (m_capacity > 0)
+        m_hint = std::min(m_capacity, kMaxHint);
+    m_storage.reset();
+    m_capacity = m_begin = m_end = 0;
+}
+
+} // namespace detail
+
 namespace {
+
+// The BIO between OpenSSL and the engine's two queues: OpenSSL reads received ciphertext from
+// the input queue and appends what it sends to the output queue, with no memory BIO (and none
+// of its zero-filling and copies) in between. An empty input means "wait for more", never end
+// of stream: feedEof() tells the engine, which decides.
+struct BioQueues
+{
+    detail::ByteQueue *input;
+    detail::ByteQueue *output;
+};
+
+int queueBioCreate(BIO *bio)
+{
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+int queueBioDestroy(BIO *bio)
+{
+    delete static_cast<BioQueues *>(BIO_get_data(bio));
+    BIO_set_data(bio, nullptr);
+    return 1;
+}
+
+int queueBioRead(BIO *bio, char *data, size_t size, size_t *done)
+{
+    BIO_clear_retry_flags(bio);
+    auto *queues = static_cast<BioQueues *>(BIO_get_data(bio));
+    const size_t n = queues ? std::min(size, queues->input->size()) : 0;
+    *done = n;
+    if (n == 0) {
+        BIO_set_retry_read(bio);
+        return 0;
+    }
+    std::memcpy(data, queues->input->data(), n);
+    queues->input->consume(n);
+    return 1;
+}
+
+int queueBioWrite(BIO *bio, const char *data, size_t size, size_t *done)
+{
+    BIO_clear_retry_flags(bio);
+    auto *queues = static_cast<BioQueues *>(BIO_get_data(bio));
+    *done = 0;
+    if (!queues)
+        return 0;
+    queues->output->append(data, size);
+    *done = size;
+    return 1;
+}
+
+long queueBioCtrl(BIO *bio, int command, long, void *)
+{
+    auto *queues = static_cast<BioQueues *>(BIO_get_data(bio));
+    switch (command) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_PENDING:
+        return queues ? static_cast<long>(queues->input->size()) : 0;
+    case BIO_CTRL_WPENDING:
+        return queues ? static_cast<long>(queues->output->size()) : 0;
+    default:
+        return 0; // no EOF, no kTLS, no descriptor
+    }
+}
+
+// Made once per process, never changed.
+const BIO_METHOD *queueBioMethod()
+{
+    static const BioMethodPtr method = [] {
+        BioMethodPtr m(
+            BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "securesocket engine queues"));
+        if (m && (BIO_meth_set_create(m.get(), queueBioCreate) != 1 ||
+                  BIO_meth_set_destroy(m.get(), queueBioDestroy) != 1 ||
+                  BIO_meth_set_read_ex(m.get(), queueBioRead) != 1 ||
+                  BIO_meth_set_write_ex(m.get(), queueBioWrite) != 1 ||
+                  BIO_meth_set_ctrl(m.get(), queueBioCtrl) != 1))
+            m.reset();
+        return m;
+    }();
+    return method.get();
+}
 
 Connection *connectionOf(const SSL *ssl)
 {
@@ -198,19 +337,20 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
 {
     OsslErrorScope errors;
     m_ssl.reset(SSL_new(m_context->native()));
-    m_in = BIO_new(BIO_s_mem());
-    m_out = BIO_new(BIO_s_mem());
-    if (!m_ssl || !m_in || !m_out) {
-        BIO_free(m_in);
-        BIO_free(m_out);
-        m_in = m_out = nullptr;
+    const BIO_METHOD *method = queueBioMethod();
+    BioPtr bio(method ? BIO_new(method) : nullptr);
+    if (!m_ssl || !bio) {
+        m_ssl.reset();
         fail(Error::Internal, "cannot create a TLS connection (out of memory)");
         return;
     }
-    // An empty input means "wait for more", not end of stream; feedEof() says when it ends.
-    BIO_set_mem_eof_return(m_in, -1);
-    BIO_set_mem_eof_return(m_out, -1);
-    SSL_set_bio(m_ssl.get(), m_in, m_out);
+    BIO_set_data(bio.get(), new BioQueues{&m_input, &m_output});
+    // One BIO for both directions: SSL_set_bio takes its one reference.
+    SSL_set_bio(m_ssl.get(), bio.get(), bio.get());
+    bio.release();
+    // The record buffers are kept while data flows and freed when the connection is idle
+    // (releaseBuffersIfIdle()), rather than after every record.
+    SSL_clear_mode(m_ssl.get(), SSL_MODE_RELEASE_BUFFERS);
     SSL_set_app_data(m_ssl.get(), this);
     SSL_set_info_callback(m_ssl.get(), infoCallback);
 
@@ -250,16 +390,20 @@ void Connection::feed(const char *data, size_t size)
 {
     if (isFailed() || m_eof || size == 0)
         return;
-    size_t done = 0;
-    while (done < size) {
-        const int chunk = static_cast<int>(std::min<size_t>(size - done, 1 << 30));
-        const int written = BIO_write(m_in, data + done, chunk);
-        if (written <= 0) {
-            fail(Error::Internal, "cannot buffer received data (out of memory)");
-            return;
-        }
-        done += static_cast<size_t>(written);
-    }
+    m_input.append(data, size);
+}
+
+std::pair<char *, size_t> Connection::inputSpace(size_t want)
+{
+    char *space = m_input.space(want);
+    return {space, m_input.spaceSize()};
+}
+
+void Connection::commitInput(size_t n)
+{
+    if (isFailed() || m_eof)
+        return;
+    m_input.commit(n);
 }
 
 void Connection::feedEof()
@@ -269,22 +413,45 @@ void Connection::feedEof()
 
 size_t Connection::pendingOutput() const
 {
-    return m_out ? BIO_ctrl_pending(m_out) : 0;
+    return m_output.size();
 }
 
 size_t Connection::takeOutput(char *buffer, size_t capacity)
 {
-    if (!m_out || capacity == 0)
+    const size_t n = std::min(capacity, m_output.size());
+    if (n == 0)
         return 0;
-    size_t taken = 0;
-    return BIO_read_ex(m_out, buffer, capacity, &taken) == 1 ? taken : 0;
+    std::memcpy(buffer, m_output.data(), n);
+    consumeOutput(n);
+    return n;
 }
 
 std::string Connection::takeOutput()
 {
-    std::string out(pendingOutput(), '\0');
-    out.resize(takeOutput(out.data(), out.size()));
+    std::string out(m_output.data(), m_output.size());
+    consumeOutput(out.size());
     return out;
+}
+
+void Connection::consumeOutput(size_t n)
+{
+    m_output.consume(n);
+    if (m_output.empty())
+        releaseBuffersIfIdle();
+}
+
+// Idle: nothing received waits to be read (here or inside OpenSSL) and nothing waits to be
+// sent. Then the record buffers and the queues' storage go; in bulk this happens about once
+// per burst, not per record.
+void Connection::releaseBuffersIfIdle()
+{
+    if (!m_input.empty() || !m_output.empty() || !m_ssl)
+        return;
+    if (SSL_has_pending(m_ssl.get()) != 0)
+        return;
+    SSL_free_buffers(m_ssl.get()); // refuses (harmlessly) while a record is half read or written
+    m_input.release();
+    m_output.release();
 }
 
 void Connection::process()
@@ -453,28 +620,48 @@ size_t Connection::read(char *buffer, size_t capacity)
     if ((m_phase != Phase::Data && m_phase != Phase::Shutdown) || m_closeNotifyReceived ||
         capacity == 0)
         return 0;
-    OsslErrorScope errors;
-    size_t got = 0;
-    const int result = SSL_read_ex(m_ssl.get(), buffer, capacity, &got);
-    if (result == 1)
-        return got;
-    const int error = SSL_get_error(m_ssl.get(), result);
-    if (error == SSL_ERROR_WANT_READ) {
-        if (m_eof && m_closeNotifySent) {
-            // We ended the session; a peer may close without answering our close_notify.
-            m_closeNotifyReceived = true;
-            m_phase = Phase::Closed;
-            pushEvent(Event::Closed);
-        } else if (m_eof)
-            fail(Error::Truncated,
-                 std::string("the ") + (role() == Role::Client ? "server" : "client") +
-                     " closed the connection without close_notify: the data may be truncated");
-    } else if (error == SSL_ERROR_ZERO_RETURN) {
-        onPeerCloseNotify();
-    } else {
-        failFromSsl(error);
+    SSL *ssl = m_ssl.get();
+    // Nothing received since the last call: SSL_read_ex would only say "want read" (and
+    // allocate a record buffer for it). At end of stream it must run: it tells truncation.
+    if (m_input.empty() && !m_eof && SSL_has_pending(ssl) == 0) {
+        releaseBuffersIfIdle();
+        return 0;
     }
-    return 0;
+    OsslErrorScope errors;
+    size_t total = 0;
+    // SSL_read_ex returns one record at most: fill the caller's buffer with as many as there
+    // are. A condition met after some data (close_notify, failure) is handled at once, after
+    // that data; the next call returns 0.
+    while (total < capacity) {
+        size_t got = 0;
+        const int result = SSL_read_ex(ssl, buffer + total, capacity - total, &got);
+        if (result == 1) {
+            total += got;
+            if (m_input.empty() && SSL_has_pending(ssl) == 0)
+                break;
+            continue;
+        }
+        const int error = SSL_get_error(ssl, result);
+        if (error == SSL_ERROR_WANT_READ) {
+            if (m_eof && m_closeNotifySent) {
+                // We ended the session; a peer may close without answering our close_notify.
+                m_closeNotifyReceived = true;
+                m_phase = Phase::Closed;
+                pushEvent(Event::Closed);
+            } else if (m_eof)
+                fail(Error::Truncated,
+                     std::string("the ") + (role() == Role::Client ? "server" : "client") +
+                         " closed the connection without close_notify: the data may be truncated");
+        } else if (error == SSL_ERROR_ZERO_RETURN) {
+            onPeerCloseNotify();
+        } else {
+            failFromSsl(error);
+        }
+        break;
+    }
+    if (total == 0)
+        releaseBuffersIfIdle();
+    return total;
 }
 
 void Connection::shutdown()

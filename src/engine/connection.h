@@ -1,5 +1,5 @@
-// The sans-I/O TLS engine: one TLS connection over OpenSSL memory BIOs. It never touches a
-// socket; the caller moves bytes between it and the network.
+// The sans-I/O TLS engine: one TLS connection over buffers of its own (a BIO of ours, see
+// connection.cpp). It never touches a socket; the caller moves bytes between it and the network.
 //
 // Contract, in the order a caller drives it:
 //   1. feed(ciphertext) with every byte received from the network (any split, any size), or
@@ -12,6 +12,22 @@
 // pending plaintext. After a fatal error every call is a no-op and error() stays set; the
 // output may still hold an alert to send.
 //
+// Zero-copy variants of steps 1 and 3, to be mixed freely with feed() and takeOutput():
+//   - inputSpace(want) returns writable space of at least want bytes (at least 1) at the end of
+//     the engine's input buffer: receive from the network straight into it, then
+//     commitInput(n) with the n bytes received (n <= the size returned; 0 is allowed). That is
+//     feed() of those bytes without the copy; like feed(), bytes committed after feedEof() or
+//     after a failure are dropped. The space is valid until the next call of any other method.
+//   - outputView() returns all pending output as one contiguous block: send from it, then
+//     consumeOutput(n) with the n bytes sent (n <= its size; partial is fine, the rest stays
+//     first in line). The view is valid until the next call of any other method.
+//
+// Memory: while data flows the engine keeps its input and output buffers and OpenSSL's record
+// buffers (about 17 KiB each way). When the connection is idle (read() finds no input left and
+// nothing decrypted pending, or the caller has taken all output and no input is pending) it
+// frees them all; they come back, sized as before, on the next use. read() with no new input
+// returns 0 without calling into OpenSSL.
+//
 // When the peer's certificate fails verification and the mode is VerifyMode::Verify, the
 // engine pauses in Phase::VerifyPending (events: VerifyFailed) before any application data
 // can pass; resolveVerification(true) continues the handshake, false aborts it.
@@ -21,12 +37,43 @@
 #include "context.h"
 #include "verify.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace securesocket::engine {
+
+namespace detail {
+// Bytes in one contiguous block: appended at the end, consumed from the front. Ciphertext only
+// (nothing secret): storage is freed without wiping.
+class ByteQueue
+{
+public:
+    const char *data() const { return m_storage.get() + m_begin; }
+    size_t size() const { return m_end - m_begin; }
+    bool empty() const { return m_begin == m_end; }
+    // At least want writable bytes at data() + size(); spaceSize() says how many.
+    char *space(size_t want);
+    size_t spaceSize() const { return m_capacity - m_end; }
+    void commit(size_t n) { m_end += std::min(n, spaceSize()); }
+    void append(const char *bytes, size_t n);
+    void consume(size_t n);
+    // Frees the storage (the queue must be empty or its contents are dropped).
+    void release();
+    size_t capacity() const { return m_capacity; }
+
+private:
+    static constexpr size_t kMaxHint = 96 * 1024;
+    std::unique_ptr<char[]> m_storage;
+    size_t m_capacity = 0;
+    size_t m_hint = 0; // the capacity before release()
+    size_t m_begin = 0;
+    size_t m_end = 0;
+};
+} // namespace detail
 
 enum class Phase {
     Handshake,     // negotiating
@@ -110,6 +157,14 @@ public:
     size_t pendingOutput() const;
     size_t takeOutput(char *buffer, size_t capacity);
     std::string takeOutput(); // all of it
+    // Zero-copy input and output (see the contract at the top).
+    std::pair<char *, size_t> inputSpace(size_t want);
+    void commitInput(size_t n);
+    std::pair<const char *, size_t> outputView() const
+    {
+        return {m_output.data(), m_output.size()};
+    }
+    void consumeOutput(size_t n);
 
     // Advances the handshake with what was fed. Cheap to call when there is nothing to do.
     void process();
@@ -147,13 +202,16 @@ private:
     void failFromSsl(int sslError);
     std::string verifySummary() const;
     void pushEvent(Event::Kind kind, Alert alert = {});
+    void releaseBuffersIfIdle();
 
     std::shared_ptr<const Context> m_context;
     std::string m_peerName;
     std::string m_sessionKey;
+    // Ciphertext received and not yet read by OpenSSL, and ciphertext to send. Declared before
+    // m_ssl: the BIO that OpenSSL reads and writes through points at them.
+    detail::ByteQueue m_input;
+    detail::ByteQueue m_output;
     SslPtr m_ssl;
-    BIO *m_in = nullptr;  // owned by m_ssl
-    BIO *m_out = nullptr; // owned by m_ssl
     Phase m_phase = Phase::Handshake;
     Error m_error;
     HandshakeInfo m_info;

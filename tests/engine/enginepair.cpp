@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace enginetest {
 
@@ -90,11 +91,46 @@ size_t EnginePair::transfer()
 
 size_t EnginePair::transfer(Side &from, Side &to)
 {
+    if (m_delivery == Delivery::ZeroCopy)
+        return transferZeroCopy(from, to);
     const std::string bytes = from->takeOutput();
     checkErrorQueue("takeOutput");
     if (!bytes.empty())
         deliver(to, bytes);
     return bytes.size();
+}
+
+// Sends from the sender's view in random pieces, each received straight into the receiver's
+// input space, as a socket driver would with send() and recv().
+size_t EnginePair::transferZeroCopy(Side &from, Side &to)
+{
+    size_t moved = 0;
+    for (;;) {
+        const std::pair<const char *, size_t> view = from->outputView();
+        checkErrorQueue("outputView");
+        if (view.second == 0)
+            break;
+        const uint32_t limit = m_random() % 4 == 0 ? 20000 : 16;
+        const size_t size = std::min<size_t>(1 + m_random() % limit, view.second);
+        const std::pair<char *, size_t> space = to->inputSpace(size);
+        checkErrorQueue("inputSpace");
+        if (space.first == nullptr || space.second < size)
+            return moved; // the test fails on the missing bytes
+        std::memcpy(space.first, view.first, size);
+        if (m_random() % 8 == 0) {
+            to->commitInput(0); // a receive that got nothing
+            checkErrorQueue("commitInput");
+        }
+        to->commitInput(size);
+        checkErrorQueue("commitInput");
+        from->consumeOutput(size);
+        checkErrorQueue("consumeOutput");
+        moved += size;
+        to->process();
+        checkErrorQueue("process");
+        drain(to);
+    }
+    return moved;
 }
 
 int EnginePair::run(int maxRounds)
@@ -140,6 +176,7 @@ void EnginePair::deliver(Side &to, const std::string &bytes)
             feedChunk(to, bytes.data() + i, 1);
         return;
     case Delivery::RandomSplits:
+    case Delivery::ZeroCopy:
         for (size_t done = 0; done < bytes.size();) {
             // Mostly small pieces (record headers cut anywhere), sometimes whole records.
             const uint32_t limit = m_random() % 4 == 0 ? 20000 : 16;

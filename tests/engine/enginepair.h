@@ -29,6 +29,8 @@ enum class Delivery {
     Whole,        // all pending bytes in one feed(): records arrive coalesced
     OneByte,      // one byte per feed(), with process() and reads after each byte
     RandomSplits, // chunks of random size (seeded), with process() and reads after each
+    ZeroCopy,     // like RandomSplits, through outputView()/consumeOutput() (partial) and
+                  // inputSpace()/commitInput() (committing less than the space, sometimes 0)
 };
 
 // One end of the pair and what the test has collected from it so far.
@@ -89,6 +91,7 @@ public:
 
 private:
     void feedChunk(Side &to, const char *data, size_t size);
+    size_t transferZeroCopy(Side &from, Side &to);
 
     std::string m_setupError;
     Delivery m_delivery = Delivery::Whole;

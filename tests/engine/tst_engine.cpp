@@ -8,6 +8,8 @@
 
 #include <openssl/err.h>
 
+#include <cstring>
+
 using namespace enginetest;
 using securesocket::engine::VerifyMode;
 
@@ -61,6 +63,14 @@ private slots:
     void delivery();
     void coalescedRecords();
     void largeTransfer();
+    void zeroCopyMixedWithCopies();
+    void partialRecordAcrossIdle();
+    void idleReleaseThenMoreData_data();
+    void idleReleaseThenMoreData();
+    void readWithoutInput();
+    void endAfterIdle_data();
+    void endAfterIdle();
+    void inputAfterEndIsDropped();
 
     void errorQueueEmptyAfterFailures();
     void failureIsSticky();
@@ -530,6 +540,9 @@ void TestEngine::delivery_data()
         for (uint seed : {1u, 2u, 3u, 4u})
             QTest::newRow(v + ", random splits, seed " + QByteArray::number(seed))
                 << version << int(Delivery::RandomSplits) << seed;
+        for (uint seed : {1u, 2u, 3u})
+            QTest::newRow(v + ", zero-copy views, seed " + QByteArray::number(seed))
+                << version << int(Delivery::ZeroCopy) << seed;
     }
 }
 
@@ -607,6 +620,201 @@ void TestEngine::largeTransfer()
     pair.run();
     QVERIFY2(pair.server.received == up, firstDifference(pair.server.received, up).c_str());
     QVERIFY2(pair.client.received == down, firstDifference(pair.client.received, down).c_str());
+}
+
+// feed() and inputSpace()/commitInput() in one stream, takeOutput() and outputView()/
+// consumeOutput() in the other, each cutting records anywhere.
+void TestEngine::zeroCopyMixedWithCopies()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    const std::string data = patternData(100000, 21);
+    pair.client->write(data.data(), data.size());
+    QCOMPARE(pair.client->outputView().second, pair.client->pendingOutput());
+    std::string received;
+    char plain[5000];
+    for (size_t step = 0; pair.client->pendingOutput() > 0; ++step) {
+        const size_t size =
+            std::min<size_t>(1 + (step * 7919) % 9000, pair.client->pendingOutput());
+        std::string piece(size, '\0');
+        if (step % 2 == 0) {
+            QCOMPARE(pair.client->takeOutput(piece.data(), size), size);
+        } else {
+            const std::pair<const char *, size_t> view = pair.client->outputView();
+            QVERIFY(view.second >= size);
+            piece.assign(view.first, size);
+            pair.client->consumeOutput(size);
+        }
+        if (step % 3 == 0) {
+            pair.server->feed(piece.data(), piece.size());
+        } else {
+            // Two receives into the same space: commit a part, ask again, commit the rest.
+            const size_t first = size / 2;
+            std::pair<char *, size_t> space = pair.server->inputSpace(first);
+            QVERIFY(space.first && space.second >= std::max<size_t>(first, 1));
+            std::memcpy(space.first, piece.data(), first);
+            pair.server->commitInput(first);
+            space = pair.server->inputSpace(size - first);
+            QVERIFY(space.first && space.second >= size - first);
+            std::memcpy(space.first, piece.data() + first, size - first);
+            pair.server->commitInput(size - first);
+        }
+        pair.server->process();
+        for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
+            received.append(plain, got);
+    }
+    QVERIFY2(received == data, firstDifference(received, data).c_str());
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    QCOMPARE(pair.client->outputView().second, size_t(0));
+    pair.client->consumeOutput(10); // more than there is: nothing happens
+    QCOMPARE(pair.server.phase(), Phase::Data);
+    QVERIFY2(pair.closeBoth(), state(pair).c_str());
+}
+
+// Half a record, then a read that finds nothing complete (the engine may look idle), then the
+// rest: nothing is lost when buffers are released.
+void TestEngine::partialRecordAcrossIdle()
+{
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                        withVersion(m_pki.serverConfig(), version));
+        QVERIFY2(pair.handshake(), state(pair).c_str());
+        const std::string data = patternData(30000, 5); // two records
+        for (size_t cut : {3, 5, 4000, 16000, 20000, 0}) {
+            pair.client->write(data.data(), data.size());
+            const std::string wire = pair.client->takeOutput();
+            if (cut == 0)
+                cut = wire.size() - 1;
+            std::string received;
+            char plain[16384];
+            pair.server->feed(wire.data(), cut);
+            pair.server->process();
+            for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
+                received.append(plain, got);
+            QCOMPARE(pair.server->read(plain, sizeof plain), size_t(0));
+            const std::pair<char *, size_t> space = pair.server->inputSpace(wire.size() - cut);
+            QVERIFY(space.first && space.second >= wire.size() - cut);
+            std::memcpy(space.first, wire.data() + cut, wire.size() - cut);
+            pair.server->commitInput(wire.size() - cut);
+            pair.server->process();
+            for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
+                received.append(plain, got);
+            QVERIFY2(received == data, firstDifference(received, data).c_str());
+            QCOMPARE(pair.server.phase(), Phase::Data);
+        }
+    }
+}
+
+void TestEngine::idleReleaseThenMoreData_data()
+{
+    addVersionColumn();
+}
+
+// Many bursts with idle moments between them, in both directions, the sizes crossing record
+// and buffer boundaries: every byte arrives, in order.
+void TestEngine::idleReleaseThenMoreData()
+{
+    QFETCH(int, version);
+    EnginePair pair(withVersion(m_pki.clientConfig(), version),
+                    withVersion(m_pki.serverConfig(), version));
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    std::string up;
+    std::string down;
+    char plain[100];
+    for (size_t size : {1, 100, 16384, 16385, 70000, 5, 200000, 1}) {
+        const std::string a = patternData(size, uint32_t(size));
+        const std::string b = patternData(size + 1, uint32_t(size + 1));
+        pair.client->write(a.data(), a.size());
+        pair.server->write(b.data(), b.size());
+        up += a;
+        down += b;
+        pair.run();
+        // Idle: reads with nothing received, on both sides.
+        QCOMPARE(pair.client->read(plain, sizeof plain), size_t(0));
+        QCOMPARE(pair.server->read(plain, sizeof plain), size_t(0));
+        QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    }
+    QVERIFY2(pair.server.received == up, firstDifference(pair.server.received, up).c_str());
+    QVERIFY2(pair.client.received == down, firstDifference(pair.client.received, down).c_str());
+    QVERIFY2(pair.closeBoth(), state(pair).c_str());
+}
+
+void TestEngine::readWithoutInput()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.run(); // the tickets
+    pair.drain(pair.client);
+    const size_t events = pair.client.events.size();
+    char plain[64];
+    for (int i = 0; i < 1000; ++i) {
+        QCOMPARE(pair.client->read(plain, sizeof plain), size_t(0));
+        pair.client->process();
+    }
+    QCOMPARE(pair.client.phase(), Phase::Data);
+    pair.drain(pair.client);
+    QCOMPARE(pair.client.events.size(), events);
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    pair.server->write("after", 5);
+    pair.run();
+    QCOMPARE(pair.client.received, std::string("after"));
+}
+
+void TestEngine::endAfterIdle_data()
+{
+    QTest::addColumn<bool>("clean");
+    QTest::newRow("close_notify") << true;
+    QTest::newRow("truncation") << false;
+}
+
+// Buffers released while idle: a later close_notify is still a clean end, and a later end of
+// stream without it still a truncation.
+void TestEngine::endAfterIdle()
+{
+    QFETCH(bool, clean);
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.server->write("data", 4);
+    pair.run();
+    char plain[64];
+    QCOMPARE(pair.client->read(plain, sizeof plain), size_t(0)); // idle
+    if (clean) {
+        pair.server->shutdown();
+        pair.run();
+        QCOMPARE(pair.client.phase(), Phase::Shutdown);
+        QCOMPARE(pair.client.eventCount(Event::CloseNotify), 1);
+        QVERIFY2(pair.closeBoth(), state(pair).c_str());
+    } else {
+        pair.client->feedEof();
+        pair.client->process();
+        pair.drain(pair.client);
+        QCOMPARE(pair.client.phase(), Phase::Failed);
+        QCOMPARE(pair.client->error().kind, Error::Truncated);
+    }
+    QCOMPARE(pair.client.received, std::string("data"));
+}
+
+// Bytes given after the end of stream or after a failure are dropped, through either input.
+void TestEngine::inputAfterEndIsDropped()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.server->write("late", 4);
+    const std::string wire = pair.server->takeOutput();
+    pair.client->feedEof();
+    std::pair<char *, size_t> space = pair.client->inputSpace(wire.size());
+    QVERIFY(space.first && space.second >= wire.size());
+    std::memcpy(space.first, wire.data(), wire.size());
+    pair.client->commitInput(wire.size());
+    pair.client->process();
+    pair.drain(pair.client);
+    QVERIFY(pair.client.received.empty());
+    QCOMPARE(pair.client->error().kind, Error::Truncated);
+    space = pair.client->inputSpace(0);
+    QVERIFY(space.first && space.second >= 1);
+    pair.client->commitInput(1);
+    char plain[64];
+    QCOMPARE(pair.client->read(plain, sizeof plain), size_t(0));
 }
 
 // --- Failures ------------------------------------------------------------------------------
