@@ -52,16 +52,17 @@ bool optionName(QAbstractSocket::SocketOption option, int *level, int *name)
 
 FdStream::FdStream(int fd, QObject *context, Handlers handlers)
     : m_fd(fd), m_context(context), m_handlers(std::move(handlers)),
-      m_readNotifier(std::make_unique<QSocketNotifier>(fd, QSocketNotifier::Read)),
-      m_writeNotifier(std::make_unique<QSocketNotifier>(fd, QSocketNotifier::Write))
+      // Children of the socket, so that they move with it to another thread.
+      m_readNotifier(new QSocketNotifier(fd, QSocketNotifier::Read, context)),
+      m_writeNotifier(new QSocketNotifier(fd, QSocketNotifier::Write, context))
 {
     m_writeNotifier->setEnabled(false);
-    QObject::connect(m_readNotifier.get(), &QSocketNotifier::activated, context, [this] {
+    QObject::connect(m_readNotifier, &QSocketNotifier::activated, context, [this] {
         // Level-triggered: the handler reads until nothing is left or stops reading on
         // purpose (then it turns reading off), so no wake-up is lost or repeated in vain.
         m_handlers.readable();
     });
-    QObject::connect(m_writeNotifier.get(), &QSocketNotifier::activated, context,
+    QObject::connect(m_writeNotifier, &QSocketNotifier::activated, context,
                      [this] { onWritable(); });
 }
 
@@ -69,6 +70,8 @@ FdStream::~FdStream()
 {
     *m_alive = false;
     close();
+    delete m_readNotifier;
+    delete m_writeNotifier;
 }
 
 void FdStream::close()
@@ -138,41 +141,53 @@ void FdStream::failWrite(int err)
     scheduleReport();
 }
 
-char *FdStream::beginAppend(qint64 maxSize)
+void FdStream::write(const char *data, qint64 size)
 {
-    if (m_pendingOffset > 0 && (m_pendingOffset >= kCompactAt || bytesToWrite() == 0)) {
+    if (m_fd < 0 || m_writeFailed || size <= 0)
+        return;
+    if (bytesToWrite() == 0) {
+        m_pending.clear();
+        m_pendingOffset = 0;
+        const qint64 sent = sendSome(data, size);
+        if (sent < 0)
+            return;
+        m_unreported += sent;
+        scheduleReport();
+        data += sent;
+        size -= sent;
+        if (size == 0)
+            return;
+    } else if (m_pendingOffset >= kCompactAt) {
         m_pending.remove(0, m_pendingOffset);
         m_pendingOffset = 0;
     }
-    m_appendAt = m_pending.size();
-    m_pending.resize(m_appendAt + maxSize);
-    return m_pending.data() + m_appendAt;
+    m_pending.append(data, size);
+    m_writeNotifier->setEnabled(true);
 }
 
-void FdStream::endAppend(qint64 size)
+// Bytes the kernel took (0 when it takes none now), or -1 after a failure.
+qint64 FdStream::sendSome(const char *data, qint64 size)
 {
-    m_pending.resize(m_appendAt + size);
-    if (m_fd < 0 || m_writeFailed) {
-        m_pending.clear();
-        m_pendingOffset = 0;
-        return;
+    for (;;) {
+        const ssize_t sent = ::send(m_fd, data, static_cast<size_t>(size), MSG_NOSIGNAL);
+        if (sent >= 0)
+            return sent;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        failWrite(errno);
+        return -1;
     }
-    flush();
 }
 
 bool FdStream::flush()
 {
     qint64 total = 0;
-    while (m_fd >= 0 && bytesToWrite() > 0) {
-        const ssize_t sent = ::send(m_fd, m_pending.constData() + m_pendingOffset,
-                                    static_cast<size_t>(bytesToWrite()), MSG_NOSIGNAL);
-        if (sent < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                failWrite(errno);
+    while (m_fd >= 0 && !m_writeFailed && bytesToWrite() > 0) {
+        const qint64 sent = sendSome(m_pending.constData() + m_pendingOffset, bytesToWrite());
+        if (sent <= 0)
             break;
-        }
         m_pendingOffset += sent;
         total += sent;
     }

@@ -39,13 +39,10 @@ public:
     qint64 read(char *data, qint64 maxSize);
     void setReadEnabled(bool enabled);
 
-    // Appends bytes to send, written in place: at most maxSize bytes at the returned address,
-    // then endAppend() with the number written. They go to the kernel at once, as far as it
-    // takes them; the rest when the descriptor is writable (abort() drops that rest, as
-    // QTcpSocket's abort() drops its write buffer). written() reports progress later, from
-    // the event loop, never from inside endAppend().
-    char *beginAppend(qint64 maxSize);
-    void endAppend(qint64 size);
+    // Sends at once what the kernel takes and keeps the rest until the descriptor is writable
+    // (abort() drops that rest, as QTcpSocket's abort() drops its write buffer). written()
+    // reports progress later, from the event loop, never from inside write().
+    void write(const char *data, qint64 size);
     qint64 bytesToWrite() const { return m_pending.size() - m_pendingOffset; }
     bool flush();         // sends what is pending now; true if anything went
     void reportWritten(); // delivers written() now (blocking callers)
@@ -68,17 +65,17 @@ public:
 private:
     void fail(int err);
     void failWrite(int err);
+    qint64 sendSome(const char *data, qint64 size);
     void onWritable();
     void scheduleReport();
 
     int m_fd;
     QObject *m_context;
     Handlers m_handlers;
-    std::unique_ptr<QSocketNotifier> m_readNotifier;
-    std::unique_ptr<QSocketNotifier> m_writeNotifier;
+    QSocketNotifier *m_readNotifier;
+    QSocketNotifier *m_writeNotifier;
     QByteArray m_pending;
     qint64 m_pendingOffset = 0;
-    qint64 m_appendAt = 0;
     qint64 m_unreported = 0;
     bool m_reportScheduled = false;
     bool m_readEnabled = true;

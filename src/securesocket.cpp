@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstring>
 
-using securesocket::engine::Context;
 using securesocket::engine::Role;
 
 namespace {
@@ -45,7 +44,7 @@ void SecureSocket::connectToHostEncrypted(const QString &hostName, quint16 port,
                                           NetworkLayerProtocol protocol)
 {
     std::string error;
-    if (!Context::get(securesocket::toEngineConfig(d->m_config), Role::Client, &error)) {
+    if (!securesocket::engineContext(d->m_config, Role::Client, &error)) {
         d->setError(SslInvalidUserDataError, ConfigurationError,
                     tr("TLS configuration error: %1").arg(QString::fromStdString(error)));
         return;

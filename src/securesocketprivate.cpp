@@ -23,7 +23,6 @@
 Q_LOGGING_CATEGORY(lcSecureSocket, "securesocket.socket", QtWarningMsg)
 
 using securesocket::engine::Connection;
-using securesocket::engine::Context;
 using securesocket::engine::Error;
 using securesocket::engine::Event;
 using securesocket::engine::Phase;
@@ -304,7 +303,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
     discardStalePlaintext(role);
 
     std::string error;
-    auto context = Context::get(securesocket::toEngineConfig(m_config), role, &error);
+    auto context = securesocket::engineContext(m_config, role, &error);
     if (!context) {
         setError(
             QAbstractSocket::SslInvalidUserDataError, SecureSocket::ConfigurationError,
@@ -569,7 +568,6 @@ void SecureSocketPrivate::schedulePump()
 
 void SecureSocketPrivate::pullCiphertext()
 {
-    char buffer[kChunk];
     qint64 pulled = 0;
     bool drained = false;
     if (m_stream)
@@ -588,10 +586,11 @@ void SecureSocketPrivate::pullCiphertext()
         }
         if (drained)
             break; // a short read emptied the socket: the next arrival wakes us again
-        const qint64 got = transportRead(buffer, kChunk);
+        const auto [space, room] = m_engine->inputSpace(kChunk); // read in place: no copy
+        const qint64 got = transportRead(space, std::min(kChunk, static_cast<qint64>(room)));
+        m_engine->commitInput(got > 0 ? static_cast<size_t>(got) : 0);
         if (got <= 0)
             break;
-        m_engine->feed(buffer, static_cast<size_t>(got));
         pulled += got;
         drained = got < kChunk;
     }
@@ -652,10 +651,11 @@ void SecureSocketPrivate::flushOutput()
     if (pending == 0)
         return;
     qint64 size;
-    if (m_stream) {
-        char *out = m_stream->beginAppend(static_cast<qint64>(pending));
-        size = static_cast<qint64>(m_engine->takeOutput(out, pending));
-        m_stream->endAppend(size);
+    if (m_stream) { // sent from the engine's buffer; only what the kernel refuses is copied
+        const auto [out, length] = m_engine->outputView();
+        size = static_cast<qint64>(length);
+        m_stream->write(out, size);
+        m_engine->consumeOutput(length);
     } else {
         QByteArray out(static_cast<qint64>(pending), Qt::Uninitialized);
         out.resize(static_cast<qint64>(m_engine->takeOutput(out.data(), pending)));
@@ -858,12 +858,12 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
             int left = remainingMs(deadline);
             if (m_closing)
                 left = std::max(1, std::min(left, remainingMs(m_closeDeadline)));
-            if (!m_stream->waitForActivity(left) && deadline.hasExpired() && !done()) {
+            if (m_stream->waitForActivity(left) || (m_closing && !deadline.hasExpired()))
+                continue; // progress, or the close deadline came first: look again
+            if (!done() && deadline.hasExpired())
                 setError(QAbstractSocket::SocketTimeoutError, SecureSocket::NoTlsError,
                          SecureSocket::tr("Socket operation timed out"));
-                return false;
-            }
-            continue;
+            return done();
         }
         const QAbstractSocket::SocketState state = m_plain->state();
         if (state == QAbstractSocket::UnconnectedState || deadline.hasExpired())

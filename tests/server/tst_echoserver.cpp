@@ -245,8 +245,8 @@ void TestEchoServer::opensslClient_data()
     QTest::addColumn<qint64>("size");
     for (const char *version : {"-tls1_2", "-tls1_3"}) {
         for (const qint64 size : {qint64(1), qint64(1000), 64 * kKiB, kMiB}) {
-            QTest::addRow("%s %lld bytes", version, static_cast<long long>(size))
-                << QString::fromLatin1(version) << size;
+            const QByteArray name = version + (' ' + QByteArray::number(size)) + " bytes";
+            QTest::newRow(name.constData()) << QString::fromLatin1(version) << size;
         }
     }
 }
