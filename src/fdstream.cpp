@@ -145,24 +145,31 @@ void FdStream::write(const char *data, qint64 size)
 {
     if (m_fd < 0 || m_writeFailed || size <= 0)
         return;
-    if (bytesToWrite() == 0) {
-        m_pending.clear();
-        m_pendingOffset = 0;
-        const qint64 sent = sendSome(data, size);
-        if (sent < 0)
-            return;
-        m_unreported += sent;
-        scheduleReport();
-        data += sent;
-        size -= sent;
-        if (size == 0)
-            return;
-    } else if (m_pendingOffset >= kCompactAt) {
+    const qint64 sent = sendNow(data, size);
+    if (sent >= size)
+        return;
+    if (m_pendingOffset >= kCompactAt) {
         m_pending.remove(0, m_pendingOffset);
         m_pendingOffset = 0;
     }
-    m_pending.append(data, size);
+    m_pending.append(data + sent, size - sent);
     m_writeNotifier->setEnabled(true);
+}
+
+qint64 FdStream::sendNow(const char *data, qint64 size)
+{
+    if (m_fd < 0 || m_writeFailed)
+        return size; // dropped: read() reports the end
+    if (bytesToWrite() > 0)
+        return 0;
+    const qint64 sent = sendSome(data, size);
+    if (sent < 0)
+        return size;
+    if (sent > 0) {
+        m_unreported += sent;
+        scheduleReport();
+    }
+    return sent;
 }
 
 // Bytes the kernel took (0 when it takes none now), or -1 after a failure.

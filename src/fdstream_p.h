@@ -43,6 +43,9 @@ public:
     // (abort() drops that rest, as QTcpSocket's abort() drops its write buffer). written()
     // reports progress later, from the event loop, never from inside write().
     void write(const char *data, qint64 size);
+    // Sends what the kernel takes now, unless bytes are queued before these; returns how many
+    // it took (none queued). After a failure all are taken, and dropped: read() reports it.
+    qint64 sendNow(const char *data, qint64 size);
     qint64 bytesToWrite() const { return m_pending.size() - m_pendingOffset; }
     bool flush();         // sends what is pending now; true if anything went
     void reportWritten(); // delivers written() now (blocking callers)

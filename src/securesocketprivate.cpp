@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #ifdef Q_OS_UNIX
 #include <fcntl.h>
@@ -286,7 +287,7 @@ void SecureSocketPrivate::endConnection()
 void SecureSocketPrivate::resetAccounting()
 {
     m_marks.clear();
-    m_plainSubmitted = m_plainFlushed = m_plainWritten = 0;
+    m_plainSubmitted = m_plainFlushed = m_plainWritten = m_sunk = 0;
 }
 
 bool SecureSocketPrivate::startEncryption(Role role)
@@ -403,6 +404,13 @@ void SecureSocketPrivate::adoptDescriptor()
     m_stream = std::make_unique<FdStream>(
         own, q,
         FdStream::Handlers{[this] { pump(); }, [this](qint64 n) { onTransportWritten(n); }});
+    // Records go to the kernel as OpenSSL makes them, without a copy into the engine's output
+    // (flushOutput() accounts for them).
+    m_engine->setOutputSink([this](const char *data, size_t size) {
+        const qint64 taken = m_stream ? m_stream->sendNow(data, static_cast<qint64>(size)) : 0;
+        m_sunk += taken;
+        return static_cast<size_t>(taken);
+    });
 #endif
 }
 
@@ -593,6 +601,8 @@ void SecureSocketPrivate::pullCiphertext()
             break;
         pulled += got;
         drained = got < kChunk;
+        if (!drained && m_in.capacity() < kPullPerPump)
+            m_in.reserve(m_in.size() + kPullPerPump + 2 * kPlainChunk); // no growth copies
     }
 }
 
@@ -648,18 +658,18 @@ void SecureSocketPrivate::flushOutput()
         (m_stream ? !m_stream->isOpen() : m_plain->state() == QAbstractSocket::UnconnectedState))
         return;
     const size_t pending = m_engine->pendingOutput();
-    if (pending == 0)
+    if (pending == 0 && m_sunk == 0)
         return;
-    qint64 size;
-    if (m_stream) { // sent from the engine's buffer; only what the kernel refuses is copied
+    qint64 size = std::exchange(m_sunk, 0); // what the output sink sent already
+    if (pending > 0 && m_stream) {          // sent from the engine's buffer: no copy but what waits
         const auto [out, length] = m_engine->outputView();
-        size = static_cast<qint64>(length);
-        m_stream->write(out, size);
+        m_stream->write(out, static_cast<qint64>(length));
         m_engine->consumeOutput(length);
-    } else {
+        size += static_cast<qint64>(length);
+    } else if (pending > 0) {
         QByteArray out(static_cast<qint64>(pending), Qt::Uninitialized);
         out.resize(static_cast<qint64>(m_engine->takeOutput(out.data(), pending)));
-        size = out.size();
+        size += out.size();
         m_plain->write(out);
     }
     const qint64 encrypted = m_plainSubmitted - static_cast<qint64>(m_engine->pendingWrite());

@@ -74,6 +74,7 @@ struct BioQueues
 {
     detail::ByteQueue *input;
     detail::ByteQueue *output;
+    const Connection::OutputSink *sink; // offered output first, when none is queued
 };
 
 int queueBioCreate(BIO *bio)
@@ -111,8 +112,13 @@ int queueBioWrite(BIO *bio, const char *data, size_t size, size_t *done)
     *done = 0;
     if (!queues)
         return 0;
-    queues->output->append(data, size);
     *done = size;
+    if (queues->output->empty() && *queues->sink) {
+        const size_t taken = std::min((*queues->sink)(data, size), size);
+        data += taken;
+        size -= taken;
+    }
+    queues->output->append(data, size);
     return 1;
 }
 
@@ -344,7 +350,7 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
         fail(Error::Internal, "cannot create a TLS connection (out of memory)");
         return;
     }
-    BIO_set_data(bio.get(), new BioQueues{&m_input, &m_output});
+    BIO_set_data(bio.get(), new BioQueues{&m_input, &m_output, &m_sink});
     // One BIO for both directions: SSL_set_bio takes its one reference.
     SSL_set_bio(m_ssl.get(), bio.get(), bio.get());
     bio.release();

@@ -21,6 +21,11 @@
 //   - outputView() returns all pending output as one contiguous block: send from it, then
 //     consumeOutput(n) with the n bytes sent (n <= its size; partial is fine, the rest stays
 //     first in line). The view is valid until the next call of any other method.
+//   - setOutputSink(sink): bytes OpenSSL produces are first offered to sink, as they are made,
+//     when no output is queued before them; sink returns how many it took (0 to all, e.g. a
+//     non-blocking send()) and the rest is queued as usual. This saves the copy into the output
+//     buffer. The sink is called from inside write(), process(), read() and shutdown(); it must
+//     not call back into the engine.
 //
 // Memory: while data flows the engine keeps its input and output buffers and OpenSSL's record
 // buffers (about 17 KiB each way). When the connection is idle (read() finds no input left and
@@ -39,6 +44,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -165,6 +171,8 @@ public:
         return {m_output.data(), m_output.size()};
     }
     void consumeOutput(size_t n);
+    using OutputSink = std::function<size_t(const char *data, size_t size)>;
+    void setOutputSink(OutputSink sink) { m_sink = std::move(sink); }
 
     // Advances the handshake with what was fed. Cheap to call when there is nothing to do.
     void process();
@@ -211,6 +219,7 @@ private:
     // m_ssl: the BIO that OpenSSL reads and writes through points at them.
     detail::ByteQueue m_input;
     detail::ByteQueue m_output;
+    OutputSink m_sink;
     SslPtr m_ssl;
     Phase m_phase = Phase::Handshake;
     Error m_error;
