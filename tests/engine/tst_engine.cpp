@@ -64,6 +64,7 @@ private slots:
     void coalescedRecords();
     void largeTransfer();
     void zeroCopyMixedWithCopies();
+    void outputSink();
     void partialRecordAcrossIdle();
     void idleReleaseThenMoreData_data();
     void idleReleaseThenMoreData();
@@ -669,6 +670,57 @@ void TestEngine::zeroCopyMixedWithCopies()
     pair.client->consumeOutput(10); // more than there is: nothing happens
     QCOMPARE(pair.server.phase(), Phase::Data);
     QVERIFY2(pair.closeBoth(), state(pair).c_str());
+}
+
+// An output sink that takes all, part or nothing of what it is offered (as a non-blocking
+// send() does): what it takes and what stays queued reach the peer in order, handshake and
+// close_notify included, and it is offered nothing while output is queued before it.
+void TestEngine::outputSink()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    std::string wire; // what the client's sink took, not yet delivered
+    size_t offers = 0;
+    size_t offeredWhileQueued = 0;
+    pair.client->setOutputSink([&](const char *data, size_t size) {
+        if (pair.client->pendingOutput() > 0)
+            ++offeredWhileQueued;
+        const size_t take = (offers++ % 3 == 0) ? size : (offers % 3 == 1 ? size / 2 : 0);
+        wire.append(data, take);
+        return take;
+    });
+    // Moves the client's bytes in wire order: what the sink took, then what was queued.
+    auto deliverClient = [&] {
+        std::string queued(pair.client->pendingOutput(), '\0');
+        queued.resize(pair.client->takeOutput(queued.data(), queued.size()));
+        pair.deliver(pair.server, wire + queued);
+        wire.clear();
+    };
+    for (int round = 0; round < 16 && !(pair.client.hasEvent(Event::HandshakeDone) &&
+                                        pair.server.hasEvent(Event::HandshakeDone));
+         ++round) {
+        pair.client->process();
+        deliverClient();
+        pair.transfer(pair.server, pair.client);
+    }
+    QVERIFY2(pair.client.hasEvent(Event::HandshakeDone), state(pair).c_str());
+    QVERIFY2(pair.server.hasEvent(Event::HandshakeDone), state(pair).c_str());
+
+    std::string data;
+    for (int i = 0; i < 20; ++i) {
+        const std::string piece = patternData(1 + (i * 7919) % 40000, i);
+        pair.client->write(piece.data(), piece.size());
+        data += piece;
+        if (i % 4 == 3)
+            deliverClient();
+    }
+    deliverClient();
+    QVERIFY2(pair.server.received == data, firstDifference(pair.server.received, data).c_str());
+    QVERIFY(offers > 3);
+    QCOMPARE(offeredWhileQueued, size_t(0));
+
+    pair.client->shutdown();
+    deliverClient();
+    QVERIFY(pair.server.hasEvent(Event::CloseNotify));
 }
 
 // Half a record, then a read that finds nothing complete (the engine may look idle), then the
