@@ -247,18 +247,22 @@ Transfer transferPipeline(Pair &pair, size_t bytes)
         encryptorPinned = pinThread(0);
         const double cpuStart = threadCpuSeconds();
         const std::vector<char> chunk(kWrite, 'e');
+        // Records go to the block as OpenSSL makes them (the output sink, as the socket driver
+        // sends them): the copy into the block stands for send()'s copy into the kernel.
+        std::string block;
+        pair.client->setOutputSink([&block](const char *data, size_t size) {
+            block.append(data, size);
+            return size;
+        });
         for (size_t sent = 0; sent < bytes;) {
             const size_t n = std::min(kWrite, bytes - sent);
+            block = queue.fresh();
+            block.clear();
             pair.client->write(chunk.data(), n);
             sent += n;
-            // The copy into the block stands for send()'s copy into the kernel: the view saves
-            // only the engine's own copy, as it does for a socket driver.
-            const std::pair<const char *, size_t> view = pair.client->outputView();
-            std::string block = queue.fresh();
-            block.assign(view.first, view.second);
-            pair.client->consumeOutput(view.second);
             queue.push(std::move(block));
         }
+        pair.client->setOutputSink({});
         queue.push(std::string()); // end
         t.encryptCpu = threadCpuSeconds() - cpuStart;
     });
@@ -267,16 +271,24 @@ Transfer transferPipeline(Pair &pair, size_t bytes)
         const double cpuStart = threadCpuSeconds();
         std::vector<char> plain(kWrite);
         size_t received = 0;
-        for (std::string block; !(block = queue.pop()).empty();) {
-            // recv() straight into the engine's input: one copy, like the kernel's.
-            const std::pair<char *, size_t> space = pair.server->inputSpace(block.size());
-            std::memcpy(space.first, block.data(), block.size());
-            pair.server->commitInput(block.size());
+        // OpenSSL reads the block straight into its record buffer (the input source, as the
+        // socket driver receives): one copy, like recv()'s.
+        std::string block;
+        size_t offset = 0;
+        pair.server->setInputSource([&](char *data, size_t size) {
+            const size_t n = std::min(size, block.size() - offset);
+            std::memcpy(data, block.data() + offset, n);
+            offset += n;
+            return n;
+        });
+        while (!(block = queue.pop()).empty()) {
+            offset = 0;
             pair.server->process();
             for (size_t got; (got = pair.server->read(plain.data(), plain.size())) > 0;)
                 received += got;
             queue.recycle(std::move(block));
         }
+        pair.server->setInputSource({});
         t.decryptCpu = threadCpuSeconds() - cpuStart;
         if (received != bytes)
             t.wall = -1;

@@ -62,7 +62,8 @@ public:
     void pump();
     void schedulePump();
     void pullCiphertext();
-    void drainPlaintext(bool ignoreLimit);
+    bool drainPlaintext(bool ignoreLimit);
+    void pullThroughSource();
     void flushOutput();
     void handleEvents();
     void onCloseNotify();
@@ -94,8 +95,9 @@ public:
     std::unique_ptr<FdStream> m_stream; // the descriptor, once adopted from m_plain
     bool m_streamEnded = false;         // m_stream's read found the end, to report after pump()
     bool m_disconnectWhenFlushed = false;
-    qint64 m_sunk = 0;    // ciphertext the engine's output sink sent, not yet in m_marks
-    QTimer *m_closeTimer; // pokes finishTlsCloseIfDone() when the peer is slow to answer
+    qint64 m_sunk = 0;        // ciphertext the engine's output sink sent, not yet in m_marks
+    bool m_sourceDry = false; // the input source's last read emptied the kernel
+    QTimer *m_closeTimer;     // pokes finishTlsCloseIfDone() when the peer is slow to answer
     SecureConfiguration m_config;
     std::unique_ptr<securesocket::engine::Connection> m_engine;
     SecureSocket::Mode m_mode = SecureSocket::UnencryptedMode;

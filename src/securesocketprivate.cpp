@@ -1,6 +1,7 @@
-// SecureSocketPrivate: drives the engine over the plain socket. Data flows one way: a
-// plain-socket signal calls pump(), which moves ciphertext in and out of the engine, collects
-// plaintext, and then emits the signals for what happened, in one place.
+// SecureSocketPrivate: drives the engine over the transport (the adopted descriptor, or the
+// plain socket until then and through proxies). Data flows one way: a transport notification
+// calls pump(), which moves ciphertext in and out of the engine, collects plaintext, and then
+// emits the signals for what happened, in one place.
 #include "fdstream_p.h"
 #include "secureconfiguration_p.h"
 #include "securesocket_p.h"
@@ -411,6 +412,15 @@ void SecureSocketPrivate::adoptDescriptor()
         m_sunk += taken;
         return static_cast<size_t>(taken);
     });
+    // And OpenSSL receives straight into its record buffer. After a short read the kernel is
+    // empty: asking again in the same pump would only cost a system call.
+    m_engine->setInputSource([this](char *data, size_t size) -> size_t {
+        if (m_sourceDry || !m_stream)
+            return 0;
+        const qint64 got = transportRead(data, static_cast<qint64>(size));
+        m_sourceDry = got < static_cast<qint64>(size);
+        return got > 0 ? static_cast<size_t>(got) : 0;
+    });
 #endif
 }
 
@@ -576,24 +586,22 @@ void SecureSocketPrivate::schedulePump()
 
 void SecureSocketPrivate::pullCiphertext()
 {
+    if (m_stream) {
+        pullThroughSource();
+        return;
+    }
     qint64 pulled = 0;
     bool drained = false;
-    if (m_stream)
-        m_stream->setReadEnabled(true);
     while (m_engine && !m_engine->isFailed()) {
         m_engine->process();
-        drainPlaintext(false);
-        if (!m_closing && m_readLimit > 0 && plaintextHeld() >= m_readLimit) {
-            if (m_stream) // back-pressure: leave the rest in the kernel
-                m_stream->setReadEnabled(false);
+        if (!drainPlaintext(false) || pulled >= kPullPerPump) {
+            schedulePump(); // the plain socket would not announce again what it holds
             break;
         }
-        if (pulled >= kPullPerPump) {
-            schedulePump(); // the plain socket will not announce what it already holds
-            break;
-        }
+        if (!m_closing && m_readLimit > 0 && plaintextHeld() >= m_readLimit)
+            break; // back-pressure: leave the rest in the plain socket and the kernel
         if (drained)
-            break; // a short read emptied the socket: the next arrival wakes us again
+            break; // a short read emptied the plain socket: its next readyRead wakes us
         const auto [space, room] = m_engine->inputSpace(kChunk); // read in place: no copy
         const qint64 got = transportRead(space, std::min(kChunk, static_cast<qint64>(room)));
         m_engine->commitInput(got > 0 ? static_cast<size_t>(got) : 0);
@@ -601,9 +609,21 @@ void SecureSocketPrivate::pullCiphertext()
             break;
         pulled += got;
         drained = got < kChunk;
-        if (!drained && m_in.capacity() < kPullPerPump)
-            m_in.reserve(m_in.size() + kPullPerPump + 2 * kPlainChunk); // no growth copies
     }
+}
+
+// With the adopted descriptor, OpenSSL reads the kernel's bytes itself (the engine's input
+// source, see adoptDescriptor()): one pass of process() and draining, bounded by
+// kPullPerPump; what stays in the kernel wakes the read notifier again.
+void SecureSocketPrivate::pullThroughSource()
+{
+    m_sourceDry = false;
+    m_stream->setReadEnabled(true);
+    m_engine->process();
+    if (!drainPlaintext(false))
+        schedulePump(); // OpenSSL may hold records read ahead, which no notifier announces
+    else if (!m_closing && m_readLimit > 0 && plaintextHeld() >= m_readLimit && m_stream)
+        m_stream->setReadEnabled(false); // back-pressure: leave the rest in the kernel
 }
 
 // > 0: bytes; 0: nothing now; -1 (adopted descriptor only): the stream ended, reported once
@@ -618,38 +638,49 @@ qint64 SecureSocketPrivate::transportRead(char *data, qint64 maxSize)
     return got;
 }
 
-void SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
+// Decrypts what the engine holds (or, reading through the descriptor, what the kernel holds)
+// into m_in, at most kPullPerPump bytes; returns false when it stopped at that bound.
+bool SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
 {
+    qint64 total = 0;
     if (m_closing) { // the application closed: what still comes is read and dropped
         char sink[kPlainChunk];
-        while (m_engine) {
+        while (m_engine && total < kPullPerPump) {
             const size_t got = m_engine->read(sink, sizeof sink);
             OPENSSL_cleanse(sink, got);
             if (got == 0)
-                break;
+                return true;
+            total += static_cast<qint64>(got);
         }
-        return;
+        return !m_engine;
     }
-    while (m_engine) {
+    bool done = false;
+    while (m_engine && !done) {
+        if (total >= kPullPerPump)
+            return false;
         qint64 room = kPlainChunk;
         if (!ignoreLimit && m_readLimit > 0)
             room = std::min(room, m_readLimit - plaintextHeld());
         if (room <= 0)
             break;
         if (m_inOffset > 0 && m_inOffset == m_in.size()) {
-            m_in.clear();
+            m_in.resize(0); // keeps the capacity
             m_inOffset = 0;
         }
         const qint64 old = m_in.size();
         m_in.resize(old + room);
-        const size_t got = m_engine->read(m_in.data() + old, static_cast<size_t>(room));
-        m_in.resize(old + static_cast<qint64>(got));
-        if (got == 0)
-            break;
-        m_newPlaintext = true;
+        const qint64 got =
+            static_cast<qint64>(m_engine->read(m_in.data() + old, static_cast<size_t>(room)));
+        m_in.resize(old + got);
+        done = got == 0;
+        if (got == room && total == 0 && m_in.capacity() < kPullPerPump)
+            m_in.reserve(old + kPullPerPump + 2 * kPlainChunk); // a burst: grow once
+        total += got;
+        m_newPlaintext = m_newPlaintext || got > 0;
     }
     if (m_in.isEmpty())
         m_in.clear(); // no idle buffer kept per connection
+    return true;
 }
 
 void SecureSocketPrivate::flushOutput()

@@ -66,6 +66,9 @@ void ByteQueue::release()
 
 namespace {
 
+// OpenSSL's record buffer when it reads ahead from an input source: a few full records.
+constexpr size_t kReadAheadBuffer = 64 * 1024;
+
 // The BIO between OpenSSL and the engine's two queues: OpenSSL reads received ciphertext from
 // the input queue and appends what it sends to the output queue, with no memory BIO (and none
 // of its zero-filling and copies) in between. An empty input means "wait for more", never end
@@ -74,7 +77,8 @@ struct BioQueues
 {
     detail::ByteQueue *input;
     detail::ByteQueue *output;
-    const Connection::OutputSink *sink; // offered output first, when none is queued
+    const Connection::OutputSink *sink;    // offered output first, when none is queued
+    const Connection::InputSource *source; // read from when the input is empty
 };
 
 int queueBioCreate(BIO *bio)
@@ -94,6 +98,12 @@ int queueBioRead(BIO *bio, char *data, size_t size, size_t *done)
 {
     BIO_clear_retry_flags(bio);
     auto *queues = static_cast<BioQueues *>(BIO_get_data(bio));
+    if (queues && queues->input->empty() && *queues->source) {
+        *done = std::min((*queues->source)(data, size), size);
+        if (*done == 0)
+            BIO_set_retry_read(bio);
+        return *done > 0 ? 1 : 0;
+    }
     const size_t n = queues ? std::min(size, queues->input->size()) : 0;
     *done = n;
     if (n == 0) {
@@ -350,7 +360,7 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
         fail(Error::Internal, "cannot create a TLS connection (out of memory)");
         return;
     }
-    BIO_set_data(bio.get(), new BioQueues{&m_input, &m_output, &m_sink});
+    BIO_set_data(bio.get(), new BioQueues{&m_input, &m_output, &m_sink, &m_source});
     // One BIO for both directions: SSL_set_bio takes its one reference.
     SSL_set_bio(m_ssl.get(), bio.get(), bio.get());
     bio.release();
@@ -606,9 +616,11 @@ void Connection::writeNow(const char *data, size_t size)
 {
     OsslErrorScope errors;
     size_t written = 0;
-    // A memory BIO takes everything, so SSL_write_ex never stops half way.
+    // Our BIO takes everything (the output queue grows), so SSL_write_ex never stops half way.
     if (SSL_write_ex(m_ssl.get(), data, size, &written) != 1 || written != size)
         failFromSsl(SSL_get_error(m_ssl.get(), 0));
+    else if (m_sink && m_output.empty())
+        releaseBuffersIfIdle(); // the sink took it all: no consumeOutput() will say so
 }
 
 void Connection::flushPendingWrites()
@@ -629,7 +641,7 @@ size_t Connection::read(char *buffer, size_t capacity)
     SSL *ssl = m_ssl.get();
     // Nothing received since the last call: SSL_read_ex would only say "want read" (and
     // allocate a record buffer for it). At end of stream it must run: it tells truncation.
-    if (m_input.empty() && !m_eof && SSL_has_pending(ssl) == 0) {
+    if (m_input.empty() && !m_eof && !m_source && SSL_has_pending(ssl) == 0) {
         releaseBuffersIfIdle();
         return 0;
     }
@@ -668,6 +680,18 @@ size_t Connection::read(char *buffer, size_t capacity)
     if (total == 0)
         releaseBuffersIfIdle();
     return total;
+}
+
+void Connection::setInputSource(InputSource source)
+{
+    m_source = std::move(source);
+    if (!m_ssl)
+        return;
+    // Reading ahead, one recv() brings several records; without it OpenSSL reads a record's
+    // header and its body separately. Applies to record buffers made from now on (they are
+    // freed whenever the connection is idle).
+    SSL_set_read_ahead(m_ssl.get(), m_source ? 1 : 0);
+    SSL_set_default_read_buffer_len(m_ssl.get(), m_source ? kReadAheadBuffer : 0);
 }
 
 void Connection::shutdown()

@@ -26,6 +26,13 @@
 //     non-blocking send()) and the rest is queued as usual. This saves the copy into the output
 //     buffer. The sink is called from inside write(), process(), read() and shutdown(); it must
 //     not call back into the engine.
+//   - setInputSource(source): when the input buffer is empty, OpenSSL reads through source
+//     straight into its record buffer (e.g. a non-blocking recv()), reading ahead up to 64 KiB
+//     at a time; source returns how many bytes it wrote, 0 for "nothing now". This saves the
+//     copy through the input buffer. process() and read() then pull input themselves (feed()
+//     still works, and is read first); the caller bounds how much it reads per turn. Call
+//     feedEof() only once the source has nothing more for good: after it, a source that gives
+//     nothing is the end of the stream. Same rule for calling back as for the sink.
 //
 // Memory: while data flows the engine keeps its input and output buffers and OpenSSL's record
 // buffers (about 17 KiB each way). When the connection is idle (read() finds no input left and
@@ -173,6 +180,8 @@ public:
     void consumeOutput(size_t n);
     using OutputSink = std::function<size_t(const char *data, size_t size)>;
     void setOutputSink(OutputSink sink) { m_sink = std::move(sink); }
+    using InputSource = std::function<size_t(char *buffer, size_t capacity)>;
+    void setInputSource(InputSource source);
 
     // Advances the handshake with what was fed. Cheap to call when there is nothing to do.
     void process();
@@ -220,6 +229,7 @@ private:
     detail::ByteQueue m_input;
     detail::ByteQueue m_output;
     OutputSink m_sink;
+    InputSource m_source;
     SslPtr m_ssl;
     Phase m_phase = Phase::Handshake;
     Error m_error;

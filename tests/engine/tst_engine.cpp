@@ -65,6 +65,8 @@ private slots:
     void largeTransfer();
     void zeroCopyMixedWithCopies();
     void outputSink();
+    void inputSource_data();
+    void inputSource();
     void partialRecordAcrossIdle();
     void idleReleaseThenMoreData_data();
     void idleReleaseThenMoreData();
@@ -721,6 +723,82 @@ void TestEngine::outputSink()
     pair.client->shutdown();
     deliverClient();
     QVERIFY(pair.server.hasEvent(Event::CloseNotify));
+}
+
+void TestEngine::inputSource_data()
+{
+    QTest::addColumn<bool>("closeNotify");
+    QTest::newRow("close_notify") << true;
+    QTest::newRow("truncation") << false;
+}
+
+// An input source that gives what it has in pieces of varying size, and sometimes nothing
+// (a non-blocking recv()): the plaintext arrives whole and in order, records split across
+// pieces included, and the end is still told apart (close_notify or truncation).
+void TestEngine::inputSource()
+{
+    QFETCH(bool, closeNotify);
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    std::string wire; // the client's ciphertext not yet taken by the server's source
+    size_t calls = 0;
+    pair.server->setInputSource([&](char *buffer, size_t capacity) {
+        ++calls;
+        const size_t n =
+            calls % 5 == 0 ? 0 : std::min({capacity, wire.size(), 1 + calls * 997 % 30000});
+        std::memcpy(buffer, wire.data(), n);
+        wire.erase(0, n);
+        return n;
+    });
+    auto sendClient = [&] {
+        std::string out(pair.client->pendingOutput(), '\0');
+        out.resize(pair.client->takeOutput(out.data(), out.size()));
+        wire += out;
+    };
+    std::string data;
+    std::string received;
+    char plain[7000];
+    for (int i = 0; i < 30; ++i) {
+        const std::string piece = patternData(1 + (i * 7919) % 50000, i);
+        pair.client->write(piece.data(), piece.size());
+        data += piece;
+        sendClient();
+        for (int turn = 0; turn < 100 && !wire.empty(); ++turn) {
+            pair.server->process();
+            for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
+                received.append(plain, got);
+        }
+    }
+    for (int turn = 0; turn < 100 && received.size() < data.size(); ++turn)
+        for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
+            received.append(plain, got);
+    QVERIFY2(received == data, firstDifference(received, data).c_str());
+    QVERIFY(wire.empty());
+
+    if (closeNotify) {
+        pair.client->shutdown();
+        sendClient();
+    }
+    for (int turn = 0; turn < 100 && !wire.empty(); ++turn) {
+        pair.server->process();
+        while (pair.server->read(plain, sizeof plain) > 0) {
+        }
+    }
+    QVERIFY(wire.empty());
+    pair.server->feedEof(); // only once the source is dry for good
+    for (int turn = 0; turn < 100 && pair.server.phase() == Phase::Data; ++turn) {
+        pair.server->process();
+        while (pair.server->read(plain, sizeof plain) > 0) {
+        }
+    }
+    for (const Event &event : pair.server->takeEvents())
+        pair.server.events.push_back(event);
+    if (closeNotify) {
+        QVERIFY(pair.server.hasEvent(Event::CloseNotify));
+    } else {
+        QCOMPARE(pair.server.phase(), Phase::Failed);
+        QCOMPARE(pair.server->error().kind, Error::Truncated);
+    }
 }
 
 // Half a record, then a read that finds nothing complete (the engine may look idle), then the
