@@ -118,7 +118,7 @@ qint64 FdStream::read(char *data, qint64 maxSize)
             return 0;
         errno = m_writeErrno; // the peer is gone and left nothing more to read
     }
-    fail(got == 0 ? 0 : errno);
+    fail(got == 0 ? m_writeErrno : errno); // a send() may have taken the reset's error first
     return -1;
 }
 
@@ -250,7 +250,8 @@ void FdStream::shutdownWrite()
 
 bool FdStream::waitForActivity(int msecs)
 {
-    const short events = (m_ended ? 0 : POLLIN) | (bytesToWrite() > 0 ? POLLOUT : 0);
+    const bool reading = !m_ended && m_readNotifier->isEnabled();
+    const short events = (reading ? POLLIN : 0) | (bytesToWrite() > 0 ? POLLOUT : 0);
     if (m_fd < 0 || events == 0)
         return false;
     pollfd p{m_fd, events, 0};

@@ -34,8 +34,9 @@ public:
     int descriptor() const { return m_fd; }
     bool isOpen() const { return m_fd >= 0; }
 
-    // > 0: bytes read; 0: nothing now; -1: the stream ended or failed (see error()). Reading
-    // nothing re-arms the read notification; readEnabled(false) stops it (back-pressure).
+    // > 0: bytes read; 0: nothing now; -1: the stream ended or failed (see error()). The read
+    // notification is level-triggered: while enabled it fires as long as anything is unread;
+    // setReadEnabled(false) stops it (back-pressure, or nobody to read now).
     qint64 read(char *data, qint64 maxSize);
     void setReadEnabled(bool enabled);
 
@@ -54,8 +55,9 @@ public:
     void shutdownWrite(); // our direction ends (FIN); reading goes on
     void close();
 
-    // Waits for the descriptor to become readable (or writable, when bytes are pending) and
-    // handles it: readable() is called, pending bytes are sent. False when the time ran out.
+    // Waits for the descriptor to become readable (while reading is enabled) or writable (when
+    // bytes are pending) and handles it: readable() is called, pending bytes are sent. False
+    // when the time ran out or there is nothing to wait for.
     bool waitForActivity(int msecs);
 
     QAbstractSocket::SocketError error() const { return m_error; }
@@ -81,7 +83,6 @@ private:
     qint64 m_pendingOffset = 0;
     qint64 m_unreported = 0;
     bool m_reportScheduled = false;
-    bool m_readEnabled = true;
     bool m_ended = false; // read() found the end or an error
     bool m_reset = false;
     bool m_writeFailed = false;

@@ -399,10 +399,13 @@ qint64 SecureSocket::readData(char *data, qint64 maxlen)
             d->m_in.clear();
             d->m_inOffset = 0;
         }
-        if (d->m_readLimit > 0)
-            d->schedulePump(); // room was made: the engine may hold more
-        return n;
     }
+    // Room was made, here or in QIODevice's own buffer (read without calling us): the engine
+    // or the kernel may hold more that no notification will announce.
+    if (d->m_readLimit > 0)
+        d->schedulePump();
+    if (n > 0)
+        return n;
     return (maxlen == 0 || state() == ConnectedState) ? 0 : -1;
 }
 

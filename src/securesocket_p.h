@@ -80,7 +80,7 @@ public:
     void mirrorAddresses();
     void clearAddresses();
 
-    // Runs the plain socket without an event loop until done() or the time is up.
+    // Runs the transport without an event loop until done() or the time is up.
     bool waitFor(int msecs, const std::function<bool()> &done);
 
     qint64 plaintextBuffered() const { return m_in.size() - m_inOffset; }
@@ -133,8 +133,8 @@ public:
     };
     std::deque<WriteMark> m_marks;
     qint64 m_plainSubmitted = 0; // given to the engine
-    qint64 m_plainFlushed = 0;   // encrypted and handed to the plain socket
-    qint64 m_plainWritten = 0;   // confirmed written by the plain socket
+    qint64 m_plainFlushed = 0;   // encrypted and handed to the transport
+    qint64 m_plainWritten = 0;   // confirmed written by the transport
 
     bool m_pumping = false;
     bool m_pumpAgain = false;

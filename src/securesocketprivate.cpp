@@ -156,6 +156,8 @@ void SecureSocketPrivate::onPlainReadyRead()
 
 void SecureSocketPrivate::onTransportWritten(qint64 bytes)
 {
+    if (m_sunk > 0)
+        flushOutput(); // the sink's bytes get their mark before they are counted as written
     if (isTlsActive())
         emit q->encryptedBytesWritten(bytes);
     if (m_closing) { // progress: give the peer the full time to answer from now
@@ -371,16 +373,13 @@ void SecureSocketPrivate::discardStalePlaintext(Role role)
 // From here on the connection's bytes go through the descriptor directly (FdStream) rather
 // than through the plain QTcpSocket, which is closed without touching the connection. Not done
 // through a proxy (the descriptor then leads to the proxy), nor when the plain socket still
-// holds bytes it could not send.
+// holds bytes to send. The descriptor's number changes (socketDescriptor() tells the new one).
 void SecureSocketPrivate::adoptDescriptor()
 {
 #ifdef Q_OS_UNIX
     const int fd = static_cast<int>(m_plain->socketDescriptor());
-    if (fd < 0 || !m_engine)
-        return;
-    m_plain->flush();
-    if (m_plain->bytesToWrite() > 0)
-        return;
+    if (fd < 0 || !m_engine || m_plain->bytesToWrite() > 0)
+        return; // plaintext still queued (a STARTTLS answer, say): the plain socket carries on
     sockaddr_storage address{};
     socklen_t length = sizeof address;
     if (::getpeername(fd, reinterpret_cast<sockaddr *>(&address), &length) != 0)
@@ -547,6 +546,8 @@ void SecureSocketPrivate::pump()
         return;
     if (m_pumping) {
         m_pumpAgain = true;
+        if (m_stream) // a nested event loop in a slot: read again when the outer pump resumes
+            m_stream->setReadEnabled(false);
         return;
     }
     QPointer<SecureSocket> guard(q);
@@ -619,6 +620,18 @@ void SecureSocketPrivate::pullThroughSource()
 {
     m_sourceDry = false;
     m_stream->setReadEnabled(true);
+    if (m_closeNotifyReceived || m_engine->isFailed() || m_engine->phase() == Phase::Closed) {
+        // The engine reads no more, but the descriptor must be read to see its end (the
+        // notifier would fire for ever otherwise): what still comes is dropped.
+        char sink[kPlainChunk];
+        for (qint64 total = 0; total < kPullPerPump;) {
+            const qint64 got = transportRead(sink, sizeof sink);
+            if (got <= 0)
+                break;
+            total += got;
+        }
+        return;
+    }
     m_engine->process();
     if (!drainPlaintext(false))
         schedulePump(); // OpenSSL may hold records read ahead, which no notifier announces
@@ -859,7 +872,7 @@ void SecureSocketPrivate::handleFailure()
         transportDisconnect();
 }
 
-// The plain socket reached the end of its stream: everything it holds goes to the engine,
+// The transport reached the end of its stream: everything it holds goes to the engine,
 // which then tells a clean close (close_notify came) from a truncation.
 void SecureSocketPrivate::drainAtEof()
 {
@@ -894,8 +907,8 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
         if (done())
             return true;
         if (m_stream) {
-            if (!m_stream->isOpen() || deadline.hasExpired())
-                return done();
+            if (!m_stream->isOpen() || deadline.hasExpired() || m_pumping)
+                return done(); // (called from a slot inside pump(): nothing can progress)
             int left = remainingMs(deadline);
             if (m_closing)
                 left = std::max(1, std::min(left, remainingMs(m_closeDeadline)));

@@ -69,6 +69,20 @@ namespace {
 // OpenSSL's record buffer when it reads ahead from an input source: a few full records.
 constexpr size_t kReadAheadBuffer = 64 * 1024;
 
+// SSL_free_buffers() is safe from 3.0.14, 3.1.6, 3.2.2 and 3.3.1 on (CVE-2024-4741).
+bool freeBuffersIsSafe()
+{
+    static const bool safe = [] {
+        const unsigned long v = OpenSSL_version_num(); // 0xMNN00PP0
+        const unsigned long major = v >> 28, minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
+        if (major != 3 || minor >= 4)
+            return major >= 3;
+        const unsigned long fixedIn[] = {14, 6, 2, 1};
+        return patch >= fixedIn[minor];
+    }();
+    return safe;
+}
+
 // The BIO between OpenSSL and the engine's two queues: OpenSSL reads received ciphertext from
 // the input queue and appends what it sends to the output queue, with no memory BIO (and none
 // of its zero-filling and copies) in between. An empty input means "wait for more", never end
@@ -465,7 +479,10 @@ void Connection::releaseBuffersIfIdle()
         return;
     if (SSL_has_pending(m_ssl.get()) != 0)
         return;
-    SSL_free_buffers(m_ssl.get()); // refuses (harmlessly) while a record is half read or written
+    // Refuses (harmlessly) while a record is half read or written; before the fix of
+    // CVE-2024-4741 it freed a half-read buffer, so older libraries keep their buffers.
+    if (freeBuffersIsSafe())
+        SSL_free_buffers(m_ssl.get());
     m_input.release();
     m_output.release();
 }

@@ -35,10 +35,10 @@
 //     nothing is the end of the stream. Same rule for calling back as for the sink.
 //
 // Memory: while data flows the engine keeps its input and output buffers and OpenSSL's record
-// buffers (about 17 KiB each way). When the connection is idle (read() finds no input left and
-// nothing decrypted pending, or the caller has taken all output and no input is pending) it
-// frees them all; they come back, sized as before, on the next use. read() with no new input
-// returns 0 without calling into OpenSSL.
+// buffers (about 17 KiB each way; 64 KiB for reading with an input source). When the connection is
+// idle (read() finds no input left and nothing decrypted pending, or the caller has taken all
+// output and no input is pending) it frees them all; they come back, sized as before, on the next
+// use. read() with no new input returns 0 without calling into OpenSSL.
 //
 // When the peer's certificate fails verification and the mode is VerifyMode::Verify, the
 // engine pauses in Phase::VerifyPending (events: VerifyFailed) before any application data

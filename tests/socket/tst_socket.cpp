@@ -171,7 +171,8 @@ private:
 // A TLS server in Python's ssl module. "truncate": sends `size` bytes, then closes the TCP
 // connection without close_notify, as an attacker truncating the stream would. "reset": sends
 // `size` bytes, waits, then resets the connection (RST). "silent": completes the handshake,
-// then neither reads nor writes until killed.
+// then neither reads nor writes until killed. "stall": completes the handshake, sends close_notify
+// without reading anything, waits, then resets the connection.
 const char kPythonServer[] = R"(
 import socket, ssl, struct, sys, time
 cert, key, size, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -187,6 +188,16 @@ raw.settimeout(20)
 tls = context.wrap_socket(raw, server_side=True)
 if mode == "silent":
     time.sleep(60)
+if mode == "stall":
+    tls.setblocking(False)
+    try:
+        tls.unwrap()  # sends close_notify; the client's answer is never read
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        pass
+    time.sleep(0.5)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()
+    sys.exit(0)
 tls.sendall(bytes(i % 251 for i in range(size)))
 if mode == "reset":
     time.sleep(0.3)
@@ -229,6 +240,7 @@ private slots:
     void truncation();
     void reset();
     void closeWithSilentPeer();
+    void peerStopsReadingAfterCloseNotify();
     void nothingStaleAfterFailedConnect();
 
     void missingCaFile();
@@ -920,6 +932,27 @@ void tst_Socket::reset()
     QCOMPARE(client.tlsError(), SecureSocket::ConnectionReset);
     QVERIFY2(client.errorString().contains(QStringLiteral("reset")),
              qPrintable(client.errorString()));
+}
+
+// The peer says close_notify while we are sending more than the kernel takes, then reads
+// nothing and finally resets: the engine reads no more, yet the end of the stream is seen and
+// the socket ends (it used to wait for ever, its read notifier firing in vain).
+void tst_Socket::peerStopsReadingAfterCloseNotify()
+{
+    QProcess python;
+    const quint16 port = startPythonServer(python, QStringLiteral("stall"), 0);
+    if (QTest::currentTestFailed())
+        return;
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    QObject::connect(&client, &SecureSocket::encrypted, &client,
+                     [&client] { client.write(pattern(32 * 1024 * 1024)); });
+    client.connectToHostEncrypted(kIp, port);
+    QVERIFY(waitUntil([&] { return log.disconnected == 1; }, kTimeout));
+    QVERIFY(python.waitForFinished(kTimeout));
+    QCOMPARE(log.errors.value(0), QAbstractSocket::RemoteHostClosedError);
+    QCOMPARE(client.state(), QAbstractSocket::UnconnectedState);
 }
 
 // A peer that never answers close_notify: the socket closes anyway, a little later.
