@@ -91,7 +91,6 @@ struct BioQueues
 {
     detail::ByteQueue *input;
     detail::ByteQueue *output;
-    const Connection::OutputSink *sink;    // offered output first, when none is queued
     const Connection::InputSource *source; // read from when the input is empty
 };
 
@@ -137,11 +136,6 @@ int queueBioWrite(BIO *bio, const char *data, size_t size, size_t *done)
     if (!queues)
         return 0;
     *done = size;
-    if (queues->output->empty() && *queues->sink) {
-        const size_t taken = std::min((*queues->sink)(data, size), size);
-        data += taken;
-        size -= taken;
-    }
     queues->output->append(data, size);
     return 1;
 }
@@ -374,7 +368,7 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
         fail(Error::Internal, "cannot create a TLS connection (out of memory)");
         return;
     }
-    BIO_set_data(bio.get(), new BioQueues{&m_input, &m_output, &m_sink, &m_source});
+    BIO_set_data(bio.get(), new BioQueues{&m_input, &m_output, &m_source});
     // One BIO for both directions: SSL_set_bio takes its one reference.
     SSL_set_bio(m_ssl.get(), bio.get(), bio.get());
     bio.release();
@@ -491,6 +485,16 @@ void Connection::process()
 {
     if (m_phase == Phase::Handshake)
         advanceHandshake();
+    offerOutput();
+}
+
+// All that one call made goes to the sink at once: a flight of handshake records, or the
+// records of one large write, leave in one send() instead of one each.
+void Connection::offerOutput()
+{
+    if (!m_sink || m_output.empty())
+        return;
+    consumeOutput(std::min(m_sink(m_output.data(), m_output.size()), m_output.size()));
 }
 
 void Connection::advanceHandshake()
@@ -570,6 +574,7 @@ void Connection::resolveVerification(bool accept)
     m_decision = accept ? Decision::Accepted : Decision::Rejected;
     m_phase = Phase::Handshake;
     advanceHandshake();
+    offerOutput();
 }
 
 void Connection::finishHandshake()
@@ -623,10 +628,12 @@ void Connection::write(const char *data, size_t size)
 {
     if (isFailed() || m_shutdownRequested || size == 0)
         return;
-    if (m_phase == Phase::Data && m_pendingPlain.empty())
+    if (m_phase == Phase::Data && m_pendingPlain.empty()) {
         writeNow(data, size);
-    else
+        offerOutput();
+    } else {
         m_pendingPlain.append(data, size);
+    }
 }
 
 void Connection::writeNow(const char *data, size_t size)
@@ -636,8 +643,6 @@ void Connection::writeNow(const char *data, size_t size)
     // Our BIO takes everything (the output queue grows), so SSL_write_ex never stops half way.
     if (SSL_write_ex(m_ssl.get(), data, size, &written) != 1 || written != size)
         failFromSsl(SSL_get_error(m_ssl.get(), 0));
-    else if (m_sink && m_output.empty())
-        releaseBuffersIfIdle(); // the sink took it all: no consumeOutput() will say so
 }
 
 void Connection::flushPendingWrites()
@@ -694,6 +699,7 @@ size_t Connection::read(char *buffer, size_t capacity)
         }
         break;
     }
+    offerOutput(); // a close_notify answered, say
     if (total == 0)
         releaseBuffersIfIdle();
     return total;
@@ -718,6 +724,7 @@ void Connection::shutdown()
     m_shutdownRequested = true;
     if (m_phase == Phase::Data || m_phase == Phase::Shutdown)
         sendCloseNotify(); // else after the handshake, behind the queued writes
+    offerOutput();
 }
 
 void Connection::sendCloseNotify()

@@ -21,11 +21,12 @@
 //   - outputView() returns all pending output as one contiguous block: send from it, then
 //     consumeOutput(n) with the n bytes sent (n <= its size; partial is fine, the rest stays
 //     first in line). The view is valid until the next call of any other method.
-//   - setOutputSink(sink): bytes OpenSSL produces are first offered to sink, as they are made,
-//     when no output is queued before them; sink returns how many it took (0 to all, e.g. a
-//     non-blocking send()) and the rest is queued as usual. This saves the copy into the output
-//     buffer. The sink is called from inside write(), process(), read() and shutdown(); it must
-//     not call back into the engine.
+//   - setOutputSink(sink): at the end of each write(), process(), read(), shutdown() and
+//     resolveVerification() that made output, all pending output is offered to sink as one
+//     block; sink returns how many bytes it took (0 to all, e.g. a non-blocking send()) and the
+//     rest stays queued, first in line. One call's records thus leave in one send() (a
+//     handshake flight, the records of a large write). The sink must not call back into the
+//     engine.
 //   - setInputSource(source): when the input buffer is empty, OpenSSL reads through source
 //     straight into its record buffer (e.g. a non-blocking recv()), reading ahead up to 64 KiB
 //     at a time; source returns how many bytes it wrote, 0 for "nothing now". This saves the
@@ -220,6 +221,7 @@ private:
     std::string verifySummary() const;
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
+    void offerOutput();
 
     std::shared_ptr<const Context> m_context;
     std::string m_peerName;
