@@ -277,7 +277,10 @@ QList<Figure> Runner::handshakes(KeyType key)
                    : nullptr;
     auto qtServer =
         settersServer ? startServer({ServeKind::Handshake, Lib::Qt, key}, &error) : nullptr;
-    if (!qtServer)
+    // The floor: the same connect, first byte and close in plain TCP (QTcpSocket).
+    auto plainServer =
+        qtServer && ecdsa ? startServer({ServeKind::Handshake, Lib::Plain}, &error) : nullptr;
+    if (!qtServer || (ecdsa && !plainServer))
         return {failedFigure(prefix, error)};
 
     ClientSpec spec;
@@ -301,6 +304,7 @@ QList<Figure> Runner::handshakes(KeyType key)
     // The control of the resumption count: Qt's client keeps and offers its ticket, and our
     // server accepts tickets, so these handshakes must count as resumed.
     ClientMaker qtResumedToOurs(m_pki, spec);
+    ClientMaker plain(m_pki, {Lib::Plain});
 
     auto rate = [this](ClientMaker &maker, Child &server) {
         return [this, &maker, &server](bool warmup) {
@@ -317,6 +321,7 @@ QList<Figure> Runner::handshakes(KeyType key)
         variants.append({QStringLiteral("ours_resumed"), rate(oursResumed, *oursServer)});
         variants.append({QStringLiteral("qt_resumed"), rate(qtResumed, *qtServer)});
         variants.append({QStringLiteral("qt_resumed_to_ours"), rate(qtResumedToOurs, *oursServer)});
+        variants.append({QStringLiteral("plain"), rate(plain, *plainServer)});
     }
     const Results r = alternate(prefix, variants, m_scale.slowReps);
 
@@ -355,6 +360,17 @@ QList<Figure> Runner::handshakes(KeyType key)
     shared.note = QStringLiteral("client resumption off: %1; ours with one shared "
                                  "SecureConfiguration")
                       .arg(ours.resumptionNote());
+    if (ecdsa) {
+        const double plainRate = median(valuesOf(r.value("plain")));
+        shared.extra.insert(
+            QStringLiteral("plain_tcp_floor"),
+            QJsonObject{{"per_s", orNull(plainRate)},
+                        {"cpu_ms_per_connection",
+                         cpu(QStringLiteral("plain"), QString())["ours"].toObject()},
+                        {"what", "QTcpSocket: connect, the server's first line, close; no TLS"}});
+        shared.note +=
+            QStringLiteral("; plain TCP, the same without TLS: %1/s").arg(plainRate, 0, 'f', 0);
+    }
     figures << shared;
 
     Figure setters = makeFigure(

@@ -160,7 +160,7 @@ void BenchServer::serveHandshake(QTcpSocket *socket, QObject *handlers)
     else if (auto *qt = qobject_cast<QSslSocket *>(socket))
         *counting = connect(qt, &QSslSocket::encryptedBytesWritten, handlers,
                             [flight](qint64 bytes) { *flight += bytes; });
-    onReady(socket, handlers, [this, socket, flight, counting] {
+    auto ready = [this, socket, flight, counting] {
         QObject::disconnect(*counting);
         ++m_encrypted;
         const char verdict = *flight == 0 ? '?' : *flight < m_certificateSize ? 'R' : 'F';
@@ -168,8 +168,12 @@ void BenchServer::serveHandshake(QTcpSocket *socket, QObject *handlers)
         socket->write(verdict + QByteArray::number(threadCpuMs()) + '\n');
         if (onEncrypted)
             onEncrypted();
-    });
+    };
     connect(socket, &QIODevice::readyRead, handlers, [socket] { socket->readAll(); });
+    if (m_spec.lib == Lib::Plain)
+        ready(); // plain TCP: an accepted socket is ready at once
+    else
+        onReady(socket, handlers, ready);
 }
 
 namespace {
