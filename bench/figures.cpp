@@ -199,66 +199,73 @@ QList<Figure> Runner::run(const QStringList &groups)
 
 QList<Figure> Runner::bulk()
 {
+    // plain: the same transfer in plain TCP (QTcpSocket), the floor that the kernel and Qt set.
+    const Lib libs[3] = {Lib::Ours, Lib::Qt, Lib::Plain};
+    std::unique_ptr<Child> servers[3];
     QString error;
-    auto oursServer = startServer({ServeKind::Sink, Lib::Ours}, &error);
-    auto qtServer = oursServer ? startServer({ServeKind::Sink, Lib::Qt}, &error) : nullptr;
-    if (!qtServer)
-        return {failedFigure(QStringLiteral("bulk_2proc"), error),
-                failedFigure(QStringLiteral("bulk_1proc"), error)};
-    const ClientMaker ours(m_pki, {Lib::Ours});
-    const ClientMaker qt(m_pki, {Lib::Qt});
+    for (int i = 0; i < 3; ++i) {
+        servers[i] = startServer({ServeKind::Sink, libs[i]}, &error);
+        if (!servers[i])
+            return {failedFigure(QStringLiteral("bulk_2proc"), error),
+                    failedFigure(QStringLiteral("bulk_1proc"), error)};
+    }
+    const ClientMaker makers[3] = {ClientMaker(m_pki, {Lib::Ours}), ClientMaker(m_pki, {Lib::Qt}),
+                                   ClientMaker(m_pki, {Lib::Plain})};
     const qint64 bytes = m_scale.bulkBytes;
-    const Results two = alternate(
-        QStringLiteral("bulk_2proc"),
-        {{QStringLiteral("ours"),
-          [&](bool) { return measureBulk(ours, oursServer->port(), bytes); }},
-         {QStringLiteral("qt"), [&](bool) { return measureBulk(qt, qtServer->port(), bytes); }}},
-        m_scale.reps);
-    oursServer.reset();
-    qtServer.reset();
+    QList<Variant> variants;
+    for (int i = 0; i < 3; ++i) {
+        variants.append({QLatin1String(libName(libs[i])), [&, i](bool) {
+                             return measureBulk(makers[i], servers[i]->port(), bytes);
+                         }});
+    }
+    const Results two = alternate(QStringLiteral("bulk_2proc"), variants, m_scale.reps);
+    for (auto &server : servers)
+        server.reset();
 
-    BenchServer oursLocal(m_pki, {ServeKind::Sink, Lib::Ours});
-    BenchServer qtLocal(m_pki, {ServeKind::Sink, Lib::Qt});
-    oursLocal.listen(QHostAddress::LocalHost, 0);
-    qtLocal.listen(QHostAddress::LocalHost, 0);
-    const Results one =
-        alternate(QStringLiteral("bulk_1proc"),
-                  {{QStringLiteral("ours"),
-                    [&](bool) { return measureBulk(ours, oursLocal.serverPort(), bytes); }},
-                   {QStringLiteral("qt"),
-                    [&](bool) { return measureBulk(qt, qtLocal.serverPort(), bytes); }}},
-                  m_scale.reps);
+    std::unique_ptr<BenchServer> local[3];
+    variants.clear();
+    for (int i = 0; i < 3; ++i) {
+        local[i] = std::make_unique<BenchServer>(m_pki, ServerSpec{ServeKind::Sink, libs[i]});
+        local[i]->listen(QHostAddress::LocalHost, 0);
+        variants.append({QLatin1String(libName(libs[i])), [&, i](bool) {
+                             return measureBulk(makers[i], local[i]->serverPort(), bytes);
+                         }});
+    }
+    const Results one = alternate(QStringLiteral("bulk_1proc"), variants, m_scale.reps);
     for (Lib lib : {Lib::Ours, Lib::Qt}) {
         for (const Sample &s : two.value(QLatin1String(libName(lib))))
             noteNegotiated(lib, s);
     }
 
     const QString size = QStringLiteral("%1 MiB").arg(bytes / kMiB);
+    const QList<std::pair<QString, QString>> series{
+        {QStringLiteral("ours"), QStringLiteral("ours")},
+        {QStringLiteral("qt"), QStringLiteral("qt")},
+        {QStringLiteral("plain"), QStringLiteral("plain")}};
     Figure f2 = makeFigure(QStringLiteral("bulk_2proc"),
                            QStringLiteral("bulk throughput, %1 client to server in 64 KiB "
                                           "writes, two processes (one core each)")
                                .arg(size),
-                           QStringLiteral("MB/s"), true, two,
-                           {{QStringLiteral("ours"), QStringLiteral("ours")},
-                            {QStringLiteral("qt"), QStringLiteral("qt")}});
+                           QStringLiteral("MB/s"), true, two, series);
     ratioTarget(f2, 1.5, true);
     Figure f1 = makeFigure(QStringLiteral("bulk_1proc"),
                            QStringLiteral("bulk throughput, %1, client and server in one "
                                           "process (one core)")
                                .arg(size),
-                           QStringLiteral("MB/s"), true, one,
-                           {{QStringLiteral("ours"), QStringLiteral("ours")},
-                            {QStringLiteral("qt"), QStringLiteral("qt")}});
+                           QStringLiteral("MB/s"), true, one, series);
     ratioTarget(f1, 2, true);
     for (Figure *f : {&f2, &f1}) {
         const Results &r = f == &f2 ? two : one;
         // CPU seconds per transfer: the busier side bounds the throughput.
-        f->extra.insert(QStringLiteral("client_thread_cpu_s"),
-                        QJsonObject{{"ours", orNull(infoMedian(r.value("ours"), "thread_cpu_s"))},
-                                    {"qt", orNull(infoMedian(r.value("qt"), "thread_cpu_s"))}});
-        f->extra.insert(QStringLiteral("server_cpu_s"),
-                        QJsonObject{{"ours", orNull(infoMedian(r.value("ours"), "server_cpu_s"))},
-                                    {"qt", orNull(infoMedian(r.value("qt"), "server_cpu_s"))}});
+        auto cpu = [&r](const char *key) {
+            QJsonObject sides;
+            for (const char *lib : {"ours", "qt", "plain"})
+                sides.insert(QLatin1String(lib), orNull(infoMedian(r.value(lib), key)));
+            return sides;
+        };
+        f->extra.insert(QStringLiteral("client_thread_cpu_s"), cpu("thread_cpu_s"));
+        f->extra.insert(QStringLiteral("server_cpu_s"), cpu("server_cpu_s"));
+        f->note = QStringLiteral("plain: QTcpSocket without TLS, for reference");
     }
     return {f2, f1};
 }
