@@ -43,6 +43,13 @@ BenchServer::BenchServer(const Pki &pki, const ServerSpec &spec, QObject *parent
     m_certificateSize = chain.isEmpty() ? 0 : chain.first().toDer().size();
 }
 
+// Connections still open go first, while this is still a BenchServer: a socket deleted with
+// its parent signals disconnected(), and the handlers of that signal use this object.
+BenchServer::~BenchServer()
+{
+    qDeleteAll(findChildren<QTcpSocket *>(Qt::FindDirectChildrenOnly));
+}
+
 QTcpSocket *BenchServer::makeSocket()
 {
     switch (m_spec.lib) {

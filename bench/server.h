@@ -34,6 +34,7 @@ class BenchServer : public QTcpServer
 {
 public:
     BenchServer(const Pki &pki, const ServerSpec &spec, QObject *parent = nullptr);
+    ~BenchServer() override;
 
     int encryptedCount() const { return m_encrypted; } // handshakes done so far
     int liveCount() const { return m_live; }           // connections not yet closed
