@@ -247,8 +247,9 @@ Transfer transferPipeline(Pair &pair, size_t bytes)
         encryptorPinned = pinThread(0);
         const double cpuStart = threadCpuSeconds();
         const std::vector<char> chunk(kWrite, 'e');
-        // Records go to the block as OpenSSL makes them (the output sink, as the socket driver
-        // sends them): the copy into the block stands for send()'s copy into the kernel.
+        // Each write's records go to the block through the output sink, in one offer, as the
+        // socket driver sends them: the copy into the block stands for send()'s copy into the
+        // kernel.
         std::string block;
         pair.client->setOutputSink([&block](const char *data, size_t size) {
             block.append(data, size);

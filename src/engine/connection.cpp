@@ -68,6 +68,8 @@ namespace {
 
 // OpenSSL's record buffer when it reads ahead from an input source: a few full records.
 constexpr size_t kReadAheadBuffer = 64 * 1024;
+// Plaintext encrypted per offer to the output sink in a large write: four full records.
+constexpr size_t kSinkSlice = 4 * SSL3_RT_MAX_PLAIN_LENGTH;
 
 // SSL_free_buffers() is safe from 3.0.14, 3.1.6, 3.2.2 and 3.3.1 on (CVE-2024-4741).
 bool freeBuffersIsSafe()
@@ -489,12 +491,16 @@ void Connection::process()
 }
 
 // All that one call made goes to the sink at once: a flight of handshake records, or the
-// records of one large write, leave in one send() instead of one each.
-void Connection::offerOutput()
+// records of one write, leave in one send() instead of one each. Buffers are released once the
+// sink took everything, but not between a write's slices nor in the middle of a handshake (the
+// next flight would allocate them again at once).
+void Connection::offerOutput(bool mayRelease)
 {
     if (!m_sink || m_output.empty())
         return;
-    consumeOutput(std::min(m_sink(m_output.data(), m_output.size()), m_output.size()));
+    m_output.consume(m_sink(m_output.data(), m_output.size()));
+    if (mayRelease && m_output.empty() && m_phase != Phase::Handshake)
+        releaseBuffersIfIdle();
 }
 
 void Connection::advanceHandshake()
@@ -639,10 +645,22 @@ void Connection::write(const char *data, size_t size)
 void Connection::writeNow(const char *data, size_t size)
 {
     OsslErrorScope errors;
-    size_t written = 0;
-    // Our BIO takes everything (the output queue grows), so SSL_write_ex never stops half way.
-    if (SSL_write_ex(m_ssl.get(), data, size, &written) != 1 || written != size)
-        failFromSsl(SSL_get_error(m_ssl.get(), 0));
+    // With a sink, a large write goes out a slice of a few records at a time: the output queue
+    // holds one slice, not the whole write, and the first bytes leave before the last are
+    // encrypted. Our BIO takes everything (the queue grows), so SSL_write_ex never stops half
+    // way.
+    const size_t slice = m_sink ? kSinkSlice : size;
+    for (size_t done = 0; done < size;) {
+        const size_t n = std::min(size - done, slice);
+        size_t written = 0;
+        if (SSL_write_ex(m_ssl.get(), data + done, n, &written) != 1 || written != n) {
+            failFromSsl(SSL_get_error(m_ssl.get(), 0));
+            return;
+        }
+        done += n;
+        if (done < size)
+            offerOutput(false);
+    }
 }
 
 void Connection::flushPendingWrites()
@@ -699,7 +717,7 @@ size_t Connection::read(char *buffer, size_t capacity)
         }
         break;
     }
-    offerOutput(); // a close_notify answered, say
+    offerOutput(); // an alert, or the answer to the peer's KeyUpdate
     if (total == 0)
         releaseBuffersIfIdle();
     return total;

@@ -22,11 +22,12 @@
 //     consumeOutput(n) with the n bytes sent (n <= its size; partial is fine, the rest stays
 //     first in line). The view is valid until the next call of any other method.
 //   - setOutputSink(sink): at the end of each write(), process(), read(), shutdown() and
-//     resolveVerification() that made output, all pending output is offered to sink as one
-//     block; sink returns how many bytes it took (0 to all, e.g. a non-blocking send()) and the
-//     rest stays queued, first in line. One call's records thus leave in one send() (a
-//     handshake flight, the records of a large write). The sink must not call back into the
-//     engine.
+//     resolveVerification(), all pending output (what the call made, and what an earlier offer
+//     left) is offered to sink as one block, from its front; sink returns how many bytes it took
+//     (0 to all, e.g. a non-blocking send()) and the rest stays queued, first in line. One
+//     call's records thus leave in one send(): a handshake flight, an alert, a write's records
+//     (a write of more than 64 KiB is offered a 64 KiB slice at a time, as it is encrypted).
+//     The sink must not call back into the engine.
 //   - setInputSource(source): when the input buffer is empty, OpenSSL reads through source
 //     straight into its record buffer (e.g. a non-blocking recv()), reading ahead up to 64 KiB
 //     at a time; source returns how many bytes it wrote, 0 for "nothing now". This saves the
@@ -221,7 +222,7 @@ private:
     std::string verifySummary() const;
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
-    void offerOutput();
+    void offerOutput(bool mayRelease = true);
 
     std::shared_ptr<const Context> m_context;
     std::string m_peerName;

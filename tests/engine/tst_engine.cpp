@@ -65,6 +65,7 @@ private slots:
     void largeTransfer();
     void zeroCopyMixedWithCopies();
     void outputSink();
+    void outputSinkOffersEverything();
     void inputSource_data();
     void inputSource();
     void partialRecordAcrossIdle();
@@ -676,21 +677,21 @@ void TestEngine::zeroCopyMixedWithCopies()
 
 // An output sink that takes all, part or nothing of what it is offered (as a non-blocking
 // send() does): what it takes and what stays queued reach the peer in order, handshake and
-// close_notify included; each offer is all the queued output, from its front, and a large
-// write's records come in one offer.
+// close_notify included, and each offer is all the queued output, from its front.
 void TestEngine::outputSink()
 {
     EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
     std::string wire; // what the client's sink took, not yet delivered
     size_t offers = 0;
     size_t offersNotWhole = 0;
-    size_t largestOffer = 0;
+    size_t partialTakes = 0;
     pair.client->setOutputSink([&](const char *data, size_t size) {
         const auto [front, queued] = pair.client->outputView();
         if (front != data || queued != size)
             ++offersNotWhole;
-        largestOffer = std::max(largestOffer, size);
-        const size_t take = (offers++ % 3 == 0) ? size : (offers % 3 == 1 ? size / 2 : 0);
+        const size_t turn = offers++ % 3; // all, half, nothing, all, ...
+        const size_t take = turn == 0 ? size : turn == 1 ? size / 2 : 0;
+        partialTakes += take > 0 && take < size ? 1 : 0;
         wire.append(data, take);
         return take;
     });
@@ -722,12 +723,80 @@ void TestEngine::outputSink()
     deliverClient();
     QVERIFY2(pair.server.received == data, firstDifference(pair.server.received, data).c_str());
     QVERIFY(offers > 3);
+    QVERIFY(partialTakes > 0);
     QCOMPARE(offersNotWhole, size_t(0));
-    QVERIFY2(largestOffer > 32 * 1024, std::to_string(largestOffer).c_str()); // several records
 
     pair.client->shutdown();
     deliverClient();
     QVERIFY(pair.server.hasEvent(Event::CloseNotify));
+}
+
+// With a sink that takes everything, nothing is ever left queued after a call: every call
+// that makes output (a handshake flight, a write, close_notify, the alert of a failure)
+// offers it before it returns, a write's records in one offer, and a large write a slice of
+// at most 64 KiB of plaintext at a time.
+void TestEngine::outputSinkOffersEverything()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    std::vector<std::string> clientOffers;
+    std::vector<std::string> serverOffers;
+    pair.client->setOutputSink([&](const char *data, size_t size) {
+        clientOffers.emplace_back(data, size);
+        return size;
+    });
+    pair.server->setOutputSink([&](const char *data, size_t size) {
+        serverOffers.emplace_back(data, size);
+        return size;
+    });
+    auto concat = [](std::vector<std::string> &offers) {
+        std::string all;
+        for (const std::string &offer : offers)
+            all += offer;
+        offers.clear();
+        return all;
+    };
+    for (int round = 0; round < 8 && !(pair.client.hasEvent(Event::HandshakeDone) &&
+                                       pair.server.hasEvent(Event::HandshakeDone));
+         ++round) {
+        pair.client->process();
+        QCOMPARE(pair.client->pendingOutput(), size_t(0));
+        pair.deliver(pair.server, concat(clientOffers));
+        QCOMPARE(pair.server->pendingOutput(), size_t(0));
+        pair.deliver(pair.client, concat(serverOffers));
+        pair.drain(pair.client);
+        pair.drain(pair.server);
+    }
+    QVERIFY2(pair.client.hasEvent(Event::HandshakeDone), state(pair).c_str());
+    QVERIFY2(pair.server.hasEvent(Event::HandshakeDone), state(pair).c_str());
+    pair.deliver(pair.server, concat(clientOffers)); // the client's Finished, if still here
+
+    const std::string small = patternData(40000, 1); // three records
+    pair.client->write(small.data(), small.size());
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    QCOMPARE(clientOffers.size(), size_t(1));
+    const std::string large = patternData(200 * 1024, 2); // four slices
+    pair.client->write(large.data(), large.size());
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    QCOMPARE(clientOffers.size(), size_t(5));
+    for (const std::string &offer : clientOffers)
+        QVERIFY2(offer.size() <= 64 * 1024 + 4 * 256, std::to_string(offer.size()).c_str());
+    pair.deliver(pair.server, concat(clientOffers));
+    pair.drain(pair.server);
+    QVERIFY(pair.server.received == small + large);
+
+    // A record that fails its integrity check: the server's fatal alert goes out at once.
+    const std::string forged =
+        std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x'); // 32 bytes of junk
+    pair.server->feed(forged.data(), forged.size());
+    pair.drain(pair.server);
+    QCOMPARE(pair.server.phase(), Phase::Failed);
+    QVERIFY(pair.server.hasEvent(Event::AlertSent));
+    QCOMPARE(pair.server->pendingOutput(), size_t(0));
+    QCOMPARE(serverOffers.size(), size_t(1));
+
+    pair.client->shutdown();
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    QCOMPARE(clientOffers.size(), size_t(1)); // close_notify
 }
 
 void TestEngine::inputSource_data()
