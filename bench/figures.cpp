@@ -377,6 +377,7 @@ QList<Figure> Runner::handshakes(KeyType key)
                         {"what", "QTcpSocket: connect, the server's first line, close; no TLS"}});
         shared.note +=
             QStringLiteral("; plain TCP, the same without TLS: %1/s").arg(plainRate, 0, 'f', 0);
+        shared.errors += errorsOf(QStringLiteral("plain"), r.value("plain"));
     }
     figures << shared;
 
