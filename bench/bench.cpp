@@ -334,6 +334,7 @@ SessionInfo sessionInfo(const QTcpSocket *socket)
     if (const auto *ours = qobject_cast<const SecureSocket *>(socket)) {
         info.protocol = ours->sessionProtocol();
         info.cipher = ours->sessionCipher();
+        info.group = ours->sessionKeyExchangeGroup();
     } else if (const auto *qt = qobject_cast<const QSslSocket *>(socket)) {
         info.protocol = qt->sessionProtocol() == QSsl::TlsV1_3   ? QStringLiteral("TLSv1.3")
                         : qt->sessionProtocol() == QSsl::TlsV1_2 ? QStringLiteral("TLSv1.2")

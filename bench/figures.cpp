@@ -180,18 +180,6 @@ QList<Figure> Runner::run(const QStringList &groups)
         else if (group == QLatin1String("systemca"))
             figures += systemCa();
     }
-    // SecureSocket does not expose the key exchange group: the engine, with the same
-    // settings and the same OpenSSL, tells which one is negotiated.
-    QJsonObject ours = m_negotiated.value(QLatin1String("ours")).toObject();
-    if (!ours.isEmpty() && ours.value(QLatin1String("group")).toString().isEmpty()) {
-        ours.insert(QStringLiteral("group"),
-                    m_engineGroup.isEmpty()
-                        ? QStringLiteral("(not exposed by SecureSocket)")
-                        : m_engineGroup + QStringLiteral(" (from the engine with the same "
-                                                         "settings; SecureSocket does not "
-                                                         "expose the group)"));
-        m_negotiated.insert(QStringLiteral("ours"), ours);
-    }
     return figures;
 }
 

@@ -87,7 +87,6 @@ private:
     QJsonObject m_negotiated;
     QJsonObject m_affinity;
     QString m_engineOpenssl;
-    QString m_engineGroup;
     QStringList m_libraries;
     QStringList m_variants;
 };

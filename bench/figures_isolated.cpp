@@ -111,7 +111,6 @@ Sample Runner::runEngine(const QStringList &arguments)
     sample.value2 = result.value(QLatin1String("mbps_wall")).toDouble();
     sample.info = result;
     m_engineOpenssl = result.value(QLatin1String("openssl")).toString();
-    m_engineGroup = result.value(QLatin1String("group")).toString();
     return sample;
 }
 

@@ -91,6 +91,11 @@ QString SecureSocket::sessionCipher() const
     return d->m_engine ? QString::fromStdString(d->m_engine->handshakeInfo().cipher) : QString();
 }
 
+QString SecureSocket::sessionKeyExchangeGroup() const
+{
+    return d->m_engine ? QString::fromStdString(d->m_engine->handshakeInfo().group) : QString();
+}
+
 QByteArray SecureSocket::negotiatedAlpnProtocol() const
 {
     return d->m_engine ? QByteArray::fromStdString(d->m_engine->handshakeInfo().alpn)

@@ -64,6 +64,9 @@ public:
     // connection or abort().
     QString sessionProtocol() const; // "TLSv1.3"
     QString sessionCipher() const;   // e.g. "TLS_AES_256_GCM_SHA384"
+    // The key exchange group by its TLS (IANA) name, e.g. "x25519" or "secp256r1"; empty when
+    // none was used.
+    QString sessionKeyExchangeGroup() const;
     QByteArray negotiatedAlpnProtocol() const;
     // The handshake resumed an earlier session (a client's cached ticket, see
     // SecureConfiguration::setSessionResumption()), skipping the certificate exchange.

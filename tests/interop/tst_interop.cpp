@@ -418,20 +418,43 @@ void tst_Interop::opensslServer_data()
 {
     QTest::addColumn<QString>("versionFlag");
     QTest::addColumn<QString>("protocol");
+    QTest::addColumn<QString>("serverGroups"); // s_server -groups, or none
+    QTest::addColumn<QString>("group");        // what sessionKeyExchangeGroup() says
     QTest::newRow("TLS 1.2") << "-tls1_2"
-                             << "TLSv1.2";
+                             << "TLSv1.2"
+                             << ""
+                             << "x25519";
     QTest::newRow("TLS 1.3") << "-tls1_3"
-                             << "TLSv1.3";
+                             << "TLSv1.3"
+                             << ""
+                             << "x25519";
+    // Our client's key share is for X25519: the server asks again (HelloRetryRequest).
+    QTest::newRow("TLS 1.3, server only P-256") << "-tls1_3"
+                                                << "TLSv1.3"
+                                                << "P-256"
+                                                << "secp256r1";
+    QTest::newRow("TLS 1.2, server only P-384") << "-tls1_2"
+                                                << "TLSv1.2"
+                                                << "P-384"
+                                                << "secp384r1";
 }
 
 void tst_Interop::opensslServer()
 {
     QFETCH(QString, versionFlag);
     QFETCH(QString, protocol);
+    QFETCH(QString, serverGroups);
+    QFETCH(QString, group);
     PeerProcess peer;
     if (!peer.startServer(
             QStringLiteral("openssl"),
-            [&](quint16 port) { return opensslServerArgs(port, versionFlag); }, opensslReady))
+            [&](quint16 port) {
+                QStringList args = opensslServerArgs(port, versionFlag);
+                if (!serverGroups.isEmpty())
+                    args << QStringLiteral("-groups") << serverGroups;
+                return args;
+            },
+            opensslReady))
         QFAIL(qPrintable(peer.errorString()));
 
     SecureSocket client;
@@ -445,6 +468,7 @@ void tst_Interop::opensslServer()
              qPrintable(log.summary() + QLatin1Char('\n') + peer.describe()));
     QCOMPARE(client.sessionProtocol(), protocol);
     QVERIFY(!client.sessionCipher().isEmpty());
+    QCOMPARE(client.sessionKeyExchangeGroup(), group);
     QVERIFY(client.peerVerifyErrors().isEmpty());
     QVERIFY(log.certFailures.isEmpty());
     // The server sent its intermediate: the chain seen is leaf, intermediate.

@@ -679,6 +679,7 @@ void tst_Socket::sessionDetails()
     client.setConfiguration(clientConfiguration(m_pki));
     QCOMPARE(client.mode(), SecureSocket::UnencryptedMode);
     QVERIFY(client.sessionProtocol().isEmpty());
+    QVERIFY(client.sessionKeyExchangeGroup().isEmpty());
     QVERIFY(client.peerCertificateChain().isEmpty());
     ClientLog log(&client);
     client.connectToHostEncrypted(kLocalhost, server.port());
@@ -701,6 +702,8 @@ void tst_Socket::sessionDetails()
     QCOMPARE(peer->mode(), SecureSocket::ServerMode);
     QVERIFY(peer->isEncrypted());
     QCOMPARE(peer->sessionCipher(), client.sessionCipher());
+    QCOMPARE(client.sessionKeyExchangeGroup(), QStringLiteral("x25519"));
+    QCOMPARE(peer->sessionKeyExchangeGroup(), client.sessionKeyExchangeGroup());
     QVERIFY(peer->peerCertificateChain().isEmpty()); // no client certificate asked for
 
     // Once aborted the socket is no longer encrypted, and asking is safe.
@@ -708,6 +711,7 @@ void tst_Socket::sessionDetails()
     QVERIFY(!client.isEncrypted());
     QVERIFY(client.sessionProtocol().isEmpty());
     QVERIFY(client.sessionCipher().isEmpty());
+    QVERIFY(client.sessionKeyExchangeGroup().isEmpty());
     QVERIFY(client.negotiatedAlpnProtocol().isEmpty());
 }
 
