@@ -5,6 +5,7 @@
 #include <QFile>
 #include <QSharedData>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <vector>
@@ -118,7 +119,7 @@ public:
                verifyMode == o.verifyMode && verifyName == o.verifyName && minimum == o.minimum &&
                maximum == o.maximum && cipherList == o.cipherList &&
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
-               ticketKeyLifetime == o.ticketKeyLifetime;
+               ticketKeyLifetime == o.ticketKeyLifetime && handshakeTimeout == o.handshakeTimeout;
     }
 
     QString caFile;
@@ -141,6 +142,7 @@ public:
     QList<QByteArray> alpn;
     bool resumption = true;
     int ticketKeyLifetime = 3600;
+    int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
@@ -272,6 +274,17 @@ int SecureConfiguration::ticketKeyLifetime() const
 void SecureConfiguration::setTicketKeyLifetime(int seconds)
 {
     SecureConfigurationPrivate::edit(d).ticketKeyLifetime = seconds;
+}
+
+int SecureConfiguration::handshakeTimeout() const
+{
+    return d->handshakeTimeout;
+}
+void SecureConfiguration::setHandshakeTimeout(int msecs)
+{
+    // Not a setting of the context: the remembered contexts stay valid.
+    if (d->handshakeTimeout != msecs)
+        d->handshakeTimeout = std::max(0, msecs);
 }
 
 QString SecureConfiguration::validate(bool serverRole) const

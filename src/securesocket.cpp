@@ -37,6 +37,7 @@ SecureSocket::~SecureSocket()
     // The plain socket and the timer are children: stop them from signalling into a
     // half-destroyed object.
     d->m_closeTimer->stop();
+    d->stopTimers();
     d->m_plain->disconnect(this);
 }
 
@@ -225,6 +226,18 @@ void SecureSocket::ignoreCertErrors(const QList<VerifyError> &errors)
     d->m_ignoreList = errors;
     if (d->m_engine)
         d->m_engine->setAcceptedFailures({errors.cbegin(), errors.cend()});
+}
+
+int SecureSocket::idleTimeout() const
+{
+    return d->m_idleTimeout;
+}
+
+void SecureSocket::setIdleTimeout(int msecs)
+{
+    d->m_idleTimeout = std::max(0, msecs);
+    if (d->m_encrypted)
+        d->startIdleTimer();
 }
 
 bool SecureSocket::waitForEncrypted(int msecs)

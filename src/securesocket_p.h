@@ -10,6 +10,7 @@
 
 #include <QByteArray>
 #include <QDeadlineTimer>
+#include <QElapsedTimer>
 #include <QLoggingCategory>
 
 #include <deque>
@@ -80,6 +81,14 @@ public:
     void mirrorAddresses();
     void clearAddresses();
 
+    // Timeouts (securesockettimeouts.cpp): the handshake's, and the idle one once encrypted.
+    void startHandshakeTimer();
+    void onHandshakeTimeout();
+    void startIdleTimer();
+    void onIdleCheck();
+    void stopTimers();
+    QString peerDescription() const; // "host:port", for messages
+
     // Runs the transport without an event loop until done() or the time is up.
     bool waitFor(int msecs, const std::function<bool()> &done);
 
@@ -139,6 +148,16 @@ public:
     bool m_pumping = false;
     bool m_pumpAgain = false;
     bool m_pumpScheduled = false;
+
+    // Ciphertext moved either way (received and handed to the transport): progress, for the
+    // idle timeout and for SecureServer's view of a handshake.
+    qint64 m_wireBytes = 0;
+    qint64 m_wireBytesSeen = 0;   // at the last idle check
+    QElapsedTimer m_lastActivity; // since the idle check last saw m_wireBytes change
+    int m_idleTimeout = 0;
+    bool m_serverManaged = false;       // SecureServer times the handshake, not the socket
+    QTimer *m_handshakeTimer = nullptr; // created on first use
+    QTimer *m_idleTimer = nullptr;
 };
 
 #endif

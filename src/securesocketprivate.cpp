@@ -259,6 +259,8 @@ void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODev
     q->setErrorString(QString());
     m_plain->setProxy(q->proxy());
     m_plain->setReadBufferSize(m_readLimit);
+    if (encrypt)
+        startHandshakeTimer(); // a server that accepts and never answers must not hang us
     m_plain->connectToHost(host, port, mode, protocol);
 }
 
@@ -283,6 +285,7 @@ void SecureSocketPrivate::endConnection()
         m_peerReset = m_disconnectWhenFlushed = m_streamEnded = false;
     m_ignoreAll = false;
     m_closeTimer->stop();
+    stopTimers();
     wipe(m_early);
     resetAccounting();
 }
@@ -335,6 +338,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
     m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey);
     m_engine->setAcceptedFailures({m_ignoreList.cbegin(), m_ignoreList.cend()});
     m_encryptOnConnect = false;
+    startHandshakeTimer();
     setMode(role == Role::Client ? SecureSocket::ClientMode : SecureSocket::ServerMode);
     if (!m_engine)
         return false; // a slot of modeChanged() aborted
@@ -643,11 +647,16 @@ void SecureSocketPrivate::pullThroughSource()
 // pump() is done.
 qint64 SecureSocketPrivate::transportRead(char *data, qint64 maxSize)
 {
-    if (!m_stream)
-        return m_plain->bytesAvailable() > 0 ? m_plain->read(data, maxSize) : 0;
+    if (!m_stream) {
+        const qint64 got = m_plain->bytesAvailable() > 0 ? m_plain->read(data, maxSize) : 0;
+        m_wireBytes += std::max<qint64>(got, 0);
+        return got;
+    }
     const qint64 got = m_stream->read(data, maxSize);
     if (got < 0)
         m_streamEnded = true;
+    else
+        m_wireBytes += got;
     return got;
 }
 
@@ -716,6 +725,7 @@ void SecureSocketPrivate::flushOutput()
         size += out.size();
         m_plain->write(out);
     }
+    m_wireBytes += size;
     const qint64 encrypted = m_plainSubmitted - static_cast<qint64>(m_engine->pendingWrite());
     m_marks.push_back({size, encrypted - m_plainFlushed});
     m_plainFlushed = encrypted;
@@ -741,6 +751,7 @@ void SecureSocketPrivate::handleEvents()
             switch (event.kind) {
             case Event::HandshakeDone:
                 m_encrypted = true;
+                startIdleTimer();
                 emit q->encrypted();
                 break;
             case Event::VerifyFailed:

@@ -11,9 +11,13 @@
 #include <QThread>
 #include <QTimer>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,17 +33,54 @@ struct Listener
     SecureConfiguration config;
 };
 
+[[noreturn]] void die(const QString &message, int status = 1)
+{
+    std::fprintf(stderr, "echoserver: %s\n", qPrintable(message));
+    std::exit(status);
+}
+
+// How many connections the server takes on, and for how long (see SecureServer).
+struct Limits
+{
+    int maxPendingHandshakes = 256;
+    int handshakeTimeoutMs = 5000;
+    int backlog = 1024;
+    int idleTimeoutSecs = 120; // 0: never
+    int maxConnections = -1;   // -1: what the descriptor limit allows; 0: no bound
+};
+
 struct Options
 {
     QList<Listener> listeners;
     int workers = 1;
     QString logLevel = QStringLiteral("info"); // debug, info or warning
+    Limits limits;
 };
 
-[[noreturn]] void die(const QString &message, int status = 1)
+// Room for the connections within the process's descriptor limit, less a reserve for the
+// listeners, the event loop and files read at run time.
+int defaultMaxConnections()
 {
-    std::fprintf(stderr, "echoserver: %s\n", qPrintable(message));
-    std::exit(status);
+    constexpr rlim_t kReserve = 64;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return 0;
+    return static_cast<int>(std::max<rlim_t>(16, std::min<rlim_t>(limit.rlim_cur, 1 << 20) -
+                                                     std::min(limit.rlim_cur, kReserve)));
+}
+
+// A whole number of at least min, or die naming the setting.
+int parseCount(const QString &text, int min, const QString &what)
+{
+    bool ok = false;
+    const int value = text.toInt(&ok);
+    if (!ok || value < min)
+        die(QStringLiteral("%1 must be a whole number of at least %2 (got '%3')")
+                .arg(what)
+                .arg(min)
+                .arg(text),
+            64);
+    return value;
 }
 
 SecureConfiguration tlsConfig(const QString &cert, const QString &key, const QString &passFile,
@@ -87,6 +128,18 @@ void readConfigFile(const QString &path, Options &options)
     options.workers = ini.value(QStringLiteral("Common/workerCount"), options.workers).toInt(&ok);
     if (!ok || options.workers < 1)
         bad(QStringLiteral("Common"), QStringLiteral("workerCount must be a number >= 1"));
+    const auto count = [&](const char *key, int *value, int min) {
+        const QString name = QStringLiteral("Common/") + QLatin1String(key);
+        if (ini.contains(name))
+            *value = parseCount(ini.value(name).toString(), min,
+                                QStringLiteral("%1: [Common] %2").arg(path, QLatin1String(key)));
+    };
+    Limits &limits = options.limits;
+    count("maxPendingHandshakes", &limits.maxPendingHandshakes, 0);
+    count("handshakeTimeout", &limits.handshakeTimeoutMs, 1);
+    count("listenBacklog", &limits.backlog, 1);
+    count("idleTimeout", &limits.idleTimeoutSecs, 0);
+    count("maxConnections", &limits.maxConnections, 0);
 
     const QStringList known{"address",    "port",           "certificate",
                             "privateKey", "caCertificates", "privateKeyPassphraseFile",
@@ -165,9 +218,33 @@ Options parseArguments(const QCoreApplication &app)
                        "[Listener.NAME] address, port, certificate, privateKey, "
                        "privateKeyPassphraseFile, caCertificates, twoWaySSL."),
         QStringLiteral("FILE"));
+    const QCommandLineOption handshakes(
+        QStringLiteral("max-handshakes"),
+        QStringLiteral("Handshakes in progress at once, per worker; more clients wait in the "
+                       "listen backlog (default 256; 0 = no bound)."),
+        QStringLiteral("N"));
+    const QCommandLineOption handshakeTimeout(
+        QStringLiteral("handshake-timeout"),
+        QStringLiteral("Milliseconds a client has to complete its handshake (default 5000)."),
+        QStringLiteral("MS"));
+    const QCommandLineOption backlog(
+        QStringLiteral("backlog"),
+        QStringLiteral("Listen backlog: connections the kernel holds while the server is busy "
+                       "(default 1024; the kernel caps it at net.core.somaxconn)."),
+        QStringLiteral("N"));
+    const QCommandLineOption idle(
+        QStringLiteral("idle-timeout"),
+        QStringLiteral("Close (with close_notify) connections idle for this many seconds "
+                       "(default 120; 0 = never)."),
+        QStringLiteral("SECONDS"));
+    const QCommandLineOption maxConnections(
+        QStringLiteral("max-connections"),
+        QStringLiteral("Connections open at once; more clients wait in the listen backlog "
+                       "(default: the descriptor limit less 64; 0 = no bound)."),
+        QStringLiteral("N"));
     const QCommandLineOption verbose(QStringLiteral("verbose"), QStringLiteral("Log more."));
-    parser.addOptions(
-        {address, port, cert, key, passFile, clientCa, require, threads, config, verbose});
+    parser.addOptions({address, port, cert, key, passFile, clientCa, require, threads, config,
+                       handshakes, handshakeTimeout, backlog, idle, maxConnections, verbose});
     if (!parser.parse(app.arguments()))
         die(parser.errorText(), 64);
     if (parser.isSet(QStringLiteral("help")))
@@ -180,6 +257,19 @@ Options parseArguments(const QCoreApplication &app)
         die(QStringLiteral("--threads needs a number of at least 1"), 64);
     if (parser.isSet(config))
         readConfigFile(parser.value(config), options);
+    // Flags win over the INI file.
+    const auto count = [&](const QCommandLineOption &option, int *value, int min) {
+        if (parser.isSet(option))
+            *value = parseCount(parser.value(option), min,
+                                QStringLiteral("--") + option.names().constFirst());
+    };
+    count(handshakes, &options.limits.maxPendingHandshakes, 0);
+    count(handshakeTimeout, &options.limits.handshakeTimeoutMs, 1);
+    count(backlog, &options.limits.backlog, 1);
+    count(idle, &options.limits.idleTimeoutSecs, 0);
+    count(maxConnections, &options.limits.maxConnections, 0);
+    if (options.limits.maxConnections < 0)
+        options.limits.maxConnections = defaultMaxConnections();
     if (parser.isSet(verbose))
         options.logLevel = QStringLiteral("debug");
     if (parser.isSet(config))
@@ -199,43 +289,101 @@ Options parseArguments(const QCoreApplication &app)
     return options;
 }
 
-// A SecureServer that does not listen: it is given connections accepted elsewhere.
-class TlsAcceptor : public SecureServer
+// A listening TCP socket that other threads' sockets may share (SO_REUSEPORT): every worker
+// thread accepts on its own, and the kernel spreads the connections over them. Returns the
+// descriptor, or -1 with *error set.
+int listeningSocket(const QHostAddress &address, quint16 port, int backlog, QString *error)
 {
-public:
-    using SecureServer::SecureServer;
-    void take(qintptr descriptor) { incomingConnection(descriptor); }
-};
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    if (address.protocol() == QAbstractSocket::IPv6Protocol) {
+        auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        const Q_IPV6ADDR bytes = address.toIPv6Address();
+        std::memcpy(&in6->sin6_addr, &bytes, sizeof bytes);
+        length = sizeof *in6;
+    } else {
+        auto *in4 = reinterpret_cast<sockaddr_in *>(&storage);
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        in4->sin_addr.s_addr = htonl(address.toIPv4Address());
+        length = sizeof *in4;
+    }
+    const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        ::bind(fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 ||
+        ::listen(fd, backlog) != 0) {
+        *error = QString::fromLocal8Bit(std::strerror(errno));
+        if (fd >= 0)
+            ::close(fd);
+        return -1;
+    }
+    return fd;
+}
 
-// Runs the TLS handshakes of the connections given to it and echoes their data, all in the
-// thread it lives in. One TlsAcceptor per listener, for that listener's settings.
+quint16 localPort(int fd)
+{
+    sockaddr_storage storage{};
+    socklen_t length = sizeof storage;
+    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&storage), &length) != 0)
+        return 0;
+    return ntohs(storage.ss_family == AF_INET6
+                     ? reinterpret_cast<sockaddr_in6 *>(&storage)->sin6_port
+                     : reinterpret_cast<sockaddr_in *>(&storage)->sin_port);
+}
+
+// Accepts, runs the TLS handshakes and echoes the data of its connections, all in the thread it
+// lives in: one SecureServer per listener, each with its share of the limits, accepting on the
+// listener's shared address.
 class Worker : public QObject
 {
 public:
-    Worker(int index, const QList<Listener> &listeners) : m_index(index)
+    Worker(int index, int workers, const Limits &limits) : m_index(index)
     {
-        for (const Listener &listener : listeners) {
-            auto *acceptor = new TlsAcceptor(this);
-            acceptor->setConfiguration(listener.config);
-            connect(acceptor, &SecureServer::newConnection, this, [this, acceptor] {
-                while (SecureSocket *socket = acceptor->nextPendingSecureConnection())
-                    adopt(socket);
-            });
-            connect(acceptor, &SecureServer::handshakeFailed, this,
-                    [](SecureSocket *socket, const QString &reason) {
-                        qCInfo(lcEcho, "%s:%u handshake failed: %s",
-                               qPrintable(socket->peerAddress().toString()), socket->peerPort(),
-                               qPrintable(reason));
-                    });
-            m_acceptors << acceptor;
-        }
+        const auto share = [workers](int total) { return (total + workers - 1) / workers; };
+        m_limits = limits;
+        m_limits.maxPendingHandshakes = share(limits.maxPendingHandshakes);
+        m_limits.maxConnections = share(limits.maxConnections);
     }
 
-    void take(int listener, qintptr descriptor) { m_acceptors[listener]->take(descriptor); }
+    // Takes ownership of a listening descriptor; false (with *error) if it cannot be used.
+    bool addListener(const Listener &listener, int fd, QString *error)
+    {
+        auto *server = new SecureServer(this);
+        server->setConfiguration(listener.config);
+        server->setMaxPendingHandshakes(m_limits.maxPendingHandshakes);
+        server->setHandshakeTimeout(m_limits.handshakeTimeoutMs);
+        server->setIdleTimeout(m_limits.idleTimeoutSecs * 1000);
+        server->setMaxConnections(m_limits.maxConnections);
+        if (!server->setSocketDescriptor(fd)) {
+            *error = server->errorString();
+            ::close(fd);
+            delete server;
+            return false;
+        }
+        connect(server, &SecureServer::newConnection, this, [this, server] {
+            while (SecureSocket *socket = server->nextPendingSecureConnection())
+                adopt(socket);
+        });
+        connect(server, &SecureServer::handshakeFailed, this,
+                [](SecureSocket *socket, const QString &reason) {
+                    qCInfo(lcEcho, "%s:%u handshake failed: %s",
+                           qPrintable(socket->peerAddress().toString()), socket->peerPort(),
+                           qPrintable(reason));
+                });
+        m_servers << server;
+        return true;
+    }
 
-    // Sends close_notify to every client; the thread quits when the last one is gone.
+    // No new connections; close_notify to every client; the thread quits when the last one is
+    // gone.
     void stop()
     {
+        for (SecureServer *server : std::as_const(m_servers))
+            server->close();
         m_stopping = true;
         for (SecureSocket *socket : findChildren<SecureSocket *>(Qt::FindDirectChildrenOnly))
             socket->disconnectFromHost();
@@ -301,32 +449,10 @@ private:
     }
 
     int m_index;
-    QList<TlsAcceptor *> m_acceptors;
+    Limits m_limits;
+    QList<SecureServer *> m_servers;
     bool m_stopping = false;
     int m_live = 0;
-};
-
-// Accepts TCP connections on one address and gives them to the workers in turn.
-class Dispatcher : public QTcpServer
-{
-public:
-    Dispatcher(int listener, const QList<Worker *> &workers, QObject *parent)
-        : QTcpServer(parent), m_listener(listener), m_workers(workers)
-    {}
-
-protected:
-    void incomingConnection(qintptr descriptor) override
-    {
-        Worker *worker = m_workers[m_next++ % m_workers.size()];
-        QMetaObject::invokeMethod(worker, [worker, listener = m_listener, descriptor] {
-            worker->take(listener, descriptor);
-        });
-    }
-
-private:
-    int m_listener;
-    QList<Worker *> m_workers;
-    int m_next = 0;
 };
 
 // SIGINT and SIGTERM, turned into a Qt signal through a socket pair.
@@ -366,39 +492,41 @@ int main(int argc, char **argv)
     QList<Worker *> workers;
     for (int i = 0; i < options.workers; ++i) {
         threads << new QThread(&app);
-        workers << new Worker(i, options.listeners);
+        workers << new Worker(i, options.workers, options.limits);
     }
-    QList<Dispatcher *> dispatchers;
+    QList<quint16> ports;
+    for (const Listener &listener : options.listeners) {
+        quint16 port = listener.port; // the first socket's, when the system chose it
+        for (Worker *worker : std::as_const(workers)) {
+            QString error;
+            const int fd = listeningSocket(listener.address, port, options.limits.backlog, &error);
+            if (fd < 0 || !worker->addListener(listener, fd, &error))
+                die(QStringLiteral("listener %1: cannot listen on %2:%3: %4")
+                        .arg(listener.name, listener.address.toString())
+                        .arg(port)
+                        .arg(error));
+            port = localPort(fd);
+        }
+        ports << port;
+    }
     for (int i = 0; i < options.listeners.size(); ++i) {
         const Listener &listener = options.listeners[i];
-        auto *dispatcher = new Dispatcher(i, workers, &app);
-        if (!dispatcher->listen(listener.address, listener.port))
-            die(QStringLiteral("listener %1: cannot listen on %2:%3: %4")
-                    .arg(listener.name, listener.address.toString())
-                    .arg(listener.port)
-                    .arg(dispatcher->errorString()));
-        dispatchers << dispatcher;
+        std::fprintf(stderr, "echoserver: listener %s on %s:%u (%s TLS)\n",
+                     qPrintable(listener.name), qPrintable(listener.address.toString()), ports[i],
+                     listener.config.peerVerifyMode() == SecureConfiguration::VerifyPeer
+                         ? "two-way"
+                         : "one-way");
     }
     for (int i = 0; i < options.workers; ++i) {
         workers[i]->moveToThread(threads[i]);
         QObject::connect(threads[i], &QThread::finished, workers[i], &QObject::deleteLater);
         threads[i]->start();
     }
-    for (int i = 0; i < options.listeners.size(); ++i) {
-        const Listener &listener = options.listeners[i];
-        std::fprintf(
-            stderr, "echoserver: listener %s on %s:%u (%s TLS)\n", qPrintable(listener.name),
-            qPrintable(listener.address.toString()), dispatchers[i]->serverPort(),
-            listener.config.peerVerifyMode() == SecureConfiguration::VerifyPeer ? "two-way"
-                                                                                : "one-way");
-    }
 
     QSocketNotifier notifier(g_signalPipe[0], QSocketNotifier::Read);
     QObject::connect(&notifier, &QSocketNotifier::activated, &app, [&] {
         notifier.setEnabled(false);
         qCInfo(lcEcho, "stopping: no new connections, close_notify to every client");
-        for (Dispatcher *dispatcher : dispatchers)
-            dispatcher->close();
         auto remaining = std::make_shared<int>(threads.size());
         for (QThread *thread : threads) {
             QObject::connect(thread, &QThread::finished, &app, [remaining] {

@@ -91,6 +91,13 @@ public:
     int ticketKeyLifetime() const;
     void setTicketKeyLifetime(int seconds);
 
+    // How long a socket may take from connectToHostEncrypted() (or start*Encryption()) to
+    // encrypted() before it gives up: errorOccurred(SocketTimeoutError), tlsError()
+    // HandshakeTimedOut, and the connection is aborted. Milliseconds, default 30000; 0 means
+    // no limit. Connections run by a SecureServer use the server's handshakeTimeout() instead.
+    int handshakeTimeout() const;
+    void setHandshakeTimeout(int msecs);
+
     bool operator==(const SecureConfiguration &other) const;
     bool operator!=(const SecureConfiguration &other) const { return !(*this == other); }
 

@@ -20,12 +20,20 @@ class SecureServerPrivate;
 // from a queued call, never in the slot itself (or run the server in that thread and give it
 // the connections: see the echoserver example).
 //
-// Slow or idle clients cannot pin resources: a handshake that takes longer than
-// handshakeTimeout() is dropped, and when maxPendingHandshakes() are in progress the one that
-// has waited longest is dropped to make room. Every dropped or failed handshake is logged
-// (category "securesocket.server") and reported by handshakeFailed() with its reason. Like
-// QTcpServer, the server stops accepting while maxPendingConnections() encrypted connections
-// wait to be taken.
+// Admission control: the server accepts a connection only while it has room for it, and
+// otherwise leaves it in the kernel's listen backlog (listenBacklogSize(), 1024 by default
+// here), where it waits without costing a descriptor, until a handshake ends or a connection
+// closes. Room means: fewer than maxPendingHandshakes() handshakes in progress, fewer than
+// maxConnections() open connections, and fewer than maxPendingConnections() encrypted
+// connections waiting to be taken. A burst of clients is therefore served in turn, never
+// dropped. Slow clients cannot pin the handshake slots: a handshake that takes longer than
+// handshakeTimeout() is dropped, and while clients wait in the backlog, a handshake that has
+// made no progress (no byte from the client) for a while is evicted to make room: for 1 s
+// (or half the timeout, if less) when nothing at all came from the client yet, for half the
+// handshake timeout after that. When the process runs out of descriptors (EMFILE, ENFILE),
+// accepting pauses with a back-off (50 ms doubling to 2 s), logged once, and resumes by itself.
+// Every dropped or failed handshake is logged (category "securesocket.server") and reported by
+// handshakeFailed() with its reason.
 class SECURESOCKET_EXPORT SecureServer : public QTcpServer
 {
     Q_OBJECT
@@ -52,11 +60,29 @@ public:
     int maxPendingHandshakes() const; // default 256; 0 means no bound
     void setMaxPendingHandshakes(int count);
     int pendingHandshakeCount() const;
+    // Encrypted connections on which nothing moves for this long are closed with close_notify
+    // (SecureSocket::setIdleTimeout() on each connection it accepts). Milliseconds; 0 (the
+    // default) means never.
+    int idleTimeout() const;
+    void setIdleTimeout(int msecs);
+    // Connections open at once: handshakes, connections waiting to be taken and connections
+    // handed out, until they disconnect or are deleted. Beyond it the server stops accepting
+    // until one closes. 0 (the default) means no bound.
+    int maxConnections() const;
+    void setMaxConnections(int count);
+    int connectionCount() const;
 
     // Checks the configuration (files, passphrase, key matching the certificate) before
     // listening; on a problem returns false and errorString() says which file and why.
     bool listen(const QHostAddress &address = QHostAddress::Any, quint16 port = 0);
+    // A listening descriptor made elsewhere (socket activation, say); accepted like listen()'s.
+    bool setSocketDescriptor(qintptr socketDescriptor);
     QString errorString() const;
+    // The server accepts connections itself (to keep them in the backlog while it has no room):
+    // call these through a SecureServer, not through a QTcpServer pointer.
+    void pauseAccepting();
+    void resumeAccepting();
+    void close();
 
     // The next encrypted connection, or null. The caller takes ownership.
     SecureSocket *nextPendingSecureConnection();

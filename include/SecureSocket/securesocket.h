@@ -40,7 +40,9 @@ public:
         AlertReceived,       // the peer aborted with a TLS alert
         ProtocolError,       // invalid TLS after the handshake (e.g. a record failed its MAC)
         Truncated,           // the peer closed without close_notify
-        ConnectionReset      // the peer reset the TCP connection (RST) without close_notify
+        ConnectionReset,     // the peer reset the TCP connection (RST) without close_notify
+        HandshakeTimedOut,   // no encrypted connection within the handshake timeout
+        IdleTimedOut         // closed (with close_notify) after the idle timeout
     };
     Q_ENUM(TlsError)
 
@@ -99,6 +101,15 @@ public:
     // Blocks until the handshake is done (true) or failed / timed out (false).
     bool waitForEncrypted(int msecs = 30000);
 
+    // Once encrypted, a connection on which no byte has moved either way for this long is
+    // closed: errorOccurred(SocketTimeoutError) with tlsError() IdleTimedOut, then close_notify
+    // and disconnectFromHost(). 0 (the default) means never; SecureServer sets it on the
+    // connections it accepts (SecureServer::setIdleTimeout()). Checked every quarter of the
+    // timeout, so a connection is closed between 1 and 1.25 times the timeout after its last
+    // byte.
+    int idleTimeout() const; // milliseconds
+    void setIdleTimeout(int msecs);
+
     // QTcpSocket behaviour, over TLS when encrypted.
     void connectToHost(const QString &hostName, quint16 port, OpenMode mode = ReadWrite,
                        NetworkLayerProtocol protocol = AnyIPProtocol) override;
@@ -148,6 +159,7 @@ protected:
 
 private:
     friend class SecureSocketPrivate;
+    friend class SecureServerPrivate; // watches the progress of the handshakes it runs
     std::unique_ptr<SecureSocketPrivate> d;
 };
 

@@ -73,6 +73,11 @@ private slots:
     void badClientIsDropped_data();
     void badClientIsDropped();
     void idleClientsAreEvicted();
+    void fullSlotsAreKeptWhileNobodyWaits();
+    void burstIsServedInTurn();
+    void maxConnectionsHoldsTheRestInTheBacklog();
+    void idleTimeoutClosesWithCloseNotify();
+    void clientHandshakeTimesOut();
     void waitingConnectionsAreBounded();
 
 private:
@@ -548,9 +553,13 @@ void TestSecureServer::badClientIsDropped()
     QCOMPARE(m_accepted.size(), 1); // the good one only
 }
 
+// Clients that connect and never speak fill every handshake slot; the clients behind them wait
+// in the listen backlog (never accepted, never dropped), and the silent ones are evicted after
+// a second to make room, a slot-full at a time. Before admission control, the server accepted
+// everything and dropped the oldest handshake in progress, whoever it was.
 void TestSecureServer::idleClientsAreEvicted()
 {
-    constexpr int kIdle = 200;
+    constexpr int kIdle = 100;
     constexpr int kBound = 50;
     constexpr int kTimeout = 10000;
     SecureServer *server = startServer(SecureServer::NoClientCertificate);
@@ -561,44 +570,217 @@ void TestSecureServer::idleClientsAreEvicted()
     QTimer sampler;
     connect(&sampler, &QTimer::timeout, this,
             [&] { mostPending = std::max(mostPending, server->pendingHandshakeCount()); });
-    connect(server, &SecureServer::handshakeFailed, this,
-            [&] { mostPending = std::max(mostPending, server->pendingHandshakeCount()); });
     sampler.start(1);
 
-    // Clients that connect and never speak, in batches that fit the listen backlog.
     std::vector<std::unique_ptr<QTcpSocket>> idle;
     QElapsedTimer clock;
     clock.start();
     for (int i = 0; i < kIdle; ++i) {
         idle.push_back(std::make_unique<QTcpSocket>());
         idle.back()->connectToHost(QHostAddress::LocalHost, server->serverPort());
-        if (i % 20 == 19)
-            QTest::qWait(20);
     }
-    QTRY_COMPARE_WITH_TIMEOUT(m_failures.size(), kIdle - kBound, 10000);
-    qInfo("%d idle clients connected, %d evicted, after %lld ms", kIdle, kIdle - kBound,
-          static_cast<long long>(clock.elapsed()));
-    for (const QString &reason : std::as_const(m_failures))
-        QVERIFY2(reason.startsWith(QLatin1String("dropped: ")), qPrintable(reason));
+    QTRY_COMPARE_WITH_TIMEOUT(server->pendingHandshakeCount(), kBound, 5000);
+    QTest::qWait(300); // the rest stay in the backlog: nobody is dropped yet
+    QCOMPARE(m_failures.size(), 0);
     QCOMPARE(server->pendingHandshakeCount(), kBound);
 
-    // A good client connecting while they hang completes its handshake promptly.
+    // A good client behind them is served once the silent ones ahead of it are evicted.
     auto good = client();
-    QElapsedTimer goodTime;
-    goodTime.start();
     good->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
-    QVERIFY2(waitForClient(good.get()), qPrintable(good->errorString()));
-    qInfo("good client encrypted after %lld ms", static_cast<long long>(goodTime.elapsed()));
-    QVERIFY(goodTime.elapsed() < kTimeout / 5);
+    QVERIFY2(waitForClient(good.get(), kTimeout), qPrintable(good->errorString()));
+    qInfo("good client encrypted after %lld ms, behind %d silent clients (%d evicted)",
+          static_cast<long long>(clock.elapsed()), kIdle, int(m_failures.size()));
+    QVERIFY(clock.elapsed() < kTimeout / 2);
     QCOMPARE(readSome(good.get(), kGreeting.size()), kGreeting);
-    QCOMPARE(m_failures.size(), kIdle - kBound + 1); // it made room by evicting the oldest
+    QVERIFY(m_failures.size() >= kIdle - kBound);
+    for (const QString &reason : std::as_const(m_failures))
+        QVERIFY2(reason.startsWith(QLatin1String("evicted: no progress for 1000 ms")),
+                 qPrintable(reason));
     QVERIFY2(mostPending <= kBound, qPrintable(QString::number(mostPending)));
 
-    // The rest hang up: their handshakes end, and (see cleanup) no socket object is left.
     idle.clear();
     QTRY_COMPARE_WITH_TIMEOUT(server->pendingHandshakeCount(), 0, 5000);
     QCOMPARE(m_failures.size(), kIdle);
+}
+
+// Silent clients in every slot, and nobody waiting behind them: nothing is evicted before the
+// handshake timeout (a slow client is only pushed out for one that waits).
+void TestSecureServer::fullSlotsAreKeptWhileNobodyWaits()
+{
+    constexpr int kBound = 10;
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    server->setMaxPendingHandshakes(kBound);
+    server->setHandshakeTimeout(3000);
+    std::vector<std::unique_ptr<QTcpSocket>> idle;
+    for (int i = 0; i < kBound; ++i) {
+        idle.push_back(std::make_unique<QTcpSocket>());
+        idle.back()->connectToHost(QHostAddress::LocalHost, server->serverPort());
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(server->pendingHandshakeCount(), kBound, 5000);
+    QTest::qWait(1800);
+    QCOMPARE(m_failures.size(), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(m_failures.size(), kBound, 5000); // the handshake timeout
+    for (const QString &reason : std::as_const(m_failures))
+        QVERIFY2(reason.startsWith(QLatin1String("handshake timed out after 3000 ms")),
+                 qPrintable(reason));
+}
+
+// Many clients at once against few handshake slots: every one is served, byte-exact, and no
+// handshake is dropped; the slots are never exceeded. (The echoserver test runs the same with
+// 1 MiB per client and a separate client process.)
+void TestSecureServer::burstIsServedInTurn()
+{
+    constexpr int kClients = 200;
+    constexpr int kBound = 8;
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    server->setMaxPendingHandshakes(kBound);
+    int mostPending = 0;
+    connect(server, &SecureServer::newConnection, this, [&] {
+        mostPending = std::max(mostPending, server->pendingHandshakeCount() + 1);
+        for (const QPointer<SecureSocket> &socket : std::as_const(m_accepted)) {
+            if (socket && !socket->property("echo").toBool()) {
+                socket->setProperty("echo", true);
+                connect(socket, &SecureSocket::readyRead, socket,
+                        [s = socket.data()] { s->write(s->readAll()); });
+            }
+        }
+    });
+    std::vector<std::unique_ptr<SecureSocket>> clients;
+    QByteArray payload(16 * 1024, Qt::Uninitialized);
+    for (qsizetype i = 0; i < payload.size(); ++i)
+        payload[i] = char(QRandomGenerator::global()->bounded(256));
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(client());
+        clients.back()->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+        clients.back()->write(payload); // queued until encrypted
+    }
+    QElapsedTimer clock;
+    clock.start();
+    QVERIFY(waitUntil(
+        [&] {
+            return std::all_of(clients.begin(), clients.end(), [&](const auto &c) {
+                return c->bytesAvailable() >= kGreeting.size() + payload.size() ||
+                       c->state() == QAbstractSocket::UnconnectedState;
+            });
+        },
+        60000));
+    int served = 0;
+    for (const auto &c : clients) {
+        const QByteArray got = c->readAll();
+        if (got == kGreeting + payload)
+            ++served;
+        else
+            qWarning("client: %s (%lld bytes)", qPrintable(c->errorString()),
+                     static_cast<long long>(got.size()));
+    }
+    qInfo("%d of %d clients served byte-exact in %lld ms, at most %d handshakes at once", served,
+          kClients, static_cast<long long>(clock.elapsed()), mostPending);
+    QCOMPARE(served, kClients);
+    QCOMPARE(m_failures, QStringList());
     QVERIFY2(mostPending <= kBound, qPrintable(QString::number(mostPending)));
+}
+
+// Beyond maxConnections(), clients wait in the backlog (not refused) until one closes.
+void TestSecureServer::maxConnectionsHoldsTheRestInTheBacklog()
+{
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    server->setMaxConnections(3);
+    std::vector<std::unique_ptr<SecureSocket>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(client());
+        clients.back()->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+        QVERIFY2(waitForClient(clients.back().get()), qPrintable(clients.back()->errorString()));
+    }
+    QTRY_COMPARE(server->connectionCount(), 3);
+    auto fourth = client();
+    fourth->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QTest::qWait(500);
+    QVERIFY(!fourth->isEncrypted());
+    QCOMPARE(fourth->state(), QAbstractSocket::ConnectedState); // in the kernel's backlog
+    QCOMPARE(server->connectionCount(), 3);
+    QVERIFY(!g_serverLog.filter(QStringLiteral("3 connections open, the maximum")).isEmpty());
+
+    // One leaves (the server's side of it is deleted by the application): the next gets in.
+    clients.front()->disconnectFromHost();
+    QVERIFY2(waitForClient(fourth.get()), qPrintable(fourth->errorString()));
+    QCOMPARE(readSome(fourth.get(), kGreeting.size()), kGreeting);
+    QCOMPARE(server->connectionCount(), 3);
+    QCOMPARE(m_failures, QStringList());
+}
+
+// A connection on which nothing moves is closed after the idle timeout with close_notify (the
+// client sees an orderly close, not a truncation); one that keeps talking stays.
+void TestSecureServer::idleTimeoutClosesWithCloseNotify()
+{
+    constexpr int kIdleMs = 400;
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    server->setIdleTimeout(kIdleMs);
+    auto quiet = client();
+    auto busy = client();
+    for (SecureSocket *c : {quiet.get(), busy.get()}) {
+        c->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+        QVERIFY2(waitForClient(c), qPrintable(c->errorString()));
+        QCOMPARE(readSome(c, kGreeting.size()), kGreeting);
+    }
+    QTRY_COMPARE(m_accepted.size(), 2);
+    for (const QPointer<SecureSocket> &socket : std::as_const(m_accepted))
+        QCOMPARE(socket->idleTimeout(), kIdleMs);
+    QSignalSpy serverSideError(m_accepted.first().data(), &SecureSocket::errorOccurred);
+    QTimer talk;
+    connect(&talk, &QTimer::timeout, this, [&] {
+        busy->write("x");
+        busy->readAll();
+    });
+    talk.start(kIdleMs / 4);
+    QElapsedTimer clock;
+    clock.start();
+    QVERIFY(waitUntil([&] { return quiet->state() == QAbstractSocket::UnconnectedState; }, 5000));
+    const qint64 took = clock.elapsed();
+    qInfo("idle connection closed after %lld ms (timeout %d ms)", static_cast<long long>(took),
+          kIdleMs);
+    QVERIFY(took >= kIdleMs - 50 && took < 3 * kIdleMs);
+    QCOMPARE(quiet->error(), QAbstractSocket::RemoteHostClosedError);
+    QCOMPARE(quiet->tlsError(), SecureSocket::NoTlsError); // close_notify, not a truncation
+    QCOMPARE(serverSideError.count(), 1);
+    QCOMPARE(serverSideError.first().first().value<QAbstractSocket::SocketError>(),
+             QAbstractSocket::SocketTimeoutError);
+    if (m_accepted.first())
+        QCOMPARE(m_accepted.first()->tlsError(), SecureSocket::IdleTimedOut);
+    QTest::qWait(3 * kIdleMs);
+    QCOMPARE(busy->state(), QAbstractSocket::ConnectedState);
+    QVERIFY(busy->isEncrypted());
+}
+
+// A server that accepts the TCP connection and never answers: the client's handshake times
+// out with a sentence, instead of leaving connectToHostEncrypted() pending for ever.
+void TestSecureServer::clientHandshakeTimesOut()
+{
+    QVERIFY(SecureConfiguration().handshakeTimeout() == 30000);
+    QTcpServer silent;
+    QVERIFY(silent.listen(QHostAddress::LocalHost, 0));
+    auto socket = client();
+    SecureConfiguration config = socket->configuration();
+    config.setHandshakeTimeout(500);
+    socket->setConfiguration(config);
+    QSignalSpy errors(socket.get(), &SecureSocket::errorOccurred);
+    QElapsedTimer clock;
+    clock.start();
+    socket->connectToHostEncrypted(QStringLiteral("localhost"), silent.serverPort());
+    QVERIFY(waitUntil([&] { return socket->state() == QAbstractSocket::UnconnectedState; }, 5000));
+    qInfo("%s (after %lld ms)", qPrintable(socket->errorString()),
+          static_cast<long long>(clock.elapsed()));
+    QVERIFY(clock.elapsed() >= 450 && clock.elapsed() < 3000);
+    QCOMPARE(errors.count(), 1);
+    QCOMPARE(socket->error(), QAbstractSocket::SocketTimeoutError);
+    QCOMPARE(socket->tlsError(), SecureSocket::HandshakeTimedOut);
+    QVERIFY2(socket->errorString().contains(QStringLiteral("TLS handshake with localhost:")) &&
+                 socket->errorString().contains(QStringLiteral("timed out after 500 ms")),
+             qPrintable(socket->errorString()));
+    QVERIFY(!socket->isEncrypted());
 }
 
 void TestSecureServer::waitingConnectionsAreBounded()

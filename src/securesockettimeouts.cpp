@@ -1,0 +1,113 @@
+// SecureSocket's two timeouts: the handshake's (a peer that accepts and never answers must not
+// leave the connection pending for ever) and the idle one (a connection on which nothing moves
+// must not hold a descriptor for ever).
+#include "securesocket_p.h"
+
+#include <QPointer>
+#include <QTimer>
+
+#include <algorithm>
+
+namespace {
+QTimer *singleShotTimer(QObject *parent)
+{
+    auto *timer = new QTimer(parent);
+    timer->setSingleShot(true);
+    return timer;
+}
+
+QString seconds(int msecs)
+{
+    return msecs % 1000 == 0 ? QStringLiteral("%1 s").arg(msecs / 1000)
+                             : QStringLiteral("%1 ms").arg(msecs);
+}
+} // namespace
+
+QString SecureSocketPrivate::peerDescription() const
+{
+    const QString host = q->peerName().isEmpty() ? q->peerAddress().toString() : q->peerName();
+    return QStringLiteral("%1:%2").arg(host).arg(q->peerPort());
+}
+
+void SecureSocketPrivate::startHandshakeTimer()
+{
+    const int timeout = m_config.handshakeTimeout();
+    if (m_serverManaged || timeout <= 0 || (m_handshakeTimer && m_handshakeTimer->isActive()))
+        return;
+    if (!m_handshakeTimer) {
+        m_handshakeTimer = singleShotTimer(q);
+        QObject::connect(m_handshakeTimer, &QTimer::timeout, q, [this] { onHandshakeTimeout(); });
+    }
+    m_handshakeTimer->start(timeout);
+}
+
+void SecureSocketPrivate::onHandshakeTimeout()
+{
+    const bool waiting = m_encryptOnConnect || (m_engine && !m_encrypted && !m_engine->isFailed());
+    if (!waiting || q->state() == QAbstractSocket::UnconnectedState)
+        return;
+    const QString limit = seconds(m_config.handshakeTimeout());
+    const QString message =
+        q->state() == QAbstractSocket::ConnectedState
+            ? SecureSocket::tr("TLS handshake with %1 timed out after %2: the peer accepted the "
+                               "connection but did not complete the handshake")
+                  .arg(peerDescription(), limit)
+            : SecureSocket::tr("connection to %1 timed out after %2 (no TCP connection yet)")
+                  .arg(peerDescription(), limit);
+    qCInfo(lcSecureSocket, "%s", qPrintable(message));
+    QPointer<SecureSocket> guard(q);
+    setError(QAbstractSocket::SocketTimeoutError, SecureSocket::HandshakeTimedOut, message);
+    if (guard)
+        abortConnection();
+}
+
+void SecureSocketPrivate::startIdleTimer()
+{
+    if (m_handshakeTimer)
+        m_handshakeTimer->stop();
+    if (m_idleTimeout <= 0)
+        return;
+    if (!m_idleTimer) {
+        m_idleTimer = singleShotTimer(q);
+        m_idleTimer->setTimerType(Qt::CoarseTimer);
+        QObject::connect(m_idleTimer, &QTimer::timeout, q, [this] { onIdleCheck(); });
+    }
+    m_wireBytesSeen = m_wireBytes;
+    m_lastActivity.start();
+    m_idleTimer->start(std::max(1, m_idleTimeout / 4));
+}
+
+// Runs every quarter of the timeout: traffic is noticed by its byte count, not timed per
+// record, so that a busy connection costs nothing more than the count.
+void SecureSocketPrivate::onIdleCheck()
+{
+    if (!m_encrypted || m_closing || m_idleTimeout <= 0 ||
+        q->state() != QAbstractSocket::ConnectedState)
+        return;
+    if (m_wireBytes != m_wireBytesSeen) {
+        m_wireBytesSeen = m_wireBytes;
+        m_lastActivity.start();
+    }
+    const qint64 idle = m_lastActivity.elapsed();
+    if (idle < m_idleTimeout) {
+        m_idleTimer->start(
+            static_cast<int>(std::min<qint64>(m_idleTimeout - idle, m_idleTimeout / 4 + 1)));
+        return;
+    }
+    const QString message =
+        SecureSocket::tr("TLS connection with %1 closed: no data either way for %2")
+            .arg(peerDescription(), seconds(m_idleTimeout));
+    qCInfo(lcSecureSocket, "%s", qPrintable(message));
+    QPointer<SecureSocket> guard(q);
+    setError(QAbstractSocket::SocketTimeoutError, SecureSocket::IdleTimedOut, message);
+    if (guard && q->state() == QAbstractSocket::ConnectedState)
+        q->disconnectFromHost(); // close_notify, then the close
+}
+
+void SecureSocketPrivate::stopTimers()
+{
+    if (m_handshakeTimer)
+        m_handshakeTimer->stop();
+    if (m_idleTimer)
+        m_idleTimer->stop();
+}
