@@ -3,12 +3,15 @@
 #include "secureconfiguration_p.h"
 
 #include <QFile>
+#include <QLoggingCategory>
 #include <QSharedData>
 
 #include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <vector>
+
+Q_LOGGING_CATEGORY(lcConfiguration, "securesocket.configuration", QtInfoMsg)
 
 namespace {
 
@@ -21,8 +24,15 @@ using securesocket::engine::Role;
 // per connection; a certificate renewed on disk is picked up within this time.
 constexpr auto kFileRecheckInterval = std::chrono::seconds(1);
 
+using FileStamps = std::vector<std::pair<std::string, std::string>>; // path, fileStamp(path)
+
 // The engine contexts (client and server) of one SecureConfigurationPrivate. A copy of the
 // private data starts empty: it is made just before a setting changes.
+//
+// When a file changes on disk and the new content does not load (half written, garbage, a key
+// that no longer matches), the context built before stays in use: a server keeps serving while
+// the files are being fixed. The failed stamps are remembered, so that the broken files are
+// read again only when they change again, and the failure is logged once.
 class EngineContextCache
 {
 public:
@@ -41,38 +51,62 @@ public:
             entry = Entry();
     }
 
-    std::shared_ptr<const Context> find(Role role)
+    struct Found
+    {
+        std::shared_ptr<const Context> context; // the last one that loaded, if any
+        bool current = false;                   // false: the files changed, build again
+        std::string failure; // why the files as they are now do not load, if known
+    };
+
+    Found find(Role role)
     {
         const auto now = Clock::now();
         std::lock_guard<std::mutex> lock(m_mutex);
         Entry &entry = m_entries[role == Role::Server ? 1 : 0];
         if (!entry.context)
-            return nullptr;
+            return {};
         if (now - entry.checked < kFileRecheckInterval)
-            return entry.context;
-        for (const auto &[path, stamp] : entry.files) {
-            if (securesocket::engine::fileStamp(path) != stamp) {
-                entry = Entry();
-                return nullptr;
-            }
-        }
+            return {entry.context, true, entry.failure};
         entry.checked = now;
-        return entry.context;
+        const FileStamps &expected = entry.failure.empty() ? entry.files : entry.failedFiles;
+        for (const auto &[path, stamp] : expected) {
+            if (securesocket::engine::fileStamp(path) != stamp)
+                return {entry.context, false, {}};
+        }
+        return {entry.context, true, entry.failure};
     }
 
-    void store(Role role, std::shared_ptr<const Context> context,
-               std::vector<std::pair<std::string, std::string>> files, Clock::time_point checked)
+    void store(Role role, std::shared_ptr<const Context> context, FileStamps files,
+               Clock::time_point checked)
     {
         std::lock_guard<std::mutex> lock(m_mutex);
-        m_entries[role == Role::Server ? 1 : 0] = {std::move(context), std::move(files), checked};
+        m_entries[role == Role::Server ? 1 : 0] = {
+            std::move(context), std::move(files), checked, {}, {}};
+    }
+
+    // The files, as stamped, do not load: the context that did stays. True for the first
+    // caller to record these stamps, who logs the failure.
+    bool storeFailure(Role role, FileStamps files, Clock::time_point checked,
+                      const std::string &failure)
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        Entry &entry = m_entries[role == Role::Server ? 1 : 0];
+        if (!entry.context || (!entry.failure.empty() && entry.failedFiles == files))
+            return false;
+        entry.failedFiles = std::move(files);
+        entry.failure = failure;
+        entry.checked = checked;
+        return true;
     }
 
 private:
     struct Entry
     {
         std::shared_ptr<const Context> context;
-        std::vector<std::pair<std::string, std::string>> files; // path, fileStamp(path)
+        FileStamps files; // those context was built from
         Clock::time_point checked;
+        FileStamps failedFiles; // the last ones that did not load, when failure is set
+        std::string failure;
     };
     std::mutex m_mutex;
     Entry m_entries[2]; // client, server
@@ -152,23 +186,43 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
                                           std::string *error)
 {
     const SecureConfigurationPrivate &d = *configuration.d; // const: never detaches
-    if (auto context = d.contexts.find(role))
-        return context;
+    EngineContextCache::Found found = d.contexts.find(role);
+    if (found.current) {
+        if (error)
+            *error = found.failure;
+        return found.context;
+    }
 
     const securesocket::engine::Config config = securesocket::toEngineConfig(configuration);
     // Stamped before the context is looked up or built: a file changed in between makes the
     // stamps old, so it is looked at again, never the other way round.
     const auto checked = Clock::now();
-    std::vector<std::pair<std::string, std::string>> files;
+    FileStamps files;
     for (const std::string *path : {&config.caFile, &config.crlFile, &config.certChainFile,
                                     &config.keyFile, &config.keyPassphraseFile}) {
         if (!path->empty())
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
-    auto context = Context::get(config, role, error);
-    if (context)
+    std::string failure;
+    auto context = Context::get(config, role, &failure);
+    if (context) {
         d.contexts.store(role, context, std::move(files), checked);
-    return context;
+        if (context->claimWarningsForLog()) {
+            for (const std::string &warning : context->warnings())
+                qCWarning(lcConfiguration, "%s", warning.c_str());
+        }
+        return context;
+    }
+    if (error)
+        *error = failure;
+    if (!found.context)
+        return nullptr; // never loaded: nothing to fall back on
+    if (d.contexts.storeFailure(role, std::move(files), checked, failure))
+        qCCritical(lcConfiguration,
+                   "%s; the certificate, key and CA files loaded before stay in use until the "
+                   "files are fixed",
+                   failure.c_str());
+    return found.context;
 }
 
 SecureConfiguration::SecureConfiguration() : d(new SecureConfigurationPrivate) {}
@@ -290,9 +344,21 @@ void SecureConfiguration::setHandshakeTimeout(int msecs)
 QString SecureConfiguration::validate(bool serverRole) const
 {
     std::string error;
-    if (securesocket::engineContext(*this, serverRole ? Role::Server : Role::Client, &error))
-        return {};
+    securesocket::engineContext(*this, serverRole ? Role::Server : Role::Client, &error);
     return QString::fromStdString(error);
+}
+
+QStringList SecureConfiguration::certificateWarnings(bool serverRole) const
+{
+    std::string error;
+    const auto context =
+        securesocket::engineContext(*this, serverRole ? Role::Server : Role::Client, &error);
+    QStringList warnings;
+    if (context) {
+        for (const std::string &warning : context->warnings())
+            warnings << QString::fromStdString(warning);
+    }
+    return warnings;
 }
 
 QString systemCaCertificatesSource()

@@ -19,7 +19,9 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration);
 // files it names (CA, CRL, certificate, key, passphrase) are stat()ed again at most once per
 // second: a file replaced on disk is used by connections started a second later. Thread-safe
 // (copies of one configuration may be used in several threads). On failure returns null and
-// sets *error; failures are not remembered.
+// sets *error. Once a context has loaded, changed files that fail to load do not replace it:
+// it is returned with *error set to the failure (logged once), and the files are read again
+// only when they change again.
 std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &configuration,
                                                      engine::Role role, std::string *error);
 

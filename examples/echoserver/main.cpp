@@ -487,6 +487,10 @@ int main(int argc, char **argv)
         const QString problem = listener.config.validate(true);
         if (!problem.isEmpty())
             die(QStringLiteral("listener %1: %2").arg(listener.name, problem));
+        // Served anyway: clients decide what an expired certificate means to them.
+        for (const QString &warning : listener.config.certificateWarnings(true))
+            std::fprintf(stderr, "echoserver: listener %s: warning: %s\n",
+                         qPrintable(listener.name), qPrintable(warning));
     }
     QList<QThread *> threads;
     QList<Worker *> workers;

@@ -8,6 +8,7 @@
 #include <QList>
 #include <QSharedDataPointer>
 #include <QString>
+#include <QStringList>
 
 class SecureConfigurationPrivate;
 
@@ -17,7 +18,9 @@ class SecureConfigurationPrivate;
 // A configuration (and its copies) remembers that context, so giving the same configuration
 // to many sockets is the cheapest way to make connections; the files it names are looked at
 // again at most once per second, so a certificate, key or CA file replaced on disk is used
-// by the connections started a second later.
+// by the connections started a second later. If the changed files do not load (half written,
+// not PEM, a key that no longer matches), the context loaded before stays in use, the failure
+// is logged once (category "securesocket.configuration") and validate() reports it.
 // Defaults are the secure ones: TLS 1.2 minimum, peer verification on, system CAs trusted.
 class SECURESOCKET_EXPORT SecureConfiguration
 {
@@ -105,6 +108,12 @@ public:
     // passphrase or a key that does not match its certificate is reported before any
     // connection. Returns an empty string when all is well, otherwise the reason.
     QString validate(bool serverRole = false) const;
+
+    // What is wrong with our own certificate without stopping its use: expired, not valid yet,
+    // expiring within 14 days, or a (extended) key usage that forbids the role. One sentence
+    // each, naming the file and the subject; computed when the context is built (as by
+    // validate()) and logged once then. Empty when all is well or the settings do not load.
+    QStringList certificateWarnings(bool serverRole = false) const;
 
 private:
     friend class SecureConfigurationPrivate;

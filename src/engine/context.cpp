@@ -1,6 +1,8 @@
 #include "context.h"
 
 #include "connection.h"
+#include "identitycheck.h"
+#include "pem.h"
 #include "systemca.h"
 
 #include <openssl/core_names.h>
@@ -12,11 +14,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <list>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 #include <utility>
 
 #include <sys/stat.h>
@@ -132,28 +136,57 @@ std::string readFile(const std::string &path, const char *what)
     return data.str();
 }
 
-BioPtr memoryBio(const std::string &data)
+// The blocks of a PEM text; raises naming what and the broken block if any part of the text
+// is not well formed (OpenSSL's readers would stop there quietly and load what came before).
+std::vector<pem::Block> scanPem(std::string_view text, const std::string &what)
 {
-    BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-    if (!bio)
-        raise("out of memory");
-    return bio;
+    pem::ScanResult scanned = pem::scan(text);
+    if (!scanned.error.empty())
+        raise(what + ": " + scanned.error);
+    return std::move(scanned.blocks);
 }
 
-// All certificates of a PEM text, in order.
-X509StackPtr readCertificates(const std::string &pem)
+// The DER object of one block, parsed by d2i; raises if it does not parse or leaves bytes over.
+template <typename T, T *(*D2i)(T **, const unsigned char **, long), void (*Free)(T *)>
+OsslPtr<T, Free> parseBlock(std::string_view text, const pem::Block &block, const std::string &what)
+{
+    const std::string der = pem::decode(text, block);
+    const auto *p = reinterpret_cast<const unsigned char *>(der.data());
+    const unsigned char *const end = p + der.size();
+    OsslPtr<T, Free> object(D2i(nullptr, &p, static_cast<long>(der.size())));
+    if (!object)
+        raise(what + ": " + block.name + ": not a valid " + pem::kindOf(block.label));
+    if (p != end)
+        raise(what + ": " + block.name + ": data after the end of the " + pem::kindOf(block.label));
+    return object;
+}
+
+// All certificates of a PEM text, in order. Blocks of other kinds (the key of a combined PEM
+// file, EC parameters) are skipped.
+X509StackPtr readCertificates(const std::string &text, const std::string &what)
 {
     X509StackPtr certs(sk_X509_new_null());
-    BioPtr bio = memoryBio(pem);
-    while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+    if (!certs)
+        raise("out of memory");
+    for (const pem::Block &block : scanPem(text, what)) {
+        if (!pem::isCertificateLabel(block.label))
+            continue;
+        X509Ptr cert = block.label == "TRUSTED CERTIFICATE"
+                           ? parseBlock<X509, d2i_X509_AUX, X509_free>(text, block, what)
+                           : parseBlock<X509, d2i_X509, X509_free>(text, block, what);
         if (!sk_X509_push(certs.get(), cert.get()))
             raise("out of memory");
         cert.release();
     }
-    // The loop ends with "no start line" at the end of the text: not an error.
-    ERR_clear_error();
     return certs;
 }
+
+// Wipes a string holding a secret when it goes out of scope, raised or not.
+struct WipeOnExit
+{
+    std::string &secret;
+    ~WipeOnExit() { OPENSSL_cleanse(secret.data(), secret.size()); }
+};
 
 struct PassphraseState
 {
@@ -203,7 +236,7 @@ public:
             raise("cannot create a TLS context");
         applyProtocolSettings(ctx);
         applyTrust(ctx);
-        applyIdentity(ctx);
+        applyIdentity(*context);
         applyVerification(ctx);
         applyAlpn(*context);
         applySessions(*context);
@@ -259,7 +292,7 @@ private:
 
     static void addCas(X509_STORE *store, const std::string &pem, const std::string &what)
     {
-        X509StackPtr certs = readCertificates(pem);
+        X509StackPtr certs = readCertificates(pem, what);
         if (sk_X509_num(certs.get()) == 0)
             raise(what + " holds no PEM certificate");
         for (int i = 0; i < sk_X509_num(certs.get()); ++i) {
@@ -270,24 +303,26 @@ private:
 
     void addCrls(X509_STORE *store)
     {
-        const std::string pem = readFile(m_config.crlFile, "CRL file");
-        BioPtr bio = memoryBio(pem);
+        const std::string text = readFile(m_config.crlFile, "CRL file");
+        const std::string what = "CRL file " + quote(m_config.crlFile);
         int count = 0;
-        while (X509_CRL *crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
-            const int added = X509_STORE_add_crl(store, crl);
-            X509_CRL_free(crl);
-            if (added != 1)
+        for (const pem::Block &block : scanPem(text, what)) {
+            if (block.label != "X509 CRL")
+                continue;
+            const X509CrlPtr crl =
+                parseBlock<X509_CRL, d2i_X509_CRL, X509_CRL_free>(text, block, what);
+            if (X509_STORE_add_crl(store, crl.get()) != 1)
                 raise("cannot add a CRL of " + quote(m_config.crlFile));
             ++count;
         }
-        ERR_clear_error();
         if (count == 0)
-            raise("CRL file " + quote(m_config.crlFile) + " holds no PEM CRL");
+            raise(what + " holds no PEM CRL");
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     }
 
-    void applyIdentity(SSL_CTX *ctx)
+    void applyIdentity(Context &context)
     {
+        SSL_CTX *ctx = context.m_ctx.get();
         const bool hasCert = !m_config.certChainFile.empty() || !m_config.certChainPem.empty();
         const bool hasKey = !m_config.keyFile.empty() || !m_config.keyPem.empty();
         const std::string certWhat = m_config.certChainFile.empty()
@@ -309,11 +344,14 @@ private:
         const std::string certPem = m_config.certChainFile.empty()
                                         ? m_config.certChainPem
                                         : readFile(m_config.certChainFile, "certificate file");
-        X509StackPtr chain = readCertificates(certPem);
+        X509StackPtr chain = readCertificates(certPem, certWhat);
         if (sk_X509_num(chain.get()) == 0)
             raise(certWhat + " holds no PEM certificate");
-        if (SSL_CTX_use_certificate(ctx, sk_X509_value(chain.get(), 0)) != 1)
+        X509 *leaf = sk_X509_value(chain.get(), 0);
+        if (SSL_CTX_use_certificate(ctx, leaf) != 1)
             raise("cannot use " + certWhat);
+        context.m_warnings =
+            identityWarnings(leaf, certWhat, m_role == Role::Server, std::time(nullptr));
         for (int i = 1; i < sk_X509_num(chain.get()); ++i) {
             if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain.get(), i)) != 1)
                 raise("cannot use the chain of " + certWhat);
@@ -330,13 +368,23 @@ private:
     {
         std::string pem = m_config.keyFile.empty() ? m_config.keyPem
                                                    : readFile(m_config.keyFile, "private key file");
+        const WipeOnExit wipe{pem};
+        // The first key block; certificates in the same file (combined PEM) are allowed.
+        const std::vector<pem::Block> blocks = scanPem(pem, keyWhat);
+        const auto block = std::find_if(blocks.begin(), blocks.end(), [](const pem::Block &b) {
+            return pem::isPrivateKeyLabel(b.label);
+        });
+        if (block == blocks.end())
+            raise(keyWhat + " holds no PEM private key");
         SecretString passphrase = m_config.keyPassphrase;
         if (passphrase.empty() && !m_config.keyPassphraseFile.empty())
             passphrase = readPassphraseFile();
         PassphraseState state{&passphrase};
-        BioPtr bio = memoryBio(pem);
+        BioPtr bio(BIO_new_mem_buf(pem.data() + block->begin,
+                                   static_cast<int>(block->end - block->begin)));
+        if (!bio)
+            raise("out of memory");
         EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, passphraseCallback, &state));
-        OPENSSL_cleanse(pem.data(), pem.size());
         if (key)
             return key;
         if (state.asked && passphrase.empty())
@@ -345,7 +393,7 @@ private:
             ERR_clear_error();
             raise("wrong passphrase for " + keyWhat);
         }
-        raise(keyWhat + " holds no PEM private key");
+        raise(keyWhat + ": " + block->name + ": not a valid private key");
     }
 
     SecretString readPassphraseFile()

@@ -4,6 +4,7 @@
 
 #include "ossl.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -71,6 +72,14 @@ public:
     SSL_CTX *native() const { return m_ctx.get(); }
     const std::vector<uint8_t> &alpnWire() const { return m_alpnWire; }
 
+    // What is wrong with our own certificate but does not stop it from being used (expired,
+    // expiring within 14 days, key usage forbidding the role), found when the context was
+    // built; one sentence each (see identitycheck.h). Empty without a certificate.
+    const std::vector<std::string> &warnings() const { return m_warnings; }
+    // True for the first caller only: whoever logs the warnings does so once per context,
+    // not once per connection.
+    bool claimWarningsForLog() const { return !m_warningsClaimed.exchange(true); }
+
     // Client session cache, keyed by "host:port" (thread-safe). Sessions are kept only when
     // resumption is on and the peer was verified without any failure.
     bool resumesSessions() const { return m_resumption; }
@@ -99,6 +108,8 @@ private:
     SslCtxPtr m_ctx;
     std::vector<uint8_t> m_alpnWire; // ALPN list in wire format, for the server's selection
     bool m_resumption = false;
+    std::vector<std::string> m_warnings;
+    mutable std::atomic<bool> m_warningsClaimed{false};
     std::chrono::seconds m_ticketKeyLifetime{3600};
 
     mutable std::mutex m_mutex;

@@ -45,6 +45,7 @@ using SslSessionPtr = OsslPtr<SSL_SESSION, SSL_SESSION_free>;
 using X509Ptr = OsslPtr<X509, X509_free>;
 using X509StorePtr = OsslPtr<X509_STORE, X509_STORE_free>;
 using X509StackPtr = OsslPtr<STACK_OF(X509), freeX509Stack>;
+using X509CrlPtr = OsslPtr<X509_CRL, X509_CRL_free>;
 using X509CrlStackPtr = OsslPtr<STACK_OF(X509_CRL), freeX509CrlStack>;
 using EvpPkeyPtr = OsslPtr<EVP_PKEY, EVP_PKEY_free>;
 using GeneralNamesPtr = OsslPtr<GENERAL_NAMES, freeGeneralNames>;

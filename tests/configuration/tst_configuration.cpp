@@ -6,6 +6,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -15,6 +16,38 @@
 #include <vector>
 
 namespace {
+
+// Collects the messages of the "securesocket.configuration" category while it lives.
+class ConfigurationLog
+{
+public:
+    ConfigurationLog() { s_previous = qInstallMessageHandler(handler); }
+    ~ConfigurationLog()
+    {
+        qInstallMessageHandler(s_previous);
+        s_messages.clear();
+    }
+    static QList<QPair<QtMsgType, QString>> &messages() { return s_messages; }
+
+private:
+    static void handler(QtMsgType type, const QMessageLogContext &context, const QString &text)
+    {
+        if (context.category && QByteArray(context.category) == "securesocket.configuration")
+            s_messages.append({type, text});
+        else
+            s_previous(type, context, text);
+    }
+    static inline QtMessageHandler s_previous = nullptr;
+    static inline QList<QPair<QtMsgType, QString>> s_messages;
+};
+
+// Replaces path with a file holding content in one step, as tools that update certificates do.
+void replaceFile(const QString &path, const std::string &content)
+{
+    testpki::writeFile((path + ".new").toStdString(), content);
+    QFile::remove(path);
+    QFile::rename(path + ".new", path);
+}
 
 // A setter applied to a configuration, with its name for messages.
 struct Change
@@ -83,6 +116,8 @@ private slots:
     void validateSeesAChangedSettingAtOnce();
     void validateSeesAReplacedFile();
     void validateFromManyThreads();
+    void certificateWarningsAreLoggedOnce();
+    void changedFilesThatDoNotLoadKeepTheOldSettings();
     void systemCaCertificatesSource();
 
 private:
@@ -396,6 +431,89 @@ void TestConfiguration::validateFromManyThreads()
     for (std::thread &thread : threads)
         thread.join();
     QCOMPARE(failures.load(), 0);
+}
+
+void TestConfiguration::certificateWarningsAreLoggedOnce()
+{
+    testpki::CertSpec spec;
+    spec.commonName = "localhost";
+    spec.notBeforeOffset = -30L * 24 * 3600;
+    spec.notAfterOffset = -24L * 3600;
+    const testpki::Issued expired = testpki::makeCertificate(spec, &m_ca);
+    SecureConfiguration configuration = serverConfiguration();
+    configuration.setLocalCertificateChainFile(write("expired.pem", expired.certPem));
+    configuration.setPrivateKeyFile(write("expired.key", expired.keyPem));
+
+    ConfigurationLog log;
+    QCOMPARE(configuration.validate(true), QString()); // a warning is not an error
+    const QStringList warnings = configuration.certificateWarnings(true);
+    QCOMPARE(warnings.size(), 1);
+    QVERIFY2(QRegularExpression("^certificate file '.*/expired.pem' \\('CN=localhost'\\) "
+                                "expired on \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC$")
+                 .match(warnings[0])
+                 .hasMatch(),
+             qPrintable(warnings[0]));
+    // Copies and equal configurations share the context: nothing more is logged.
+    const SecureConfiguration copy = configuration;
+    QCOMPARE(copy.certificateWarnings(true), warnings);
+    SecureConfiguration equal = serverConfiguration();
+    equal.setLocalCertificateChainFile(configuration.localCertificateChainFile());
+    equal.setPrivateKeyFile(configuration.privateKeyFile());
+    QCOMPARE(equal.validate(true), QString());
+    QCOMPARE(equal.certificateWarnings(true), warnings);
+    QCOMPARE(log.messages().size(), 1);
+    QCOMPARE(log.messages()[0].first, QtWarningMsg);
+    QCOMPARE(log.messages()[0].second, warnings[0]);
+
+    QCOMPARE(serverConfiguration().certificateWarnings(true), QStringList());
+    QCOMPARE(SecureConfiguration().certificateWarnings(true), QStringList()); // does not load
+    QCOMPARE(log.messages().size(), 1);
+}
+
+void TestConfiguration::changedFilesThatDoNotLoadKeepTheOldSettings()
+{
+    // One combined PEM file (certificate and key), so that each change is one rename.
+    testpki::CertSpec spec;
+    spec.commonName = "localhost";
+    const testpki::Issued other = testpki::makeCertificate(spec, &m_ca);
+    const std::string good = m_server.certPem + m_server.keyPem;
+    const QString path = write("reloaded.pem", good);
+    SecureConfiguration configuration = serverConfiguration();
+    configuration.setLocalCertificateChainFile(path);
+    configuration.setPrivateKeyFile(path);
+    QCOMPARE(configuration.validate(true), QString());
+
+    ConfigurationLog log;
+    const struct
+    {
+        const char *name;
+        std::string content;
+        const char *cause;
+    } changes[] = {
+        {"x", "x\n", "holds no PEM certificate"},
+        {"half written", good.substr(0, good.size() / 2), "no END line"},
+        {"key no longer matches", other.certPem + m_server.keyPem, "does not match"},
+    };
+    for (const auto &change : changes) {
+        log.messages().clear();
+        replaceFile(path, change.content);
+        QString error;
+        // The failure of the change before is reported until the files are looked at again.
+        QTRY_VERIFY_WITH_TIMEOUT((error = configuration.validate(true)).contains(change.cause),
+                                 3000);
+        QVERIFY2(error.contains(path), qPrintable(error));
+        // Still reported a second later, not read again, not logged again.
+        QTest::qWait(1100);
+        QCOMPARE(configuration.validate(true), error);
+        QCOMPARE(log.messages().size(), 1);
+        QCOMPARE(log.messages()[0].first, QtCriticalMsg);
+        QVERIFY2(log.messages()[0].second.startsWith(error), qPrintable(change.name));
+        QVERIFY(log.messages()[0].second.contains("loaded before stay in use"));
+    }
+    log.messages().clear();
+    replaceFile(path, other.certPem + other.keyPem);
+    QTRY_COMPARE_WITH_TIMEOUT(configuration.validate(true), QString(), 3000);
+    QCOMPARE(log.messages().size(), 0);
 }
 
 void TestConfiguration::systemCaCertificatesSource()

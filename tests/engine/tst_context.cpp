@@ -3,6 +3,7 @@
 #include "pkifixture.h"
 #include "testsupport.h"
 
+#include <QRegularExpression>
 #include <QTest>
 
 #include <openssl/err.h>
@@ -44,6 +45,38 @@ bool contains(const std::string &text, const std::string &fragment)
     return text.find(fragment) != std::string::npos;
 }
 
+// Offset of the first line of the second PEM block of text (its BEGIN line) and of the line
+// after it (its first base64 line).
+size_t secondBlock(const std::string &text)
+{
+    return text.find("-----BEGIN", text.find("-----END"));
+}
+size_t lineAfter(const std::string &text, size_t pos)
+{
+    return text.find('\n', pos) + 1;
+}
+
+// A defect applied to a valid two-block PEM text.
+std::string damaged(const std::string &text, const QString &defect)
+{
+    const size_t second = secondBlock(text);
+    const size_t body = lineAfter(text, second);
+    std::string out = text;
+    if (defect == "cut in the second block")
+        return text.substr(0, lineAfter(text, lineAfter(text, body)) + 10);
+    if (defect == "not base64")
+        return out.replace(body + 5, 1, "*");
+    if (defect == "not DER")
+        return out.replace(body, 8, "AAAAAAAA");
+    if (defect == "trailing garbage")
+        return text + "garbage\n";
+    if (defect == "binary")
+        return std::string("\x30\x82\x03\x00\x02\x01\x00\x00\xff", 9);
+    if (defect == "no PEM block")
+        return "x\n";
+    return text;
+}
+
 } // namespace
 
 class TestContext : public QObject
@@ -58,6 +91,11 @@ private slots:
     void configurationErrors();
     void encryptedKeys_data();
     void encryptedKeys();
+    void brokenPemIsRefused_data();
+    void brokenPemIsRefused();
+    void textAroundPemIsAccepted();
+    void certificateWarnings_data();
+    void certificateWarnings();
 
     void equalConfigsShareOneContext();
     void changedSettingGivesAnotherContext_data();
@@ -279,6 +317,200 @@ void TestContext::encryptedKeys()
 }
 
 // --- The context cache ---------------------------------------------------------------------
+
+// --- PEM strictness and certificate warnings -------------------------------------------------
+
+void TestContext::brokenPemIsRefused_data()
+{
+    QTest::addColumn<QString>("target");
+    QTest::addColumn<QString>("defect");
+    QTest::addColumn<QStringList>("fragments"); // all in the message; "%dir" is m_dir
+    const QStringList targets = {
+        "certificate file",      "CA file",      "CRL file",     "private key file",
+        "certificate in memory", "CA in memory", "key in memory"};
+    const QStringList names = {"'%dir/broken.pem'",
+                               "'%dir/broken.pem'",
+                               "'%dir/broken.pem'",
+                               "'%dir/broken.pem'",
+                               "the certificate given in memory",
+                               "the CA certificates given in memory",
+                               "the private key given in memory"};
+    // The second block of each target's text: what a message about it calls it.
+    const QStringList seconds = {
+        "certificate 2, line", "certificate 2, line", "CRL 2, line",        "private key 1, line",
+        "certificate 2, line", "certificate 2, line", "private key 1, line"};
+    const QStringList kinds = {"certificate", "certificate", "CRL",        "private key",
+                               "certificate", "certificate", "private key"};
+    const QStringList none = {"no PEM certificate", "no PEM certificate", "no PEM CRL",
+                              "no PEM private key", "no PEM certificate", "no PEM certificate",
+                              "no PEM private key"};
+    for (int i = 0; i < targets.size(); ++i) {
+        const QString &t = targets[i];
+        const auto row = [&](const QString &defect, const QStringList &fragments) {
+            QTest::addRow("%s, %s", qPrintable(t), qPrintable(defect))
+                << t << defect << (QStringList{names[i]} + fragments);
+        };
+        row("cut in the second block", {seconds[i], "no END line (the text is cut short)"});
+        row("not base64", {seconds[i], "not base64"});
+        row("not DER", {seconds[i], "not a valid " + kinds[i]});
+        row("trailing garbage", {"text after the last PEM block"});
+        row("binary", {"line 1: binary data (not a PEM text)"});
+        row("no PEM block", {none[i]});
+    }
+}
+
+void TestContext::brokenPemIsRefused()
+{
+    // Each target holds two blocks: the defect is in the second one (for the key file, a
+    // combined file, that is the key: certificates there are not read).
+    QFETCH(QString, target);
+    QFETCH(QString, defect);
+    QFETCH(QStringList, fragments);
+
+    const std::string chain = m_pki.server.certPem + m_pki.intermediate.certPem;
+    const std::string cas = m_pki.root.certPem + m_pki.intermediate.certPem;
+    const std::string crls =
+        testpki::makeCrl(m_pki.root, {}) + testpki::makeCrl(m_pki.intermediate, {});
+    const std::string combinedKey = m_pki.server.certPem + m_pki.server.keyPem;
+    const std::string file = m_dir.path("broken.pem");
+
+    const bool server = target == "certificate file" || target == "private key file" ||
+                        target == "certificate in memory" || target == "key in memory";
+    Config config = server ? m_pki.serverConfig() : m_pki.clientConfig();
+    if (target == "certificate file")
+        config.certChainFile = m_dir.write("broken.pem", damaged(chain, defect));
+    else if (target == "CA file")
+        config.caFile = m_dir.write("broken.pem", damaged(cas, defect));
+    else if (target == "CRL file")
+        config.crlFile = m_dir.write("broken.pem", damaged(crls, defect));
+    else if (target == "private key file")
+        config.keyFile = m_dir.write("broken.pem", damaged(combinedKey, defect));
+    else if (target == "certificate in memory")
+        config.certChainFile.clear(), config.certChainPem = damaged(chain, defect);
+    else if (target == "CA in memory")
+        config.caPem = damaged(cas, defect);
+    else if (target == "key in memory")
+        config.keyFile.clear(), config.keyPem = damaged(combinedKey, defect);
+    Q_UNUSED(file);
+
+    std::string error;
+    const auto context = Context::get(config, server ? Role::Server : Role::Client, &error);
+    checkErrorQueue("Context::get");
+    QVERIFY2(!context, "the configuration must be refused");
+    const QString dir = QString::fromStdString(m_dir.path("")) + "/";
+    for (QString fragment : fragments) {
+        fragment.replace("%dir/", dir);
+        QVERIFY2(contains(error, fragment.toStdString()),
+                 qPrintable("'" + fragment + "' not in: " + QString::fromStdString(error)));
+    }
+}
+
+void TestContext::textAroundPemIsAccepted()
+{
+    // What `openssl x509`, `s_client -showcerts` and CA bundles write before their blocks,
+    // a key in the certificate file and the certificate in the key file (combined PEM files).
+    const std::string combined = "subject=CN = localhost\nissuer=CN = Intermediate\n" +
+                                 m_pki.server.certPem + "# the intermediate\n" +
+                                 m_pki.intermediate.certPem + m_pki.server.keyPem + "\n\n";
+    Config config = m_pki.serverConfig();
+    config.certChainFile = config.keyFile = m_dir.write("combined.pem", combined);
+    std::string error;
+    QVERIFY2(Context::get(config, Role::Server, &error), error.c_str());
+
+    Config client = m_pki.clientConfig();
+    client.caFile = m_dir.write("bundle.pem", "# Root\n" + m_pki.root.certPem + "\n# Other\n" +
+                                                  m_pki.otherRoot.certPem);
+    client.crlFile = m_dir.write("crl.pem", "Certificate Revocation List (CRL):\n" +
+                                                testpki::makeCrl(m_pki.root, {}));
+    QVERIFY2(Context::get(client, Role::Client, &error), error.c_str());
+    checkErrorQueue("Context::get");
+}
+
+void TestContext::certificateWarnings_data()
+{
+    QTest::addColumn<long>("notBefore"); // seconds from now
+    QTest::addColumn<long>("notAfter");
+    QTest::addColumn<QStringList>("extendedKeyUsage");
+    QTest::addColumn<QStringList>("keyUsage");
+    QTest::addColumn<bool>("server");
+    QTest::addColumn<QString>("warning"); // a regular expression; empty: no warning
+    const long day = 24L * 3600;
+    const QString who = "^certificate file '.*/warned.pem' \\('CN=warned'\\)";
+    const QString date = "\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC$";
+    // clang-format off
+    QTest::newRow("fresh") << -day << 30 * day << QStringList() << QStringList() << true
+        << QString();
+    QTest::newRow("15 days left") << -day << 15 * day << QStringList() << QStringList() << true
+        << QString();
+    QTest::newRow("expired") << -30 * day << -day << QStringList() << QStringList() << true
+        << who + " expired on " + date;
+    QTest::newRow("not valid yet") << day << 30 * day << QStringList() << QStringList() << true
+        << who + " is not valid until " + date;
+    QTest::newRow("3 days left") << -day << 3 * day + 3600 << QStringList() << QStringList()
+        << true << who + " expires in 3 days, on " + date;
+    QTest::newRow("1 day left, client") << -day << day + 3600 << QStringList() << QStringList()
+        << false << who + " expires in 1 day, on " + date;
+    QTest::newRow("an hour left") << -day << 3600L << QStringList() << QStringList() << true
+        << who + " expires in less than a day, on " + date;
+    QTest::newRow("clientAuth only, server") << -day << 30 * day << QStringList{"clientAuth"}
+        << QStringList() << true
+        << who + ": extended key usage does not allow a TLS server \\(no serverAuth\\)$";
+    QTest::newRow("serverAuth only, client") << -day << 30 * day << QStringList{"serverAuth"}
+        << QStringList() << false
+        << who + ": extended key usage does not allow a TLS client \\(no clientAuth\\)$";
+    QTest::newRow("serverAuth only, server") << -day << 30 * day << QStringList{"serverAuth"}
+        << QStringList() << true << QString();
+    QTest::newRow("keyAgreement only, server") << -day << 30 * day << QStringList()
+        << QStringList{"keyAgreement"} << true
+        << who + ": key usage does not allow a TLS server \\(no digitalSignature or "
+                 "keyEncipherment\\)$";
+    // clang-format on
+}
+
+void TestContext::certificateWarnings()
+{
+    QFETCH(long, notBefore);
+    QFETCH(long, notAfter);
+    QFETCH(QStringList, extendedKeyUsage);
+    QFETCH(QStringList, keyUsage);
+    QFETCH(bool, server);
+    QFETCH(QString, warning);
+
+    testpki::CertSpec spec;
+    spec.commonName = "warned";
+    spec.notBeforeOffset = notBefore;
+    spec.notAfterOffset = notAfter;
+    for (const QString &usage : extendedKeyUsage)
+        spec.extendedKeyUsage.push_back(usage.toStdString());
+    for (const QString &usage : keyUsage)
+        spec.keyUsage.push_back(usage.toStdString());
+    const testpki::Issued issued = testpki::makeCertificate(spec, &m_pki.intermediate);
+    Config config = server ? m_pki.serverConfig() : m_pki.clientConfig();
+    config.certChainFile = m_dir.write("warned.pem", issued.certPem);
+    config.keyFile = m_dir.write("warned.key", issued.keyPem);
+
+    std::string error;
+    const auto context = Context::get(config, server ? Role::Server : Role::Client, &error);
+    checkErrorQueue("Context::get");
+    QVERIFY2(context, error.c_str()); // a warning never stops the certificate's use
+    QStringList warnings;
+    for (const std::string &text : context->warnings())
+        warnings << QString::fromStdString(text);
+    if (warning.isEmpty()) {
+        QCOMPARE(warnings, QStringList());
+        return;
+    }
+    QCOMPARE(warnings.size(), 1);
+    QVERIFY2(QRegularExpression(warning).match(warnings[0]).hasMatch(), qPrintable(warnings[0]));
+
+    // The same certificate given in memory is named so.
+    config.certChainFile.clear();
+    config.certChainPem = issued.certPem;
+    const auto inMemory = Context::get(config, server ? Role::Server : Role::Client, &error);
+    QVERIFY2(inMemory, error.c_str());
+    QCOMPARE(inMemory->warnings().size(), size_t(1));
+    QVERIFY(inMemory->warnings()[0].rfind("the certificate given in memory ('CN=warned')", 0) == 0);
+}
 
 void TestContext::equalConfigsShareOneContext()
 {

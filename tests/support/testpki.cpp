@@ -136,6 +136,8 @@ void addExtension(X509 *cert, X509V3_CTX *ctx, int nid, const std::string &value
 
 std::string keyUsage(const CertSpec &spec)
 {
+    if (!spec.keyUsage.empty())
+        return "critical," + join(spec.keyUsage, "");
     if (spec.isCa)
         return "critical,keyCertSign,cRLSign,digitalSignature";
     if (spec.keyType == KeyType::Rsa2048)

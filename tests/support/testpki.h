@@ -24,6 +24,9 @@ struct CertSpec
     // extendedKeyUsage short names ("serverAuth", "clientAuth", "emailProtection", ...);
     // empty means: none for a CA, "serverAuth,clientAuth" for a leaf.
     std::vector<std::string> extendedKeyUsage;
+    // keyUsage names ("digitalSignature", "keyCertSign", ...), made critical; empty means the
+    // usual ones for the kind of certificate and key.
+    std::vector<std::string> keyUsage;
     std::string aiaCaIssuersUrl; // authorityInfoAccess caIssuers URI, when not empty
     KeyType keyType = KeyType::EcdsaP256;
 };
