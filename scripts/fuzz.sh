@@ -53,9 +53,14 @@ for target in "${targets[@]}"; do
   else
     tail -n 60 "$log"
     kept="fuzz-crashes/$target"
-    mkdir -p "$kept"
-    cp "$work/$target/artifacts/"* "$kept/" 2>/dev/null || true
-    summary+=("$target: FAILED, crashing input copied to $kept/ (add it to fuzz/regressions/$target/ once fixed)")
+    inputs=""
+    for artifact in "$work/$target/artifacts/"*; do
+      [ -e "$artifact" ] || continue
+      mkdir -p "$kept"
+      cp "$artifact" "$kept/"
+      inputs+=" $kept/$(basename "$artifact")"
+    done
+    summary+=("$target: FAILED, input:${inputs:- none saved (log above)}; once fixed, move it to fuzz/regressions/$target/")
     failed=1
   fi
 done
