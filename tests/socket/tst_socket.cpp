@@ -14,6 +14,7 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 namespace {
@@ -103,21 +104,28 @@ public:
           m_readLimit(readLimit)
     {}
 
+    // Read failures and succeeded only once done() is true.
     QStringList failures;
     int succeeded = 0;
+    // Published with release/acquire (not only through QThread::isFinished(), whose
+    // synchronisation inside Qt ThreadSanitizer cannot see).
+    bool done() const { return m_done.load(std::memory_order_acquire) && isFinished(); }
 
 protected:
     void run() override
     {
-        std::vector<std::unique_ptr<SecureSocket>> sockets;
-        for (int i = 0; i < m_connections; ++i) {
-            sockets.push_back(std::make_unique<SecureSocket>());
-            sockets.back()->setConfiguration(m_config);
-            sockets.back()->setReadBufferSize(m_readLimit);
-            sockets.back()->connectToHostEncrypted(kIp, m_port);
+        {
+            std::vector<std::unique_ptr<SecureSocket>> sockets;
+            for (int i = 0; i < m_connections; ++i) {
+                sockets.push_back(std::make_unique<SecureSocket>());
+                sockets.back()->setConfiguration(m_config);
+                sockets.back()->setReadBufferSize(m_readLimit);
+                sockets.back()->connectToHostEncrypted(kIp, m_port);
+            }
+            for (int i = 0; i < m_connections; ++i)
+                runOne(i, *sockets[size_t(i)]);
         }
-        for (int i = 0; i < m_connections; ++i)
-            runOne(i, *sockets[size_t(i)]);
+        m_done.store(true, std::memory_order_release);
     }
 
 private:
@@ -166,6 +174,7 @@ private:
     int m_connections;
     QByteArray m_payload;
     qint64 m_readLimit;
+    std::atomic<bool> m_done{false};
 };
 
 // A TLS server in Python's ssl module. "truncate": sends `size` bytes, then closes the TCP
@@ -1094,19 +1103,24 @@ void tst_Socket::blockingRejectionSendsAlert()
     QVERIFY(server.start());
     const SecureConfiguration config = clientConfiguration(m_pki);
     const quint16 port = server.port();
-    bool encrypted = true;
-    SecureSocket::TlsError tlsError = SecureSocket::NoTlsError;
+    // Atomics: the results cross threads (see BlockingClients::done()).
+    std::atomic<bool> encrypted{true};
+    std::atomic<SecureSocket::TlsError> tlsError{SecureSocket::NoTlsError};
+    std::atomic<bool> done{false};
     std::unique_ptr<QThread> worker(QThread::create([&] {
-        SecureSocket socket;
-        socket.setConfiguration(config);
-        socket.connectToHostEncrypted(kLocalhost, port);
-        encrypted = socket.waitForConnected(kTimeout) && socket.waitForEncrypted(kTimeout);
-        tlsError = socket.tlsError();
+        {
+            SecureSocket socket;
+            socket.setConfiguration(config);
+            socket.connectToHostEncrypted(kLocalhost, port);
+            encrypted = socket.waitForConnected(kTimeout) && socket.waitForEncrypted(kTimeout);
+            tlsError = socket.tlsError();
+        }
+        done = true;
     }));
     worker->start();
-    QVERIFY(waitUntil([&] { return worker->isFinished(); }, 3 * kTimeout));
+    QVERIFY(waitUntil([&] { return done && worker->isFinished(); }, 3 * kTimeout));
     QVERIFY(!encrypted);
-    QCOMPARE(tlsError, SecureSocket::CertificateRejected);
+    QCOMPARE(tlsError.load(), SecureSocket::CertificateRejected);
     QVERIFY(waitUntil([&] { return !server.logs.isEmpty() && server.logs.first()->disconnected; },
                       kTimeout));
     QCOMPARE(server.logs.first()->alertsReceived, QList<int>{48}); // unknown_ca
@@ -1127,7 +1141,7 @@ void tst_Socket::blockingInWorkerThread()
     BlockingClients worker(clientConfiguration(m_pki), server.port(), 1, pattern(256 * 1024),
                            readLimit);
     worker.start();
-    QVERIFY(waitUntil([&] { return worker.isFinished(); }, 4 * kTimeout));
+    QVERIFY(waitUntil([&] { return worker.done(); }, 4 * kTimeout));
     QVERIFY2(worker.failures.isEmpty(), qPrintable(worker.failures.join(QLatin1Char('\n'))));
     QCOMPARE(worker.succeeded, 1);
 }
@@ -1145,7 +1159,7 @@ void tst_Socket::manyThreads()
     QVERIFY(waitUntil(
         [&] {
             return std::all_of(workers.begin(), workers.end(),
-                               [](const auto &w) { return w->isFinished(); });
+                               [](const auto &w) { return w->done(); });
         },
         60000));
     for (auto &worker : workers) {
