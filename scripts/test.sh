@@ -3,7 +3,7 @@
 #   bash scripts/test.sh              normal build, in build/
 #   bash scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer, in build-asan/
 #   bash scripts/test.sh --tsan       ThreadSanitizer, in build-tsan/: only the tests that run
-#                                     threads (configuration, socket, server, echoserver)
+#                                     threads (configuration, socket, server, echoserver, files)
 # Extra arguments after the optional flag go to ctest (e.g. -L unit, -R Socket).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +28,7 @@ elif [ "${1:-}" = "--tsan" ]; then
   # process; with the default, tst_socket dies at the first thread it starts afterwards.
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:die_after_fork=0"
   TSAN_OPTIONS+=":suppressions=$PWD/tests/tsan.supp"
-  tests=(tst_configuration tst_socket tst_secureserver tst_echoserver)
+  tests=(tst_configuration tst_socket tst_secureserver tst_echoserver tst_certfiles)
   targets=("${tests[@]}" echoserver)
   set -- -R "^($(IFS='|'; echo "${tests[*]}"))\$" "$@"
 fi
