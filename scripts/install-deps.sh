@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   qt6-base-dev libssl-dev openssl ca-certificates
   python3 curl gnutls-bin dovecot-imapd gnuplot-nox
+  testssl.sh sslscan
 )
 
 missing=()

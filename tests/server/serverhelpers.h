@@ -20,7 +20,7 @@ struct Pki
 {
     QString dir;
     QString ca;                  // trusted by clients: issued the server certificates
-    QString serverCert;          // CN=localhost, DNS:localhost, IP:127.0.0.1
+    QString serverCert;          // CN=localhost, DNS:localhost, IP:127.0.0.1; 90 days
     QString serverKey;           // plain
     QString serverKeyEncrypted;  // the same key under kPassphrase
     QString passphraseFile;      // kPassphrase on one line
