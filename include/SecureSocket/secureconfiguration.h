@@ -77,7 +77,10 @@ public:
     void setMinimumProtocol(TlsVersion version);
     TlsVersion maximumProtocol() const; // default Tls13
     void setMaximumProtocol(TlsVersion version);
-    QByteArray cipherList() const; // TLS 1.2 ciphers, OpenSSL syntax; empty means the default
+    // TLS 1.2 ciphers, OpenSSL syntax. Empty means the default: forward-secret AEAD suites only,
+    // ECDHE-ECDSA/RSA with AES128-GCM, AES256-GCM, CHACHA20-POLY1305 in that order (no CBC).
+    // A server always picks by its own order (TLS 1.3 included), not the client's.
+    QByteArray cipherList() const;
     void setCipherList(const QByteArray &ciphers);
     QByteArray cipherSuites() const; // TLS 1.3 suites, colon-separated; empty means the default
     void setCipherSuites(const QByteArray &suites);

@@ -53,6 +53,12 @@ namespace {
 // files, which costs more than many handshakes. The oldest unused ones are dropped first.
 constexpr size_t kCacheCapacity = 32;
 
+// TLS 1.2 by default: forward secrecy (ECDHE) and AEAD only, no CBC (Lucky13 and its kin),
+// in the order of the widely used "intermediate" recommendation less its DHE suites.
+constexpr char kDefaultCipherList[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 struct ConfigError
 {
     std::string message;
@@ -254,8 +260,13 @@ private:
         SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
         // Idle connections keep no record buffers: most of a connection's memory.
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-        if (!m_config.cipherList.empty() &&
-            SSL_CTX_set_cipher_list(ctx, m_config.cipherList.c_str()) != 1)
+        // A server picks from its own order, so a client that lists a weaker suite first still
+        // gets a stronger one. The option covers TLS 1.3 too (OpenSSL's order, all AEAD).
+        if (m_role == Role::Server)
+            SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+        const std::string &cipherList =
+            m_config.cipherList.empty() ? std::string(kDefaultCipherList) : m_config.cipherList;
+        if (SSL_CTX_set_cipher_list(ctx, cipherList.c_str()) != 1)
             raise("invalid TLS 1.2 cipher list " + quote(m_config.cipherList));
         if (!m_config.cipherSuites.empty() &&
             SSL_CTX_set_ciphersuites(ctx, m_config.cipherSuites.c_str()) != 1)

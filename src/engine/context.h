@@ -44,7 +44,7 @@ struct Config
     VerifyMode verifyMode = VerifyMode::Verify;
     int minVersion = TLS1_2_VERSION;
     int maxVersion = TLS1_3_VERSION;
-    std::string cipherList;   // TLS 1.2
+    std::string cipherList;   // TLS 1.2; empty: ECDHE with AES-GCM or ChaCha20-Poly1305
     std::string cipherSuites; // TLS 1.3
     std::vector<std::string> alpn;
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace securesocket::engine {
 
@@ -49,34 +50,88 @@ std::string timeToString(const ASN1_TIME *time)
     return std::string(data, static_cast<size_t>(size));
 }
 
-// The DNS and IP names of a certificate's subjectAltName, comma-separated.
-std::string altNames(X509 *cert)
+struct AltNames
+{
+    std::vector<std::string> dns;
+    std::vector<std::string> ip; // as text, "127.0.0.1", "::1"
+};
+
+// The DNS and IP names of a certificate's subjectAltName, in order.
+AltNames altNames(X509 *cert)
 {
     GeneralNamesPtr names(static_cast<GENERAL_NAMES *>(
         X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
-    std::string result;
+    AltNames result;
     for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
         const GENERAL_NAME *name = sk_GENERAL_NAME_value(names.get(), i);
-        std::string text;
         if (name->type == GEN_DNS) {
             const ASN1_IA5STRING *dns = name->d.dNSName;
-            text.assign(reinterpret_cast<const char *>(ASN1_STRING_get0_data(dns)),
-                        static_cast<size_t>(ASN1_STRING_length(dns)));
+            std::string text(reinterpret_cast<const char *>(ASN1_STRING_get0_data(dns)),
+                             static_cast<size_t>(ASN1_STRING_length(dns)));
+            if (!text.empty())
+                result.dns.push_back(std::move(text));
         } else if (name->type == GEN_IPADD) {
             const ASN1_OCTET_STRING *ip = name->d.iPAddress;
             char buffer[INET6_ADDRSTRLEN] = {};
             int family = ASN1_STRING_length(ip) == 4 ? AF_INET : AF_INET6;
             if (ASN1_STRING_length(ip) == 4 || ASN1_STRING_length(ip) == 16)
                 inet_ntop(family, ASN1_STRING_get0_data(ip), buffer, sizeof buffer);
-            text = buffer;
+            if (buffer[0] != '\0')
+                result.ip.emplace_back(buffer);
         }
-        if (text.empty())
-            continue;
-        if (!result.empty())
-            result += ", ";
-        result += text;
     }
     return result;
+}
+
+// "localhost, 127.0.0.1": the DNS names, then the IP addresses.
+std::string join(const AltNames &names)
+{
+    std::string result;
+    for (const auto *list : {&names.dns, &names.ip}) {
+        for (const auto &name : *list)
+            result += (result.empty() ? "" : ", ") + name;
+    }
+    return result;
+}
+
+// True when both are IP addresses and the same one, whatever the spelling ("::1", "0:0::1").
+bool sameAddress(const std::string &a, const std::string &b)
+{
+    using OctetPtr = OsslPtr<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>;
+    const OctetPtr first{a2i_IPADDRESS(a.c_str())};
+    const OctetPtr second{a2i_IPADDRESS(b.c_str())};
+    return first && second && ASN1_OCTET_STRING_cmp(first.get(), second.get()) == 0;
+}
+
+std::string describeNameMismatch(VerifyError error, X509 *cert, const std::string &quoted,
+                                 const std::string &peerName)
+{
+    AltNames names = altNames(cert);
+    const std::string kind =
+        error == VerifyError::HostnameMismatch ? "hostname mismatch: " : "IP address mismatch: ";
+    const std::string connected = "; connected to " + peerName;
+    if (error == VerifyError::IpAddressMismatch) {
+        std::string address = peerName;
+        if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+            address = address.substr(1, address.size() - 2);
+        // An address written as a DNS name looks right to a person but never matches: say so.
+        const auto asDns =
+            std::find_if(names.dns.begin(), names.dns.end(),
+                         [&](const std::string &dns) { return sameAddress(dns, address); });
+        if (asDns != names.dns.end()) {
+            names.dns.erase(asDns);
+            const std::string others = join(names);
+            return kind + quoted + " lists " + address +
+                   " only as a DNS name, not as an IP address (clients match IP addresses "
+                   "against IP SANs only)" +
+                   (others.empty() ? "" : "; its other names are " + others) + connected;
+        }
+    }
+    const std::string all = join(names);
+    return kind + quoted +
+           (all.empty() ? " has no DNS or IP names (the subject CN is not used)"
+                        : " is valid for " + all) +
+           connected;
 }
 
 // The caIssuers URI of a certificate's authorityInfoAccess, or "".
@@ -178,15 +233,8 @@ std::string describe(VerifyError error, int code, X509 *cert, const std::string 
         return "missing intermediate certificate: the peer did not send '" + issuer +
                "', the CA that issued " + quoted + " (published at " + caIssuersUrl(cert) + ")";
     case VerifyError::HostnameMismatch:
-    case VerifyError::IpAddressMismatch: {
-        const std::string names = altNames(cert);
-        return std::string(error == VerifyError::HostnameMismatch ? "hostname mismatch: "
-                                                                  : "IP address mismatch: ") +
-               quoted +
-               (names.empty() ? " has no DNS or IP names (the subject CN is not used)"
-                              : " is valid for " + names) +
-               "; connected to " + peerName;
-    }
+    case VerifyError::IpAddressMismatch:
+        return describeNameMismatch(error, cert, quoted, peerName);
     case VerifyError::InvalidPurpose:
         return "wrong certificate purpose: the (extended) key usage of " + quoted +
                " does not allow a " + (peerIsServer ? "TLS server" : "TLS client");

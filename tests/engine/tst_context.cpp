@@ -1,5 +1,6 @@
 // Context::get: configuration errors that name the file and the cause, encrypted keys, the
-// context cache; and a server engine fed bytes that are not a valid TLS client.
+// context cache, the default cipher list; and a server engine fed bytes that are not a valid TLS
+// client.
 #include "pkifixture.h"
 #include "testsupport.h"
 
@@ -104,6 +105,10 @@ private slots:
     void fileReplacedByRenameGivesAnotherContext();
     void contextOutlivesCacheEntry();
     void systemCaSource();
+
+    void defaultCipherList_data();
+    void defaultCipherList();
+    void userCipherListWins();
 
     void badInputToServer_data();
     void badInputToServer();
@@ -704,6 +709,73 @@ void TestContext::systemCaSource()
     Config config;
     std::string error;
     QVERIFY2(Context::get(config, Role::Client, &error), error.c_str());
+}
+
+// --- Cipher defaults -----------------------------------------------------------------------
+
+namespace {
+
+// The TLS 1.2 suites of a context in its order, and its TLS 1.3 suites, by OpenSSL's names.
+void cipherNames(const Context &context, QStringList &tls12, QStringList &tls13)
+{
+    const STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(context.native());
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+        const SSL_CIPHER *cipher = sk_SSL_CIPHER_value(ciphers, i);
+        const QString name = QString::fromLatin1(SSL_CIPHER_get_name(cipher));
+        (SSL_CIPHER_get_kx_nid(cipher) == NID_kx_any ? tls13 : tls12).append(name);
+    }
+}
+
+} // namespace
+
+void TestContext::defaultCipherList_data()
+{
+    QTest::addColumn<bool>("server");
+    QTest::newRow("client") << false;
+    QTest::newRow("server") << true;
+}
+
+// No CBC suite (Lucky13), none without forward secrecy; TLS 1.3 left as OpenSSL has it. A server
+// chooses by its own order.
+void TestContext::defaultCipherList()
+{
+    QFETCH(bool, server);
+    std::string error;
+    const auto context = server ? Context::get(m_pki.serverConfig(), Role::Server, &error)
+                                : Context::get(m_pki.clientConfig(), Role::Client, &error);
+    QVERIFY2(context, error.c_str());
+
+    const STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(context->native());
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+        const SSL_CIPHER *cipher = sk_SSL_CIPHER_value(ciphers, i);
+        const int kx = SSL_CIPHER_get_kx_nid(cipher);
+        QVERIFY2(SSL_CIPHER_is_aead(cipher), SSL_CIPHER_get_name(cipher));
+        QVERIFY2(kx == NID_kx_ecdhe || kx == NID_kx_any, SSL_CIPHER_get_name(cipher));
+    }
+    QStringList tls12, tls13;
+    cipherNames(*context, tls12, tls13);
+    QCOMPARE(tls12, (QStringList{"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+                                 "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+                                 "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"}));
+    QCOMPARE(tls13, (QStringList{"TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+                                 "TLS_AES_128_GCM_SHA256"}));
+    const bool serverOrder =
+        SSL_CTX_get_options(context->native()) & SSL_OP_CIPHER_SERVER_PREFERENCE;
+    QCOMPARE(serverOrder, server);
+}
+
+// Whoever sets a list gets exactly it, even one the default leaves out.
+void TestContext::userCipherListWins()
+{
+    Config config = m_pki.serverConfig();
+    config.cipherList = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-GCM-SHA384";
+    std::string error;
+    const auto context = Context::get(config, Role::Server, &error);
+    QVERIFY2(context, error.c_str());
+    QStringList tls12, tls13;
+    cipherNames(*context, tls12, tls13);
+    QCOMPARE(tls12, (QStringList{"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-GCM-SHA384"}));
+    QVERIFY(SSL_CTX_get_options(context->native()) & SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
 // --- Bad input -----------------------------------------------------------------------------

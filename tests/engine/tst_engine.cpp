@@ -37,6 +37,8 @@ private slots:
     void handshake();
     void negotiatedCipher_data();
     void negotiatedCipher();
+    void serverPicksByItsOwnOrder_data();
+    void serverPicksByItsOwnOrder();
     void noCommonVersion_data();
     void noCommonVersion();
     void noCommonCipher();
@@ -155,7 +157,7 @@ void TestEngine::negotiatedCipher_data()
     QTest::newRow("TLS 1.3 AES-128") << TLS1_3_VERSION << "TLS_AES_128_GCM_SHA256"
                                      << "TLS_AES_128_GCM_SHA256";
     QTest::newRow("TLS 1.2 default") << TLS1_2_VERSION << ""
-                                     << "ECDHE-ECDSA-AES256-GCM-SHA384";
+                                     << "ECDHE-ECDSA-AES128-GCM-SHA256";
     QTest::newRow("TLS 1.2 AES-128") << TLS1_2_VERSION << "ECDHE-ECDSA-AES128-GCM-SHA256"
                                      << "ECDHE-ECDSA-AES128-GCM-SHA256";
 }
@@ -173,6 +175,46 @@ void TestEngine::negotiatedCipher()
     QVERIFY2(pair.handshake(), state(pair).c_str());
     QCOMPARE(pair.client->handshakeInfo().cipher, expected.toStdString());
     QCOMPARE(pair.server->handshakeInfo().cipher, expected.toStdString());
+}
+
+void TestEngine::serverPicksByItsOwnOrder_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<QString>("clientCiphers");
+    QTest::addColumn<QString>("serverCiphers"); // empty: the default
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("TLS 1.2 default")
+        << TLS1_2_VERSION << "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"
+        << ""
+        << "ECDHE-ECDSA-AES128-GCM-SHA256";
+    QTest::newRow("TLS 1.2 user list")
+        << TLS1_2_VERSION << "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305"
+        << "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"
+        << "ECDHE-ECDSA-CHACHA20-POLY1305";
+    QTest::newRow("TLS 1.3 default")
+        << TLS1_3_VERSION << "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
+        << ""
+        << "TLS_AES_256_GCM_SHA384";
+}
+
+// The client lists another suite first; the server takes the first of its own it has in common.
+void TestEngine::serverPicksByItsOwnOrder()
+{
+    QFETCH(int, version);
+    QFETCH(QString, clientCiphers);
+    QFETCH(QString, serverCiphers);
+    QFETCH(QString, expected);
+    Config client = withVersion(m_pki.clientConfig(), version);
+    Config server = withVersion(m_pki.serverConfig(), version);
+    (version == TLS1_3_VERSION ? client.cipherSuites : client.cipherList) =
+        clientCiphers.toStdString();
+    (version == TLS1_3_VERSION ? server.cipherSuites : server.cipherList) =
+        serverCiphers.toStdString();
+    EnginePair pair(client, server);
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    QCOMPARE(pair.server->handshakeInfo().cipher, expected.toStdString());
+    QCOMPARE(pair.client->handshakeInfo().cipher, expected.toStdString());
 }
 
 void TestEngine::noCommonVersion_data()

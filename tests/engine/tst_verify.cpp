@@ -120,6 +120,13 @@ void TestVerify::initTestCase()
     add("ipLeaf", ip, "inter");
     ip.ipAddresses = {"::1"};
     add("ipv6Leaf", ip, "inter");
+    // Addresses written as DNS names, as some hand-made certificates have them.
+    testpki::CertSpec ipAsDns = leafSpec("x");
+    ipAsDns.dnsNames = {"127.0.0.1"};
+    add("ipAsDnsLeaf", ipAsDns, "inter");
+    ipAsDns.dnsNames = {"0:0::1", "x.example"};
+    ipAsDns.ipAddresses = {"127.0.0.2"};
+    add("ipv6AsDnsLeaf", ipAsDns, "inter");
     testpki::CertSpec cnOnly = leafSpec();
     cnOnly.dnsNames.clear();
     add("cnOnly", cnOnly, "inter");
@@ -378,6 +385,15 @@ void TestVerify::messages_data()
     QTest::newRow("IP mismatch") << QStringList{"ipLeaf", "inter"} << "127.0.0.2"
                                  << QStringList{"is valid for 127.0.125.10",
                                                 "connected to 127.0.0.2"};
+    QTest::newRow("IP address as a DNS name")
+        << QStringList{"ipAsDnsLeaf", "inter"} << "127.0.0.1"
+        << QStringList{"IP address mismatch: certificate 'CN=x' lists 127.0.0.1 only as a DNS "
+                       "name, not as an IP address (clients match IP addresses against IP SANs "
+                       "only); connected to 127.0.0.1"};
+    QTest::newRow("IPv6 address as a DNS name, other names")
+        << QStringList{"ipv6AsDnsLeaf", "inter"} << "::1"
+        << QStringList{"lists ::1 only as a DNS name, not as an IP address",
+                       "; its other names are x.example, 127.0.0.2; connected to ::1"};
     QTest::newRow("CN only") << QStringList{"cnOnly", "inter"} << "localhost"
                              << QStringList{"no DNS or IP names", "connected to localhost"};
     QTest::newRow("expired") << QStringList{"expired", "inter"} << "localhost"

@@ -265,6 +265,8 @@ private slots:
     // SecureSocket as a server.
     void opensslClient_data();
     void opensslClient();
+    void opensslClientCipherChoice_data();
+    void opensslClientCipherChoice();
     void gnutlsClient();
     void curlClient_data();
     void curlClient();
@@ -1005,6 +1007,60 @@ void tst_Interop::opensslClient()
         qPrintable(log.summary()));
     QVERIFY2(log.realErrors().isEmpty(), qPrintable(log.summary()));
     QCOMPARE(socket->tlsError(), SecureSocket::NoTlsError);
+}
+
+// The default TLS 1.2 list refuses CBC suites, and the server chooses by its own order.
+void tst_Interop::opensslClientCipherChoice_data()
+{
+    QTest::addColumn<QString>("clientCiphers");
+    QTest::addColumn<QString>("expected"); // empty: the handshake fails
+    QTest::newRow("CBC only") << "ECDHE-ECDSA-AES128-SHA"
+                              << "";
+    QTest::newRow("ChaCha20 first") << "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"
+                                    << "ECDHE-ECDSA-AES128-GCM-SHA256";
+}
+
+void tst_Interop::opensslClientCipherChoice()
+{
+    QFETCH(QString, clientCiphers);
+    QFETCH(QString, expected);
+    SecureTestServer server(serverConfig());
+    QVERIFY2(server.listen(QHostAddress::LocalHost, 0), qPrintable(server.errorString()));
+
+    PeerProcess peer;
+    if (!peer.startClient(QStringLiteral("openssl"),
+                          {QStringLiteral("s_client"), QStringLiteral("-connect"),
+                           QStringLiteral("127.0.0.1:%1").arg(server.serverPort()),
+                           QStringLiteral("-CAfile"), path("ca.pem"),
+                           QStringLiteral("-verify_return_error"), QStringLiteral("-tls1_2"),
+                           QStringLiteral("-cipher"), clientCiphers}))
+        QFAIL(qPrintable(peer.errorString()));
+    QVERIFY2(waitFor(
+                 [&] {
+                     return (!server.logs.empty() &&
+                             (server.logs.front().encrypted > 0 || server.logs.front().failed())) ||
+                            !peer.isRunning();
+                 },
+                 kHandshakeMsecs),
+             qPrintable(peer.describe()));
+    QVERIFY2(!server.logs.empty(), qPrintable(peer.describe()));
+    const SocketLog &log = server.logs.front();
+    SecureSocket *socket = server.sockets.first();
+    if (expected.isEmpty()) {
+        QVERIFY2(waitFor([&] { return log.failed(); }, kHandshakeMsecs), qPrintable(log.summary()));
+        QCOMPARE(log.encrypted, 0);
+        QCOMPARE(socket->tlsError(), SecureSocket::HandshakeFailed);
+        QVERIFY2(peer.waitForExit(kExitMsecs), qPrintable(peer.describe()));
+        QVERIFY2(peer.exitCode() != 0, qPrintable(peer.describe()));
+        QVERIFY2(peer.standardError().contains("handshake failure"), qPrintable(peer.describe()));
+        return;
+    }
+    QVERIFY2(log.encrypted == 1, qPrintable(log.summary() + QLatin1Char('\n') + peer.describe()));
+    QCOMPARE(socket->sessionCipher(), expected);
+    QVERIFY2(peer.waitForOutput("Cipher is " + expected.toLatin1(), kDataMsecs),
+             qPrintable(peer.describe()));
+    // Closed while the log it reports to still exists.
+    socket->abort();
 }
 
 // --- SecureSocket server <- gnutls-cli ------------------------------------------------------

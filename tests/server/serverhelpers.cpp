@@ -9,6 +9,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QRegularExpression>
 #include <QTest>
 
 #include <csignal>
@@ -160,6 +161,8 @@ Pki Pki::create(const QString &dir)
     serverSpec.dnsNames = {"localhost"};
     serverSpec.ipAddresses = {"127.0.0.1"};
     serverSpec.extendedKeyUsage = {"serverAuth"};
+    // Scanners rate a certificate that expires within 60 days as a finding.
+    serverSpec.notAfterOffset = 90L * 24 * 3600;
     const testpki::Issued server = testpki::makeCertificate(serverSpec, &ca);
     CertSpec dnsOnlySpec = serverSpec;
     dnsOnlySpec.commonName = "example.test";
@@ -338,6 +341,38 @@ QString Child::describe() const
     };
     return QStringLiteral("`%1`: %2\n--- stdout:\n%3\n--- stderr:\n%4")
         .arg(m_command, state, tail(m_stdout), tail(m_stderr));
+}
+
+bool EchoServer::start(const QStringList &arguments, int listeners)
+{
+    if (!m_child.start(m_program, arguments))
+        return false;
+    static const QRegularExpression line(QStringLiteral("listener (\\S+) on (\\S+):(\\d+)"));
+    const bool up = waitUntil(
+        [&] {
+            return !m_child.isRunning() ||
+                   m_child.standardError().count("echoserver: listener ") >= listeners;
+        },
+        10000);
+    if (!up || !m_child.isRunning())
+        return false;
+    auto matches = line.globalMatch(QString::fromUtf8(m_child.standardError()));
+    while (matches.hasNext()) {
+        const auto match = matches.next();
+        m_ports[match.captured(1)] = static_cast<quint16>(match.captured(3).toUInt());
+    }
+    m_up = m_ports.size() == listeners;
+    return m_up;
+}
+
+QByteArray EchoServer::unexpectedLog() const
+{
+    QByteArray unexpected;
+    for (const QByteArray &line : log().split('\n')) {
+        if (!line.isEmpty() && !line.startsWith("echoserver: "))
+            unexpected += line + '\n';
+    }
+    return unexpected;
 }
 
 void writeRandomFile(const QString &path, qint64 size, quint32 seed)

@@ -4,6 +4,7 @@
 #define SECURESOCKET_TESTS_SERVERHELPERS_H
 
 #include <QByteArray>
+#include <QHash>
 #include <QProcess>
 #include <QString>
 #include <QStringList>
@@ -19,7 +20,7 @@ struct Pki
 {
     QString dir;
     QString ca;                  // trusted by clients: issued the server certificates
-    QString serverCert;          // CN=localhost, DNS:localhost, IP:127.0.0.1
+    QString serverCert;          // CN=localhost, DNS:localhost, IP:127.0.0.1; 90 days
     QString serverKey;           // plain
     QString serverKeyEncrypted;  // the same key under kPassphrase
     QString passphraseFile;      // kPassphrase on one line
@@ -82,6 +83,40 @@ private:
     QString m_startError;
     QByteArray m_stdout;
     QByteArray m_stderr;
+};
+
+// The echoserver example as a process: started with "--port 0" (or a configuration file), its
+// real ports read from its log, one per listener ("default" for the command-line one).
+class EchoServer
+{
+public:
+    explicit EchoServer(const QString &program) : m_program(program) {}
+
+    // False if the program does not start or does not report every listener within 10 s.
+    bool start(const QStringList &arguments, int listeners = 1);
+    bool isUp() const { return m_up; }
+    quint16 port(const QString &listener = QStringLiteral("default")) const
+    {
+        return m_ports.value(listener);
+    }
+    QString portText(const QString &listener = QStringLiteral("default")) const
+    {
+        return QString::number(port(listener));
+    }
+    QByteArray log() const { return m_child.standardError(); }
+    // Lines that are not the program's own log (Qt warnings, sanitizer reports...).
+    QByteArray unexpectedLog() const;
+    bool waitForLog(const QByteArray &needle, int msecs = 10000)
+    {
+        return m_child.waitForStderr(needle, msecs);
+    }
+    Child &process() { return m_child; }
+
+private:
+    QString m_program;
+    Child m_child;
+    QHash<QString, quint16> m_ports;
+    bool m_up = false;
 };
 
 // A file of size pseudo-random bytes (deterministic for a seed).

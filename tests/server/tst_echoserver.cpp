@@ -19,6 +19,7 @@
 
 using servertest::Child;
 using servertest::ClientResult;
+using servertest::EchoServer;
 using servertest::waitUntil;
 
 namespace {
@@ -26,63 +27,6 @@ namespace {
 constexpr qint64 kKiB = 1024;
 constexpr qint64 kMiB = 1024 * 1024;
 constexpr qint64 kLargest = LARGEST_ECHO;
-
-// The echoserver process: started on port 0, its real ports read from its log.
-class EchoServer
-{
-public:
-    bool start(const QStringList &arguments, int listeners = 1)
-    {
-        if (!m_child.start(QStringLiteral(ECHOSERVER_PATH), arguments))
-            return false;
-        static const QRegularExpression line(QStringLiteral("listener (\\S+) on (\\S+):(\\d+)"));
-        const bool up = waitUntil(
-            [&] {
-                return !m_child.isRunning() ||
-                       m_child.standardError().count("echoserver: listener ") >= listeners;
-            },
-            10000);
-        if (!up || !m_child.isRunning())
-            return false;
-        auto matches = line.globalMatch(QString::fromUtf8(m_child.standardError()));
-        while (matches.hasNext()) {
-            const auto match = matches.next();
-            m_ports[match.captured(1)] = static_cast<quint16>(match.captured(3).toUInt());
-        }
-        m_up = m_ports.size() == listeners;
-        return m_up;
-    }
-    bool isUp() const { return m_up; }
-    quint16 port(const QString &listener = QStringLiteral("default")) const
-    {
-        return m_ports.value(listener);
-    }
-    QString portText(const QString &listener = QStringLiteral("default")) const
-    {
-        return QString::number(port(listener));
-    }
-    QByteArray log() const { return m_child.standardError(); }
-    // Lines that are not the program's own log (Qt warnings, sanitizer reports...).
-    QByteArray unexpectedLog() const
-    {
-        QByteArray unexpected;
-        for (const QByteArray &line : log().split('\n')) {
-            if (!line.isEmpty() && !line.startsWith("echoserver: "))
-                unexpected += line + '\n';
-        }
-        return unexpected;
-    }
-    bool waitForLog(const QByteArray &needle, int msecs = 10000)
-    {
-        return m_child.waitForStderr(needle, msecs);
-    }
-    Child &process() { return m_child; }
-
-private:
-    Child m_child;
-    QHash<QString, quint16> m_ports;
-    bool m_up = false;
-};
 
 // A tiny HTTPS responder on SecureServer: GET / answers kHttpBody, POST answers the request
 // body. One request per connection; "Expect: 100-continue" is honoured.
@@ -217,7 +161,7 @@ void TestEchoServer::cleanup()
 
 EchoServer &TestEchoServer::startEchoServer(const QStringList &arguments, int listeners)
 {
-    m_server = std::make_unique<EchoServer>();
+    m_server = std::make_unique<EchoServer>(QStringLiteral(ECHOSERVER_PATH));
     m_server->start(arguments, listeners);
     return *m_server;
 }

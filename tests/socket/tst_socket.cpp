@@ -463,6 +463,13 @@ void tst_Socket::certificateFailures_data()
                                  << kIp << code(VerifyError::IpAddressMismatch)
                                  << QStringLiteral("IP address mismatch");
 
+    testpki::CertSpec ipAsDns;
+    ipAsDns.dnsNames = {"127.0.0.1"};
+    QTest::newRow("IP address as a DNS name")
+        << makeServerCert(QStringLiteral("ipasdns"), ipAsDns, &m_pki.ca) << kIp
+        << code(VerifyError::IpAddressMismatch)
+        << QStringLiteral("lists 127.0.0.1 only as a DNS name, not as an IP address");
+
     testpki::CertSpec clientOnly = spec();
     clientOnly.extendedKeyUsage = {"clientAuth"};
     QTest::newRow("clientAuth-only EKU")
