@@ -14,9 +14,10 @@
 //
 // fullDescriptorTableDoesNotSpin: the echoserver under `ulimit -n 64` and no connection bound,
 // filled with idle encrypted clients until accept() fails with EMFILE: it logs that once, its
-// CPU stays near idle while the backlog holds clients it cannot take, and a good client waiting
-// in the backlog is served as soon as the idle ones time out (--idle-timeout 3), after which it
-// logs that it accepts again.
+// CPU stays near idle (under 5% of a core) while the backlog holds clients it cannot take, and a
+// good client waiting in the backlog is served as soon as the idle ones time out
+// (--idle-timeout 3), after which it logs that it accepts again.
+//
 // connectionMaximumWaitsInBacklog: the same with room for descriptors but --max-connections 20:
 // the maximum is logged and the good client is served once the idle ones are closed.
 #include <SecureSocket/secureconfiguration.h>
@@ -322,7 +323,7 @@ void TestEchoLoad::fullDescriptorTableDoesNotSpin()
     QTest::qWait(1500);
     const double cpu = (cpuSeconds(pid) - before) / (window.elapsed() / 1000.0);
     qInfo("server CPU with a full descriptor table: %.1f%% of one core", cpu * 100);
-    QVERIFY2(cpu < 0.20, qPrintable(QString::number(cpu * 100) + "% of one core"));
+    QVERIFY2(cpu < 0.05, qPrintable(QString::number(cpu * 100) + "% of one core"));
     QVERIFY2(!good.served(), "served while the descriptor table was full");
 
     // The idle ones time out (checked every quarter of the timeout): then the good one is in.
@@ -363,7 +364,7 @@ void TestEchoLoad::connectionMaximumWaitsInBacklog()
     QTest::qWait(1500);
     const double cpu = (cpuSeconds(pid) - before) / (window.elapsed() / 1000.0);
     qInfo("server CPU at the connection maximum: %.1f%% of one core", cpu * 100);
-    QVERIFY2(cpu < 0.20, qPrintable(QString::number(cpu * 100) + "% of one core"));
+    QVERIFY2(cpu < 0.05, qPrintable(QString::number(cpu * 100) + "% of one core"));
     QVERIFY2(!good.served(), "served beyond the connection maximum");
 
     QVERIFY2(waitUntil([&] { return good.served(); }, (kIdleSecs + 5) * 1000),
