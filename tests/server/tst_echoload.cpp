@@ -5,7 +5,7 @@
 // opening every connection at once, each sending SIZE bytes of its own pseudo-random data and
 // checking the echo by SHA-256. Every client must be served byte-exact, none dropped, and the
 // server must log no failed, evicted or dropped handshake.
-//   CI size: LOAD_CLIENTS x LOAD_BYTES (500 x 1 MiB, about 6 s on 2 cores; 64 x 256 KiB in the
+//   CI size: LOAD_CLIENTS x LOAD_BYTES (500 x 1 MiB, about 6 s on 2 cores; 200 x 1 MiB in the
 //   sanitizer build).
 //   Full run (opt-in; 1,000 x 1 MiB takes about 11 s, 2,000 about 20 s on 2 cores): e.g.
 //     SECURESOCKET_LOAD_CLIENTS=1000 [SECURESOCKET_LOAD_BYTES=1048576] ctest -R tst_echoload
@@ -130,7 +130,7 @@ public:
             count += socket->isEncrypted() && socket->state() == QAbstractSocket::ConnectedState;
         return count;
     }
-    // Waits until as many are encrypted for quietMsecs on end; returns how many.
+    // Waits until some are encrypted and no more for quietMsecs; returns how many.
     int settle(int quietMsecs, int msecs)
     {
         int last = -1;
@@ -142,7 +142,7 @@ public:
                     last = now;
                     quiet.start();
                 }
-                return quiet.elapsed() >= quietMsecs;
+                return last > 0 && quiet.elapsed() >= quietMsecs;
             },
             msecs);
         return last;
@@ -183,6 +183,19 @@ struct GoodClient
     qint64 encryptedAfterMs = -1;
     qint64 echoedAfterMs = -1;
 };
+
+// One client served before the server's descriptors run out: the sanitizer build's UBSan
+// checks a type the first time it sees it through a pipe, and would report a false "invalid
+// vptr" when that first time falls at the descriptor limit.
+bool warmUp(const SecureConfiguration &config, quint16 port)
+{
+    GoodClient client(config);
+    client.connectTo(port);
+    const bool served = waitUntil([&] { return client.served(); }, 10000);
+    client.socket.disconnectFromHost();
+    waitUntil([&] { return client.socket.state() == QAbstractSocket::UnconnectedState; }, 5000);
+    return served;
+}
 
 } // namespace
 
@@ -306,11 +319,12 @@ void TestEchoLoad::fullDescriptorTableDoesNotSpin()
     QVERIFY(cpuSeconds(pid) >= 0);
 
     // More clients than 64 descriptors can hold: the rest wait in the backlog.
+    QVERIFY2(warmUp(clientConfig(), server.port()), server.log().constData());
     IdleClients idle(clientConfig());
     idle.open(server.port(), 80);
     QVERIFY2(server.waitForLog("cannot accept connections: Too many open files"),
              server.log().constData());
-    const int held = idle.settle(300, 5000);
+    const int held = idle.settle(500, 10000);
     qInfo("%d idle clients encrypted before the server ran out of descriptors", held);
     QVERIFY2(held > 20 && held < 64, qPrintable(QString::number(held)));
 
@@ -325,6 +339,9 @@ void TestEchoLoad::fullDescriptorTableDoesNotSpin()
     qInfo("server CPU with a full descriptor table: %.1f%% of one core", cpu * 100);
     QVERIFY2(cpu < 0.05, qPrintable(QString::number(cpu * 100) + "% of one core"));
     QVERIFY2(!good.served(), "served while the descriptor table was full");
+    // Logged once, however often accepting was retried meanwhile.
+    QCOMPARE(server.log().count("cannot accept connections"), 1);
+    QCOMPARE(server.log().count("accepting connections again"), 0);
 
     // The idle ones time out (checked every quarter of the timeout): then the good one is in.
     QVERIFY2(waitUntil([&] { return good.served(); }, (kIdleSecs + 5) * 1000),
@@ -332,7 +349,24 @@ void TestEchoLoad::fullDescriptorTableDoesNotSpin()
     qInfo("good client encrypted after %lld ms, echoed after %lld ms", good.encryptedAfterMs,
           good.echoedAfterMs);
     QVERIFY2(server.waitForLog("accepting connections again"), server.log().constData());
-    QCOMPARE(server.log().count("cannot accept connections"), 1);
+    // As the idle ones close one by one, the freed descriptors may be taken again at once (by
+    // the clients in the backlog): every episode is logged once, by its start and its end.
+    QVERIFY2(waitUntil(
+                 [&] {
+                     return server.log().count("cannot accept connections") ==
+                            server.log().count("accepting connections again");
+                 },
+                 (kIdleSecs + 5) * 1000),
+             server.log().constData());
+    QByteArray episodes;
+    for (const QByteArray &line : server.log().split('\n')) {
+        if (line.contains("cannot accept connections"))
+            episodes += '(';
+        else if (line.contains("accepting connections again"))
+            episodes += ')';
+    }
+    QVERIFY2(QByteArray("()").repeated(episodes.size() / 2) == episodes, episodes.constData());
+    qInfo("descriptor episodes logged: %s", episodes.constData());
     // The idle ones were closed by the server's idle timeout.
     QVERIFY2(server.log().contains(QByteArray("closed: no data either way for ") +
                                    QByteArray::number(kIdleSecs) + " s"),
@@ -350,11 +384,12 @@ void TestEchoLoad::connectionMaximumWaitsInBacklog()
     QVERIFY2(server.port(), qPrintable(server.process().describe()));
     const qint64 pid = server.process().pid();
 
+    QVERIFY2(warmUp(clientConfig(), server.port()), server.log().constData());
     IdleClients idle(clientConfig());
     idle.open(server.port(), 30);
     QVERIFY2(server.waitForLog("20 connections open, the maximum: new clients wait in the backlog"),
              server.log().constData());
-    QCOMPARE(idle.settle(300, 5000), 20);
+    QCOMPARE(idle.settle(500, 10000), 20);
 
     GoodClient good(clientConfig());
     good.connectTo(server.port());
