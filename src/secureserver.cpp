@@ -40,6 +40,13 @@ constexpr int kStallCheckMsecs = 100;
 // A client that has sent nothing at all for this long (or half the timeout) is stalled.
 constexpr int kSilentStallMsecs = 1000;
 
+// Something waits to be read (or accepted) on the descriptor, now.
+bool isReadable(qintptr fd)
+{
+    pollfd waiting{static_cast<int>(fd), POLLIN, 0};
+    return fd >= 0 && ::poll(&waiting, 1, 0) == 1 && (waiting.revents & POLLIN);
+}
+
 bool isResourceError(int err)
 {
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
@@ -405,13 +412,14 @@ void SecureServerPrivate::backOff(int err)
 // The listening socket holds a connection that is waiting for a slot.
 bool SecureServerPrivate::backlogWaiting() const
 {
-    pollfd waiting{listener, POLLIN, 0};
-    return listener >= 0 && ::poll(&waiting, 1, 0) == 1 && (waiting.revents & POLLIN);
+    return isReadable(listener);
 }
 
 // While every slot is taken and clients wait: a handshake whose client has sent nothing for a
 // while makes room. Clients that are merely slow (or starved of CPU in a burst) answer within
-// half the handshake timeout; one that never even sent its ClientHello is given a second.
+// half the handshake timeout; one that never even sent its ClientHello is given a second. What
+// counts is what the client sent, not what this server found time to read: a handshake whose
+// client's bytes wait unread in the kernel is never evicted.
 void SecureServerPrivate::evictStalled()
 {
     if (maxPending <= 0 || static_cast<int>(pending.size()) < maxPending || !backlogWaiting()) {
@@ -431,7 +439,9 @@ void SecureServerPrivate::evictStalled()
         }
         const qint64 limit =
             handshake.heardFrom ? timeout / 2 : std::min(kSilentStallMsecs, timeout / 2);
-        if (handshake.sinceProgress.elapsed() >= limit)
+        // A busy server may not have read what the client sent yet: that client is not stalled.
+        if (handshake.sinceProgress.elapsed() >= limit &&
+            !isReadable(handshake.socket->socketDescriptor()))
             stalled.emplace_back(handshake.socket, limit);
     }
     for (const auto &[socket, limit] : stalled) {

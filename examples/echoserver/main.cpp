@@ -425,6 +425,10 @@ private:
                 return;
             if (socket->tlsError() == SecureSocket::Truncated)
                 stats->ended = QStringLiteral("truncated (closed without close_notify)");
+            else if (socket->tlsError() == SecureSocket::IdleTimedOut)
+                stats->ended = QStringLiteral("idle (no data either way for %1 s, close_notify "
+                                              "sent)")
+                                   .arg(socket->idleTimeout() / 1000);
             else if (socket->tlsError() == SecureSocket::ConnectionReset)
                 stats->ended = QStringLiteral("reset (TCP RST without close_notify)");
             else if (socket->error() == QAbstractSocket::RemoteHostClosedError)

@@ -94,6 +94,9 @@ public:
 
     // False if the program does not start or does not report every listener within 10 s.
     bool start(const QStringList &arguments, int listeners = 1);
+    // The same under `ulimit -n descriptors` (through sh, whose exec keeps the process id, so
+    // /proc/PID is the server's).
+    bool startWithDescriptorLimit(int descriptors, const QStringList &arguments);
     bool isUp() const { return m_up; }
     quint16 port(const QString &listener = QStringLiteral("default")) const
     {
@@ -104,7 +107,8 @@ public:
         return QString::number(port(listener));
     }
     QByteArray log() const { return m_child.standardError(); }
-    // Lines that are not the program's own log (Qt warnings, sanitizer reports...).
+    // Lines that are neither the program's own log nor the library's (Qt warnings, sanitizer
+    // reports...).
     QByteArray unexpectedLog() const;
     bool waitForLog(const QByteArray &needle, int msecs = 10000)
     {
@@ -113,6 +117,8 @@ public:
     Child &process() { return m_child; }
 
 private:
+    bool started(bool running, int listeners);
+
     QString m_program;
     Child m_child;
     QHash<QString, quint16> m_ports;

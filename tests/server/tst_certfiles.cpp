@@ -16,7 +16,6 @@
 #include <memory>
 #include <vector>
 
-using servertest::Child;
 using servertest::waitUntil;
 
 namespace {
@@ -60,36 +59,20 @@ private:
     static inline QStringList s_messages;
 };
 
-// The echoserver, started on port 0; its port is read from its log.
-class EchoServer
+// The lines of a log that contain needle.
+int linesContaining(const QByteArray &log, const QByteArray &needle)
 {
-public:
-    bool start(const QString &cert, const QString &key)
-    {
-        if (!m_child.start(QStringLiteral(ECHOSERVER_PATH),
-                           {"--port", "0", "--cert", cert, "--key", key}))
-            return false;
-        waitUntil([&] { return !m_child.isRunning() || log().contains(" on 127.0.0.1:"); }, 10000);
-        static const QRegularExpression line(QStringLiteral("listener default on \\S+:(\\d+)"));
-        const auto match = line.match(QString::fromUtf8(log()));
-        m_port = match.hasMatch() ? static_cast<quint16>(match.captured(1).toUInt()) : 0;
-        return m_child.isRunning() && m_port != 0;
-    }
-    quint16 port() const { return m_port; }
-    QByteArray log() const { return m_child.standardError(); }
-    int linesContaining(const QByteArray &needle) const
-    {
-        int count = 0;
-        for (const QByteArray &line : log().split('\n'))
-            count += line.contains(needle) ? 1 : 0;
-        return count;
-    }
-    QString describe() const { return m_child.describe(); }
+    int count = 0;
+    for (const QByteArray &line : log.split('\n'))
+        count += line.contains(needle) ? 1 : 0;
+    return count;
+}
 
-private:
-    Child m_child;
-    quint16 m_port = 0;
-};
+// The echoserver with one certificate and key, on any port.
+bool startEchoServer(servertest::EchoServer &server, const QString &cert, const QString &key)
+{
+    return server.start({"--port", "0", "--cert", cert, "--key", key});
+}
 
 } // namespace
 
@@ -248,8 +231,8 @@ void TestCertFiles::echoserverWarnsAtStart()
     testpki::writeFile(cert.toStdString(), issued.certPem);
     testpki::writeFile(key.toStdString(), issued.keyPem);
 
-    EchoServer server;
-    QVERIFY2(server.start(cert, key), qPrintable(server.describe()));
+    servertest::EchoServer server(QStringLiteral(ECHOSERVER_PATH));
+    QVERIFY2(startEchoServer(server, cert, key), qPrintable(server.process().describe()));
     QCOMPARE(servedSerial(server.port()), serialOf(issued.certPem)); // it serves all the same
     const QRegularExpression pattern(warning, QRegularExpression::MultilineOption);
     if (warning.isEmpty()) {
@@ -257,7 +240,7 @@ void TestCertFiles::echoserverWarnsAtStart()
         return;
     }
     QVERIFY2(pattern.match(QString::fromUtf8(server.log())).hasMatch(), server.log().constData());
-    QCOMPARE(server.linesContaining("echoserver: listener default: warning: "), 1);
+    QCOMPARE(linesContaining(server.log(), "echoserver: listener default: warning: "), 1);
 }
 
 void TestCertFiles::echoserverKeepsTheLastGoodCertificate()
@@ -268,8 +251,8 @@ void TestCertFiles::echoserverKeepsTheLastGoodCertificate()
     const QString key = m_dir.filePath("server.key");
     testpki::writeFile(cert.toStdString(), first.certPem);
     testpki::writeFile(key.toStdString(), first.keyPem);
-    EchoServer server;
-    QVERIFY2(server.start(cert, key), qPrintable(server.describe()));
+    servertest::EchoServer server(QStringLiteral(ECHOSERVER_PATH));
+    QVERIFY2(startEchoServer(server, cert, key), qPrintable(server.process().describe()));
     QCOMPARE(servedSerial(server.port()), serialOf(first.certPem));
 
     // What `echo x > server.pem` does: the file rewritten in place.
@@ -286,7 +269,7 @@ void TestCertFiles::echoserverKeepsTheLastGoodCertificate()
     QTest::qWait(1100);
     QCOMPARE(servedSerial(server.port()), serialOf(first.certPem));
     QCOMPARE(servedSerial(server.port()), serialOf(first.certPem));
-    QCOMPARE(server.linesContaining(error), 1);
+    QCOMPARE(linesContaining(server.log(), error), 1);
     QVERIFY2(server.log().contains("holds no PEM certificate"), server.log().constData());
 
     replaceFile(key, second.keyPem);

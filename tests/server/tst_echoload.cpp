@@ -38,54 +38,10 @@
 #include <vector>
 
 using servertest::Child;
+using servertest::EchoServer;
 using servertest::waitUntil;
 
 namespace {
-
-// The echoserver process: started on port 0, its port read from its log.
-class EchoServer
-{
-public:
-    bool start(const QString &program, const QStringList &arguments)
-    {
-        if (!m_child.start(program, arguments))
-            return false;
-        const bool up = waitUntil(
-            [&] {
-                return !m_child.isRunning() ||
-                       m_child.standardError().contains("echoserver: listener ");
-            },
-            10000);
-        if (!up || !m_child.isRunning())
-            return false;
-        static const QRegularExpression line(QStringLiteral("listener \\S+ on \\S+:(\\d+)"));
-        const auto match = line.match(QString::fromUtf8(m_child.standardError()));
-        m_port = match.hasMatch() ? static_cast<quint16>(match.captured(1).toUInt()) : 0;
-        return m_port != 0;
-    }
-    quint16 port() const { return m_port; }
-    QByteArray log() const { return m_child.standardError(); }
-    // Lines that are neither the program's log nor the server's (sanitizer reports...).
-    QByteArray unexpectedLog() const
-    {
-        QByteArray unexpected;
-        for (const QByteArray &line : log().split('\n')) {
-            if (!line.isEmpty() && !line.startsWith("echoserver: ") &&
-                !line.startsWith("securesocket.server: "))
-                unexpected += line + '\n';
-        }
-        return unexpected;
-    }
-    bool waitForLog(const QByteArray &needle, int msecs = 10000)
-    {
-        return m_child.waitForStderr(needle, msecs);
-    }
-    Child &process() { return m_child; }
-
-private:
-    Child m_child;
-    quint16 m_port = 0;
-};
 
 int fromEnvironment(const char *name, int fallback)
 {
@@ -256,20 +212,15 @@ void TestEchoLoad::cleanup()
 
 EchoServer &TestEchoLoad::startEchoServer(const QStringList &arguments)
 {
-    m_server = std::make_unique<EchoServer>();
-    m_server->start(QStringLiteral(ECHOSERVER_PATH), arguments);
+    m_server = std::make_unique<EchoServer>(QStringLiteral(ECHOSERVER_PATH));
+    m_server->start(arguments);
     return *m_server;
 }
 
-// Under `ulimit -n descriptors`; exec keeps the process id, so /proc/PID is the server's.
 EchoServer &TestEchoLoad::startLimitedEchoServer(int descriptors, const QStringList &arguments)
 {
-    m_server = std::make_unique<EchoServer>();
-    m_server->start(
-        QStringLiteral("sh"),
-        QStringList{"-c", QStringLiteral("ulimit -n %1 && exec \"$0\" \"$@\"").arg(descriptors),
-                    QStringLiteral(ECHOSERVER_PATH)} +
-            arguments);
+    m_server = std::make_unique<EchoServer>(QStringLiteral(ECHOSERVER_PATH));
+    m_server->startWithDescriptorLimit(descriptors, arguments);
     return *m_server;
 }
 
@@ -368,8 +319,8 @@ void TestEchoLoad::fullDescriptorTableDoesNotSpin()
     QVERIFY2(QByteArray("()").repeated(episodes.size() / 2) == episodes, episodes.constData());
     qInfo("descriptor episodes logged: %s", episodes.constData());
     // The idle ones were closed by the server's idle timeout.
-    QVERIFY2(server.log().contains(QByteArray("closed: no data either way for ") +
-                                   QByteArray::number(kIdleSecs) + " s"),
+    QVERIFY2(server.log().contains(QByteArray("ended=idle (no data either way for ") +
+                                   QByteArray::number(kIdleSecs) + " s, close_notify sent)"),
              server.log().constData());
     for (const char *bad : {"handshake failed", "evicted"})
         QVERIFY2(!server.log().contains(bad), server.log().constData());
