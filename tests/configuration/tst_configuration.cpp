@@ -2,6 +2,7 @@
 // cause of a bad setting.
 #include <SecureSocket/secureconfiguration.h>
 
+#include "logcapture.h"
 #include "testpki.h"
 
 #include <QDir>
@@ -17,37 +18,8 @@
 
 namespace {
 
-// Collects the messages of the "securesocket.configuration" category while it lives.
-class ConfigurationLog
-{
-public:
-    ConfigurationLog() { s_previous = qInstallMessageHandler(handler); }
-    ~ConfigurationLog()
-    {
-        qInstallMessageHandler(s_previous);
-        s_messages.clear();
-    }
-    static QList<QPair<QtMsgType, QString>> &messages() { return s_messages; }
-
-private:
-    static void handler(QtMsgType type, const QMessageLogContext &context, const QString &text)
-    {
-        if (context.category && QByteArray(context.category) == "securesocket.configuration")
-            s_messages.append({type, text});
-        else
-            s_previous(type, context, text);
-    }
-    static inline QtMessageHandler s_previous = nullptr;
-    static inline QList<QPair<QtMsgType, QString>> s_messages;
-};
-
-// Replaces path with a file holding content in one step, as tools that update certificates do.
-void replaceFile(const QString &path, const std::string &content)
-{
-    testpki::writeFile((path + ".new").toStdString(), content);
-    QFile::remove(path);
-    QFile::rename(path + ".new", path);
-}
+using testsupport::CategoryLog;
+using testsupport::replaceFile;
 
 // A setter applied to a configuration, with its name for messages.
 struct Change
@@ -444,7 +416,7 @@ void TestConfiguration::certificateWarningsAreLoggedOnce()
     configuration.setLocalCertificateChainFile(write("expired.pem", expired.certPem));
     configuration.setPrivateKeyFile(write("expired.key", expired.keyPem));
 
-    ConfigurationLog log;
+    CategoryLog log("securesocket.configuration");
     QCOMPARE(configuration.validate(true), QString()); // a warning is not an error
     const QStringList warnings = configuration.certificateWarnings(true);
     QCOMPARE(warnings.size(), 1);
@@ -483,7 +455,7 @@ void TestConfiguration::changedFilesThatDoNotLoadKeepTheOldSettings()
     configuration.setPrivateKeyFile(path);
     QCOMPARE(configuration.validate(true), QString());
 
-    ConfigurationLog log;
+    CategoryLog log("securesocket.configuration");
     const struct
     {
         const char *name;

@@ -5,6 +5,7 @@
 #include <SecureSocket/secureserver.h>
 #include <SecureSocket/securesocket.h>
 
+#include "logcapture.h"
 #include "serverhelpers.h"
 #include "testpki.h"
 
@@ -20,44 +21,15 @@ using servertest::waitUntil;
 
 namespace {
 
-constexpr long kDay = 24L * 3600;
+using testsupport::CategoryLog;
+using testsupport::replaceFile;
 
-// Replaces path with content in one step (write, then rename), as certificate tools do.
-void replaceFile(const QString &path, const std::string &content)
-{
-    testpki::writeFile((path + ".new").toStdString(), content);
-    QFile::remove(path);
-    QFile::rename(path + ".new", path);
-}
+constexpr long kDay = 24L * 3600;
 
 QByteArray serialOf(const std::string &certPem)
 {
     return SecureCertificate(QByteArray::fromStdString(certPem)).serialNumber();
 }
-
-// Messages of the "securesocket.configuration" category while it lives.
-class ConfigurationLog
-{
-public:
-    ConfigurationLog() { s_previous = qInstallMessageHandler(handler); }
-    ~ConfigurationLog()
-    {
-        qInstallMessageHandler(s_previous);
-        s_messages.clear();
-    }
-    static QStringList &messages() { return s_messages; }
-
-private:
-    static void handler(QtMsgType type, const QMessageLogContext &context, const QString &text)
-    {
-        if (context.category && QByteArray(context.category) == "securesocket.configuration")
-            s_messages.append(text);
-        else
-            s_previous(type, context, text);
-    }
-    static inline QtMessageHandler s_previous = nullptr;
-    static inline QStringList s_messages;
-};
 
 // The lines of a log that contain needle.
 int linesContaining(const QByteArray &log, const QByteArray &needle)
@@ -165,7 +137,7 @@ void TestCertFiles::secureServerKeepsTheLastGoodCertificate()
     QVERIFY2(server.listen(QHostAddress::LocalHost, 0), qPrintable(server.errorString()));
     QCOMPARE(servedSerial(server.serverPort()), serialOf(first.certPem));
 
-    ConfigurationLog log;
+    CategoryLog log("securesocket.configuration");
     const std::string chain = first.certPem;
     const struct
     {
@@ -193,7 +165,7 @@ void TestCertFiles::secureServerKeepsTheLastGoodCertificate()
         QTest::qWait(1100);
         QCOMPARE(servedSerial(server.serverPort()), serialOf(first.certPem));
         QCOMPARE(log.messages().size(), 1);
-        const QString &message = log.messages().first();
+        const QString &message = log.messages().first().second;
         QVERIFY2(message.contains("certificate file '" + cert + "'") &&
                      message.contains(change.cause),
                  qPrintable(message));
