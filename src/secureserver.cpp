@@ -12,12 +12,15 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
+#include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +62,23 @@ bool isConnectionError(int err)
            err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH ||
            err == EOPNOTSUPP || err == ENETUNREACH || err == EINTR;
 }
+// The count of open connections, shared with the sockets that hold a place in it: a socket's
+// connection ends in whatever thread it then lives, possibly after the server is gone.
+struct OpenConnections
+{
+    std::atomic<int> count{0};
+    std::mutex mutex;
+    QObject *server = nullptr;  // where wake() runs; null once the server is gone
+    std::function<void()> wake; // the server looks again whether it has room
+
+    void release()
+    {
+        --count;
+        std::lock_guard<std::mutex> lock(mutex);
+        if (server)
+            QMetaObject::invokeMethod(server, wake, Qt::QueuedConnection);
+    }
+};
 } // namespace
 
 class SecureServerPrivate
@@ -90,13 +110,12 @@ public:
     template <typename Emit> void emitSignal(Emit emitSignalNow);
 
     // Admission: the server's own accept loop on the listening descriptor.
-    void startAccepting();
+    bool startAccepting();
     void stopAccepting();
     void onListenerReadable();
     bool hasRoom() const;
     void updateAccepting();
     void backOff(int err);
-    void countOpen(SecureSocket *socket);
     void evictStalled();
     bool backlogWaiting() const;
 
@@ -106,8 +125,8 @@ public:
     int maxPending = 256;
     int idleTimeout = 0;
     int maxConnections = 0;
-    int open = 0;               // accepted and not yet disconnected or deleted
-    QObject *tracker = nullptr; // context of the connections that count them (never cut)
+    // Accepted and not yet unconnected or deleted.
+    std::shared_ptr<OpenConnections> open = std::make_shared<OpenConnections>();
     QString error;
     bool holdingSignals = false;
     std::list<Handshake> pending;             // oldest first
@@ -120,6 +139,7 @@ public:
     int backoffMsecs = 0;
     QTimer *stallTimer = nullptr;
     bool loggedCapacity = false;
+    bool acceptingHere = false; // incomingConnection() is called by our loop, not Qt's
 };
 
 std::list<SecureServerPrivate::Handshake>::iterator
@@ -138,9 +158,10 @@ void SecureServerPrivate::erase(std::list<Handshake>::iterator it)
     updateAccepting(); // a slot is free
 }
 
-// QTcpServer emits newConnection() as soon as incomingConnection() returns, before any
-// handshake. That emission is held back (the server's signals are blocked until the event loop
-// runs again) so that newConnection() always means "an encrypted connection is ready".
+// When QTcpServer's own accept loop runs (QTcpServer::waitForNewConnection(); the server's own
+// loop never emits it), Qt emits newConnection() as soon as incomingConnection() returns, before
+// any handshake. That emission is held back (the server's signals are blocked until the event
+// loop runs again) so that newConnection() always means "an encrypted connection is ready".
 void SecureServerPrivate::holdNewConnectionSignal()
 {
     if (holdingSignals || q->signalsBlocked())
@@ -187,7 +208,10 @@ void SecureServerPrivate::accept(qintptr descriptor)
     }
     socket->d->m_serverManaged = true; // timed here, with the server's handshake timeout
     socket->setIdleTimeout(idleTimeout);
-    countOpen(socket);
+    // Counted until the connection ends, through the socket itself: the application may move
+    // it to another thread, or cut its signal connections.
+    ++open->count;
+    socket->d->m_onConnectionEnd = [open = open] { open->release(); };
 
     Handshake handshake;
     handshake.socket = socket;
@@ -220,31 +244,13 @@ void SecureServerPrivate::accept(qintptr descriptor)
     socket->startServerEncryption();
 }
 
-// A connection holds its place until it disconnects or is deleted, in whatever thread it
-// then lives: both arrive here through the server's own thread.
-void SecureServerPrivate::countOpen(SecureSocket *socket)
-{
-    ++open;
-    auto counted = std::make_shared<bool>(true);
-    const auto release = [this, counted] {
-        if (!std::exchange(*counted, false))
-            return;
-        --open;
-        updateAccepting();
-    };
-    QObject::connect(socket, &SecureSocket::disconnected, tracker, release);
-    QObject::connect(socket, &QObject::destroyed, tracker, release);
-}
-
 void SecureServerPrivate::succeed(SecureSocket *socket)
 {
     auto it = find(socket);
     if (it == pending.end())
         return;
     erase(it);
-    // Only the handshake's connections go: the open-connection count keeps watching it.
-    QObject::disconnect(socket, &SecureSocket::encrypted, q, nullptr);
-    QObject::disconnect(socket, &SecureSocket::errorOccurred, q, nullptr);
+    QObject::disconnect(socket, nullptr, q, nullptr); // the handshake's connections
     // The server keeps its own queue of encrypted connections (QTcpServer's would warn when
     // the server is given connections without listening itself). Like QTcpServer, it stops
     // accepting while maxPendingConnections() wait to be taken.
@@ -297,20 +303,29 @@ void SecureServerPrivate::fail(SecureSocket *socket, const QString &reason, Drop
 // listening, the server turns Qt's notifier off for good and accepts on its own, one connection
 // at a time while it has room: what it cannot take stays in the kernel's backlog.
 
-void SecureServerPrivate::startAccepting()
+bool SecureServerPrivate::startAccepting()
 {
     stopAccepting();
-    // A duplicate, so that QTcpServer::close() through a base pointer cannot leave us watching
-    // a closed (or reused) descriptor: we notice on the next wake-up and let go.
+    pausedByUser = false; // as QTcpServer: a new listening socket accepts
+    // A duplicate: a descriptor that QTcpServer closes (close() through a base pointer) is never
+    // watched after it is closed, or reused. Qt's socket engine (a child of the server) is
+    // deleted by such a close(): we let go of ours then, so the port is not kept open.
     listener = ::fcntl(static_cast<int>(q->QTcpServer::socketDescriptor()), F_DUPFD_CLOEXEC, 0);
     if (listener < 0) {
-        qCWarning(lcSecureServer, "cannot watch the listening socket: %s", std::strerror(errno));
-        return; // Qt's own accept loop carries on, without admission control
+        error = SecureServer::tr("cannot watch the listening socket: %1")
+                    .arg(QString::fromLocal8Bit(std::strerror(errno)));
+        q->QTcpServer::close();
+        return false;
     }
     q->QTcpServer::pauseAccepting();
     notifier = new QSocketNotifier(listener, QSocketNotifier::Read, q);
     QObject::connect(notifier, &QSocketNotifier::activated, q, [this] { onListenerReadable(); });
+    for (QObject *child : q->children()) {
+        if (child->inherits("QAbstractSocketEngine"))
+            QObject::connect(child, &QObject::destroyed, notifier, [this] { stopAccepting(); });
+    }
     updateAccepting();
+    return true;
 }
 
 void SecureServerPrivate::stopAccepting()
@@ -324,27 +339,33 @@ void SecureServerPrivate::stopAccepting()
         backoffTimer->stop();
     if (stallTimer)
         stallTimer->stop();
+    backoffMsecs = 0;
 }
 
 bool SecureServerPrivate::hasRoom() const
 {
     return static_cast<int>(ready.size()) < q->maxPendingConnections() &&
            (maxPending <= 0 || static_cast<int>(pending.size()) < maxPending) &&
-           (maxConnections <= 0 || open < maxConnections);
+           (maxConnections <= 0 || open->count < maxConnections);
 }
 
 void SecureServerPrivate::updateAccepting()
 {
     if (!notifier)
         return;
+    if (!q->isListening()) { // closed through a QTcpServer pointer
+        stopAccepting();
+        return;
+    }
     const bool accepting = !pausedByUser && !backoffTimer->isActive() && hasRoom();
     notifier->setEnabled(accepting);
-    const bool atCapacity = maxConnections > 0 && open >= maxConnections;
+    const bool atCapacity = maxConnections > 0 && open->count >= maxConnections;
     if (atCapacity != loggedCapacity) {
         loggedCapacity = atCapacity;
         if (atCapacity)
             qCWarning(lcSecureServer,
-                      "%d connections open, the maximum: new clients wait in the backlog", open);
+                      "%d connections open, the maximum: new clients wait in the backlog",
+                      open->count.load());
         else
             qCInfo(lcSecureServer, "below the connection maximum again: accepting");
     }
@@ -383,10 +404,13 @@ void SecureServerPrivate::onListenerReadable()
             backoffMsecs = 0;
         }
         QPointer<SecureServer> guard(q);
+        acceptingHere = true;
         q->incomingConnection(fd);
         if (!guard)
             return;
+        acceptingHere = false;
     }
+    updateAccepting(); // no room: the notifier, level-triggered, must not wake us for nothing
 }
 
 // Out of descriptors (or another failure of accept() itself): a listening socket that stays
@@ -403,8 +427,6 @@ void SecureServerPrivate::backOff(int err)
     } else {
         backoffMsecs = std::min(2 * backoffMsecs, kMaxBackoffMsecs);
     }
-    if (!backoffTimer)
-        return; // not accepting ourselves: nothing to pause
     backoffTimer->start(backoffMsecs);
     updateAccepting();
 }
@@ -444,7 +466,10 @@ void SecureServerPrivate::evictStalled()
             !isReadable(handshake.socket->socketDescriptor()))
             stalled.emplace_back(handshake.socket, limit);
     }
+    QPointer<SecureServer> guard(q);
     for (const auto &[socket, limit] : stalled) {
+        if (!guard)
+            return; // a handshakeFailed() slot deleted the server
         if (socket)
             fail(socket,
                  SecureServer::tr("evicted: no progress for %1 ms while %2 handshakes "
@@ -453,6 +478,8 @@ void SecureServerPrivate::evictStalled()
                      .arg(pending.size()),
                  Drop::Abort);
     }
+    if (!guard)
+        return;
     updateAccepting();
     if (!stalled.empty() && notifier && notifier->isEnabled())
         onListenerReadable();
@@ -461,7 +488,8 @@ void SecureServerPrivate::evictStalled()
 SecureServer::SecureServer(QObject *parent)
     : QTcpServer(parent), d(std::make_unique<SecureServerPrivate>(this))
 {
-    d->tracker = new QObject(this);
+    d->open->server = new QObject(this);
+    d->open->wake = [d = d.get()] { d->updateAccepting(); };
     d->backoffTimer = new QTimer(this);
     d->backoffTimer->setSingleShot(true);
     connect(d->backoffTimer, &QTimer::timeout, this, [this] {
@@ -480,8 +508,12 @@ SecureServer::~SecureServer()
     if (d->holdingSignals)
         blockSignals(false);
     d->stopAccepting();
-    delete d->tracker; // no connection's end may count into a half-destroyed server
-    d->tracker = nullptr;
+    {
+        // A connection that ends from now on (here, or in another thread) finds no server.
+        std::lock_guard<std::mutex> lock(d->open->mutex);
+        delete d->open->server; // and with it, the wake-ups already posted
+        d->open->server = nullptr;
+    }
     // The sockets are children, deleted after d: nothing of theirs may call back into d.
     while (!d->pending.empty()) {
         if (SecureSocket *socket = d->pending.front().socket)
@@ -559,25 +591,26 @@ void SecureServer::setMaxConnections(int count)
 }
 int SecureServer::connectionCount() const
 {
-    return d->open;
+    return d->open->count;
 }
 
 bool SecureServer::listen(const QHostAddress &address, quint16 port)
 {
     d->error = d->config.validate(true);
-    if (!d->error.isEmpty() || !QTcpServer::listen(address, port))
-        return false;
-    d->startAccepting();
-    return true;
+    return d->error.isEmpty() && QTcpServer::listen(address, port) && d->startAccepting();
 }
 
 bool SecureServer::setSocketDescriptor(qintptr socketDescriptor)
 {
     d->error = d->config.validate(true);
-    if (!d->error.isEmpty() || !QTcpServer::setSocketDescriptor(socketDescriptor))
-        return false;
-    d->startAccepting();
-    return true;
+    return d->error.isEmpty() && QTcpServer::setSocketDescriptor(socketDescriptor) &&
+           d->startAccepting();
+}
+
+void SecureServer::setMaxPendingConnections(int numConnections)
+{
+    QTcpServer::setMaxPendingConnections(numConnections);
+    d->updateAccepting();
 }
 
 void SecureServer::pauseAccepting()
@@ -633,6 +666,7 @@ SecureSocket *SecureServer::nextPendingSecureConnection()
 
 void SecureServer::incomingConnection(qintptr socketDescriptor)
 {
-    d->holdNewConnectionSignal();
+    if (!std::exchange(d->acceptingHere, false))
+        d->holdNewConnectionSignal();
     d->accept(socketDescriptor);
 }

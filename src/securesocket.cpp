@@ -39,6 +39,7 @@ SecureSocket::~SecureSocket()
     d->m_closeTimer->stop();
     d->stopTimers();
     d->m_plain->disconnect(this);
+    d->connectionEnded();
 }
 
 void SecureSocket::connectToHostEncrypted(const QString &hostName, quint16 port, OpenMode mode,

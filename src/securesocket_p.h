@@ -87,6 +87,7 @@ public:
     void startIdleTimer();
     void onIdleCheck();
     void stopTimers();
+    void connectionEnded();
     QString peerDescription() const; // "host:port", for messages
 
     // Runs the transport without an event loop until done() or the time is up.
@@ -155,7 +156,11 @@ public:
     qint64 m_wireBytesSeen = 0;   // at the last idle check
     QElapsedTimer m_lastActivity; // since the idle check last saw m_wireBytes change
     int m_idleTimeout = 0;
-    bool m_serverManaged = false;       // SecureServer times the handshake, not the socket
+    bool m_serverManaged = false; // SecureServer times the handshake, not the socket
+    // Called once, from the socket's thread, when the connection ends (the socket becomes
+    // unconnected, or is destroyed): SecureServer counts its open connections with it, where
+    // a signal connection could be cut by the application's disconnect().
+    std::function<void()> m_onConnectionEnd;
     QTimer *m_handshakeTimer = nullptr; // created on first use
     QTimer *m_idleTimer = nullptr;
 };

@@ -98,7 +98,15 @@ void SecureSocketPrivate::setState(QAbstractSocket::SocketState state)
     if (q->state() == state)
         return;
     q->setSocketState(state);
+    if (state == QAbstractSocket::UnconnectedState)
+        connectionEnded();
     emit q->stateChanged(state);
+}
+
+void SecureSocketPrivate::connectionEnded()
+{
+    if (auto ended = std::exchange(m_onConnectionEnd, nullptr))
+        ended();
 }
 
 void SecureSocketPrivate::mirrorAddresses()

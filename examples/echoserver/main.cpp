@@ -15,8 +15,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <memory>
-#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -220,8 +220,8 @@ Options parseArguments(const QCoreApplication &app)
         QStringLiteral("FILE"));
     const QCommandLineOption handshakes(
         QStringLiteral("max-handshakes"),
-        QStringLiteral("Handshakes in progress at once, per worker; more clients wait in the "
-                       "listen backlog (default 256; 0 = no bound)."),
+        QStringLiteral("Handshakes in progress at once per listener, shared by the workers; "
+                       "more clients wait in the listen backlog (default 256; 0 = no bound)."),
         QStringLiteral("N"));
     const QCommandLineOption handshakeTimeout(
         QStringLiteral("handshake-timeout"),
@@ -239,8 +239,9 @@ Options parseArguments(const QCoreApplication &app)
         QStringLiteral("SECONDS"));
     const QCommandLineOption maxConnections(
         QStringLiteral("max-connections"),
-        QStringLiteral("Connections open at once; more clients wait in the listen backlog "
-                       "(default: the descriptor limit less 64; 0 = no bound)."),
+        QStringLiteral("Connections open at once in the whole process, shared by the workers "
+                       "and listeners; more clients wait in the listen backlog (default: the "
+                       "descriptor limit less 64; 0 = no bound)."),
         QStringLiteral("N"));
     const QCommandLineOption verbose(QStringLiteral("verbose"), QStringLiteral("Log more."));
     parser.addOptions({address, port, cert, key, passFile, clientCa, require, threads, config,
@@ -289,64 +290,20 @@ Options parseArguments(const QCoreApplication &app)
     return options;
 }
 
-// A listening TCP socket that other threads' sockets may share (SO_REUSEPORT): every worker
-// thread accepts on its own, and the kernel spreads the connections over them. Returns the
-// descriptor, or -1 with *error set.
-int listeningSocket(const QHostAddress &address, quint16 port, int backlog, QString *error)
-{
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    if (address.protocol() == QAbstractSocket::IPv6Protocol) {
-        auto *in6 = reinterpret_cast<sockaddr_in6 *>(&storage);
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        const Q_IPV6ADDR bytes = address.toIPv6Address();
-        std::memcpy(&in6->sin6_addr, &bytes, sizeof bytes);
-        length = sizeof *in6;
-    } else {
-        auto *in4 = reinterpret_cast<sockaddr_in *>(&storage);
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons(port);
-        in4->sin_addr.s_addr = htonl(address.toIPv4Address());
-        length = sizeof *in4;
-    }
-    const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    const int on = 1;
-    if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
-        ::bind(fd, reinterpret_cast<sockaddr *>(&storage), length) != 0 ||
-        ::listen(fd, backlog) != 0) {
-        *error = QString::fromLocal8Bit(std::strerror(errno));
-        if (fd >= 0)
-            ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-quint16 localPort(int fd)
-{
-    sockaddr_storage storage{};
-    socklen_t length = sizeof storage;
-    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&storage), &length) != 0)
-        return 0;
-    return ntohs(storage.ss_family == AF_INET6
-                     ? reinterpret_cast<sockaddr_in6 *>(&storage)->sin6_port
-                     : reinterpret_cast<sockaddr_in *>(&storage)->sin_port);
-}
-
 // Accepts, runs the TLS handshakes and echoes the data of its connections, all in the thread it
-// lives in: one SecureServer per listener, each with its share of the limits, accepting on the
-// listener's shared address.
+// lives in: one SecureServer per listener, each on a duplicate of the listener's socket, so that
+// a worker accepts only while it has room and the others take the rest. Each has its share of
+// the limits: a listener's handshake bound divided among the workers, the process's connection
+// bound among the workers and the listeners.
 class Worker : public QObject
 {
 public:
-    Worker(int index, int workers, const Limits &limits) : m_index(index)
+    Worker(int index, int workers, int listeners, const Limits &limits) : m_index(index)
     {
-        const auto share = [workers](int total) { return (total + workers - 1) / workers; };
+        const auto share = [](int total, int parts) { return (total + parts - 1) / parts; };
         m_limits = limits;
-        m_limits.maxPendingHandshakes = share(limits.maxPendingHandshakes);
-        m_limits.maxConnections = share(limits.maxConnections);
+        m_limits.maxPendingHandshakes = share(limits.maxPendingHandshakes, workers);
+        m_limits.maxConnections = share(limits.maxConnections, workers * listeners);
     }
 
     // Takes ownership of a listening descriptor; false (with *error) if it cannot be used.
@@ -473,20 +430,24 @@ int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
     const Options options = parseArguments(app);
+    QString logRules;
     if (options.logLevel == QLatin1String("debug"))
-        QLoggingCategory::setFilterRules(QStringLiteral("echoserver.debug=true"));
+        logRules = QStringLiteral("echoserver.debug=true");
     else if (options.logLevel == QLatin1String("warning"))
-        QLoggingCategory::setFilterRules(QStringLiteral("*.debug=false\n*.info=false"));
+        logRules = QStringLiteral("*.debug=false\n*.info=false");
     else // each failed handshake is logged once, by this program
-        QLoggingCategory::setFilterRules(
-            QStringLiteral("*.debug=false\nsecuresocket.server.info=false"));
+        logRules = QStringLiteral("*.debug=false\nsecuresocket.server.info=false");
+    QLoggingCategory::setFilterRules(logRules);
 
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, g_signalPipe) != 0)
         die(QStringLiteral("cannot create the signal socket pair"));
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);
 
-    // Every problem is reported before anything accepts a connection.
+    // Every problem is reported before anything accepts a connection. The library logs the
+    // warnings about a certificate too: here they are said once, naming the listener.
+    QLoggingCategory::setFilterRules(logRules +
+                                     QStringLiteral("\nsecuresocket.configuration.warning=false"));
     for (const Listener &listener : options.listeners) {
         const QString problem = listener.config.validate(true);
         if (!problem.isEmpty())
@@ -496,34 +457,46 @@ int main(int argc, char **argv)
             std::fprintf(stderr, "echoserver: listener %s: warning: %s\n",
                          qPrintable(listener.name), qPrintable(warning));
     }
+    QLoggingCategory::setFilterRules(logRules);
     QList<QThread *> threads;
     QList<Worker *> workers;
     for (int i = 0; i < options.workers; ++i) {
         threads << new QThread(&app);
-        workers << new Worker(i, options.workers, options.limits);
+        workers << new Worker(i, options.workers, options.listeners.size(), options.limits);
     }
-    QList<quint16> ports;
+    // One listening socket per address; every worker accepts on a duplicate of it.
+    QList<QTcpServer *> sockets;
     for (const Listener &listener : options.listeners) {
-        quint16 port = listener.port; // the first socket's, when the system chose it
-        for (Worker *worker : std::as_const(workers)) {
-            QString error;
-            const int fd = listeningSocket(listener.address, port, options.limits.backlog, &error);
-            if (fd < 0 || !worker->addListener(listener, fd, &error))
-                die(QStringLiteral("listener %1: cannot listen on %2:%3: %4")
-                        .arg(listener.name, listener.address.toString())
-                        .arg(port)
-                        .arg(error));
-            port = localPort(fd);
+        auto *socket = new QTcpServer(&app);
+        socket->setListenBacklogSize(options.limits.backlog);
+        QString error;
+        if (socket->listen(listener.address, listener.port)) {
+            socket->pauseAccepting(); // the workers accept
+            for (Worker *worker : std::as_const(workers)) {
+                const int fd =
+                    ::fcntl(static_cast<int>(socket->socketDescriptor()), F_DUPFD_CLOEXEC, 0);
+                if (fd < 0)
+                    error = QString::fromLocal8Bit(std::strerror(errno));
+                if (fd < 0 || !worker->addListener(listener, fd, &error))
+                    break;
+            }
+        } else {
+            error = socket->errorString();
         }
-        ports << port;
+        if (!error.isEmpty())
+            die(QStringLiteral("listener %1: cannot listen on %2:%3: %4")
+                    .arg(listener.name, listener.address.toString())
+                    .arg(listener.port)
+                    .arg(error));
+        sockets << socket;
     }
     for (int i = 0; i < options.listeners.size(); ++i) {
         const Listener &listener = options.listeners[i];
-        std::fprintf(stderr, "echoserver: listener %s on %s:%u (%s TLS)\n",
-                     qPrintable(listener.name), qPrintable(listener.address.toString()), ports[i],
-                     listener.config.peerVerifyMode() == SecureConfiguration::VerifyPeer
-                         ? "two-way"
-                         : "one-way");
+        std::fprintf(
+            stderr, "echoserver: listener %s on %s:%u (%s TLS)\n", qPrintable(listener.name),
+            qPrintable(listener.address.toString()), sockets[i]->serverPort(),
+            listener.config.peerVerifyMode() == SecureConfiguration::VerifyPeer ? "two-way"
+                                                                                : "one-way");
     }
     for (int i = 0; i < options.workers; ++i) {
         workers[i]->moveToThread(threads[i]);
@@ -535,6 +508,8 @@ int main(int argc, char **argv)
     QObject::connect(&notifier, &QSocketNotifier::activated, &app, [&] {
         notifier.setEnabled(false);
         qCInfo(lcEcho, "stopping: no new connections, close_notify to every client");
+        for (QTcpServer *socket : std::as_const(sockets))
+            socket->close();
         auto remaining = std::make_shared<int>(threads.size());
         for (QThread *thread : threads) {
             QObject::connect(thread, &QThread::finished, &app, [remaining] {

@@ -22,18 +22,19 @@ class SecureServerPrivate;
 //
 // Admission control: the server accepts a connection only while it has room for it, and
 // otherwise leaves it in the kernel's listen backlog (listenBacklogSize(), 1024 by default
-// here), where it waits without costing a descriptor, until a handshake ends or a connection
+// here), where it waits without costing a descriptor until a handshake ends or a connection
 // closes. Room means: fewer than maxPendingHandshakes() handshakes in progress, fewer than
 // maxConnections() open connections, and fewer than maxPendingConnections() encrypted
-// connections waiting to be taken. A burst of clients is therefore served in turn, never
-// dropped. Slow clients cannot pin the handshake slots: a handshake that takes longer than
+// connections waiting to be taken. A burst of clients is therefore served in turn, not dropped
+// (as long as it fits in the backlog, which the kernel caps at net.core.somaxconn).
+// Slow clients cannot pin the handshake slots: a handshake that takes longer than
 // handshakeTimeout() is dropped, and while clients wait in the backlog, a handshake that has
-// made no progress (no byte from the client) for a while is evicted to make room: for 1 s
-// (or half the timeout, if less) when nothing at all came from the client yet, for half the
-// handshake timeout after that. When the process runs out of descriptors (EMFILE, ENFILE),
-// accepting pauses with a back-off (50 ms doubling to 2 s), logged once, and resumes by itself.
-// Every dropped or failed handshake is logged (category "securesocket.server") and reported by
-// handshakeFailed() with its reason.
+// made no progress (no byte either way, and none waiting unread) for a while is evicted to make
+// room: for 1 s (or half the timeout, if less) when nothing at all came from the client yet,
+// for half the handshake timeout after that. When the process runs out of descriptors (EMFILE,
+// ENFILE), accepting pauses with a back-off (50 ms doubling to 2 s), logged once, and resumes by
+// itself. Every dropped or failed handshake is logged (category "securesocket.server") and
+// reported by handshakeFailed() with its reason.
 class SECURESOCKET_EXPORT SecureServer : public QTcpServer
 {
     Q_OBJECT
@@ -78,8 +79,11 @@ public:
     // A listening descriptor made elsewhere (socket activation, say); accepted like listen()'s.
     bool setSocketDescriptor(qintptr socketDescriptor);
     QString errorString() const;
-    // The server accepts connections itself (to keep them in the backlog while it has no room):
-    // call these through a SecureServer, not through a QTcpServer pointer.
+    // The server accepts connections itself, to leave them in the backlog while it has no room.
+    // Call these through a SecureServer: through a QTcpServer pointer, pausing and resuming have
+    // no effect, and a new maximum is seen only when a connection starts or ends (close() works
+    // either way).
+    void setMaxPendingConnections(int numConnections);
     void pauseAccepting();
     void resumeAccepting();
     void close();

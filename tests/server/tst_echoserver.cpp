@@ -670,9 +670,9 @@ void TestEchoServer::threadsServeConcurrently()
 {
     EchoServer &server = startEchoServer(oneWay() + QStringList{"--threads", "2"});
     QVERIFY2(server.isUp(), qPrintable(server.process().describe()));
-    // Each worker accepts on its own listening socket (SO_REUSEPORT), and the kernel spreads
-    // connections over them by a hash of their addresses: with 16 connections, the chance that
-    // one worker gets none is 2 in 65,536.
+    // Every worker accepts on a duplicate of the one listening socket: both wake for each new
+    // connection, and whichever accepts first serves it. Over 16 connections, each worker wins
+    // some (the client connects them one after another).
     constexpr int kConnections = 16;
     Child python;
     const QString input = dataFile(kMiB / 4);

@@ -18,6 +18,7 @@
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
 #include <QTimer>
 
 #include <memory>
@@ -78,6 +79,10 @@ private slots:
     void maxConnectionsHoldsTheRestInTheBacklog();
     void idleTimeoutClosesWithCloseNotify();
     void clientHandshakeTimesOut();
+    void connectionCountSurvivesTheApplication();
+    void connectionEndsInAnotherThread();
+    void closeThroughBasePointerFreesThePort();
+    void raisingTheWaitingMaximumResumes();
     void waitingConnectionsAreBounded();
 
 private:
@@ -781,6 +786,120 @@ void TestSecureServer::clientHandshakeTimesOut()
                  socket->errorString().contains(QStringLiteral("timed out after 500 ms")),
              qPrintable(socket->errorString()));
     QVERIFY(!socket->isEncrypted());
+}
+
+// The open-connection count is kept by the sockets themselves: an application that cuts every
+// signal connection of a handed-out socket (socket->disconnect(); deleteLater()) does not leak
+// a place, and neither does one that keeps a closed socket around.
+void TestSecureServer::connectionCountSurvivesTheApplication()
+{
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    server->setMaxConnections(1);
+    for (int round = 0; round < 3; ++round) {
+        auto c = client();
+        c->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+        QVERIFY2(waitForClient(c.get()), qPrintable(c->errorString()));
+        QTRY_COMPARE(m_accepted.size(), 1);
+        QCOMPARE(server->connectionCount(), 1);
+        SecureSocket *accepted = m_accepted.takeFirst();
+        if (round == 0) { // cut every connection, then delete later
+            accepted->disconnect();
+            accepted->deleteLater();
+        } else if (round == 1) { // closed, kept
+            accepted->setParent(nullptr);
+            accepted->abort();
+            QTimer::singleShot(0, accepted, &QObject::deleteLater);
+        } else { // the client leaves
+            c->disconnectFromHost();
+            QTRY_COMPARE(accepted->state(), QAbstractSocket::UnconnectedState);
+        }
+        QTRY_COMPARE(server->connectionCount(), 0);
+        if (round == 2)
+            delete accepted;
+    }
+    QCOMPARE(m_failures, QStringList());
+}
+
+// A handed-out connection moved to another thread ends there: its place is given back to the
+// server in the server's thread (ThreadSanitizer runs this).
+void TestSecureServer::connectionEndsInAnotherThread()
+{
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    server->setMaxConnections(2);
+    QThread worker;
+    worker.start();
+    const auto cleanup = qScopeGuard([&] {
+        worker.quit();
+        worker.wait();
+    });
+    std::vector<std::unique_ptr<SecureSocket>> clients;
+    for (int i = 0; i < 2; ++i) {
+        clients.push_back(client());
+        clients.back()->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+        QVERIFY2(waitForClient(clients.back().get()), qPrintable(clients.back()->errorString()));
+    }
+    QTRY_COMPARE(m_accepted.size(), 2);
+    QCOMPARE(server->connectionCount(), 2);
+    for (const QPointer<SecureSocket> &socket : std::as_const(m_accepted)) {
+        socket->setParent(nullptr);
+        socket->moveToThread(&worker);
+        // There: one is closed by the server side, the other deleted while connected.
+        QMetaObject::invokeMethod(socket, [s = socket.data(), first = socket == m_accepted[0]] {
+            if (first)
+                s->disconnectFromHost();
+            else
+                delete s;
+        });
+    }
+    QTRY_COMPARE(server->connectionCount(), 1);
+    QVERIFY(
+        waitUntil([&] { return clients[0]->state() == QAbstractSocket::UnconnectedState; }, 5000));
+    QTRY_COMPARE(server->connectionCount(), 0);
+    QMetaObject::invokeMethod(m_accepted[0], &QObject::deleteLater);
+    m_accepted.clear();
+}
+
+// QTcpServer::close() called through a base pointer stops the server's own accept loop and
+// frees the port (the duplicate descriptor it accepts on is closed with Qt's).
+void TestSecureServer::closeThroughBasePointerFreesThePort()
+{
+    SecureServer *server = startServer(SecureServer::NoClientCertificate);
+    QVERIFY(server);
+    const quint16 port = server->serverPort();
+    static_cast<QTcpServer *>(server)->close();
+    QVERIFY(!server->isListening());
+    QTcpServer other;
+    QVERIFY(waitUntil([&] { return other.listen(QHostAddress::LocalHost, port); }, 2000));
+    other.close();
+    QVERIFY2(server->listen(QHostAddress::LocalHost, port), qPrintable(server->errorString()));
+    auto c = client();
+    c->connectToHostEncrypted(QStringLiteral("localhost"), port);
+    QVERIFY2(waitForClient(c.get()), qPrintable(c->errorString()));
+}
+
+// setMaxPendingConnections() through SecureServer is seen at once: raising it lets a client that
+// waits in the backlog in, without any connection being taken.
+void TestSecureServer::raisingTheWaitingMaximumResumes()
+{
+    auto server = std::make_unique<SecureServer>();
+    SecureConfiguration config;
+    config.setLocalCertificateChainFile(m_pki.serverCert);
+    config.setPrivateKeyFile(m_pki.serverKey);
+    server->setConfiguration(config);
+    server->setClientCertificatePolicy(SecureServer::NoClientCertificate);
+    server->setMaxPendingConnections(1);
+    QVERIFY2(server->listen(QHostAddress::LocalHost, 0), qPrintable(server->errorString()));
+    auto first = client();
+    first->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(first.get()), qPrintable(first->errorString()));
+    auto second = client();
+    second->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QTest::qWait(300);
+    QVERIFY(!second->isEncrypted());
+    server->setMaxPendingConnections(2);
+    QVERIFY2(waitForClient(second.get()), qPrintable(second->errorString()));
 }
 
 void TestSecureServer::waitingConnectionsAreBounded()
