@@ -365,7 +365,7 @@ bool EchoServer::started(bool running, int listeners)
             return !m_child.isRunning() ||
                    m_child.standardError().count("echoserver: listener ") >= listeners;
         },
-        10000);
+        30000); // a sanitizer build on a loaded machine starts slowly
     if (!up || !m_child.isRunning())
         return false;
     auto matches = line.globalMatch(QString::fromUtf8(m_child.standardError()));

@@ -92,7 +92,7 @@ class EchoServer
 public:
     explicit EchoServer(const QString &program) : m_program(program) {}
 
-    // False if the program does not start or does not report every listener within 10 s.
+    // False if the program does not start or does not report every listener within 30 s.
     bool start(const QStringList &arguments, int listeners = 1);
     // The same under `ulimit -n descriptors` (through sh, whose exec keeps the process id, so
     // /proc/PID is the server's).
