@@ -359,13 +359,20 @@ bool EchoServer::started(bool running, int listeners)
 {
     if (!running)
         return false;
-    static const QRegularExpression line(QStringLiteral("listener (\\S+) on (\\S+):(\\d+)"));
-    const bool up = waitUntil(
-        [&] {
-            return !m_child.isRunning() ||
-                   m_child.standardError().count("echoserver: listener ") >= listeners;
-        },
-        30000); // a sanitizer build on a loaded machine starts slowly
+    // "echoserver: listener NAME on ADDRESS:PORT", one per listener (its warnings come first).
+    static const QRegularExpression line(
+        QStringLiteral("^echoserver: listener (\\S+) on (\\S+):(\\d+) "),
+        QRegularExpression::MultilineOption);
+    const auto listening = [&] {
+        int count = 0;
+        for (auto it = line.globalMatch(QString::fromUtf8(m_child.standardError())); it.hasNext();
+             it.next())
+            ++count;
+        return count;
+    };
+    // A sanitizer build on a loaded machine may take more than 10 s to start.
+    const bool up =
+        waitUntil([&] { return !m_child.isRunning() || listening() >= listeners; }, 30000);
     if (!up || !m_child.isRunning())
         return false;
     auto matches = line.globalMatch(QString::fromUtf8(m_child.standardError()));
