@@ -335,6 +335,19 @@ public:
         return true;
     }
 
+    // Asks the worker, from any thread, to stop in its own: an event, owned and deleted by the
+    // worker's thread (a queued functor's slot object would be freed by whichever thread drops
+    // it last).
+    static constexpr QEvent::Type kStopEvent = QEvent::User;
+    bool event(QEvent *event) override
+    {
+        if (event->type() != kStopEvent)
+            return QObject::event(event);
+        stop();
+        return true;
+    }
+
+private:
     // No new connections; close_notify to every client; the thread quits when the last one is
     // gone.
     void stop()
@@ -348,7 +361,6 @@ public:
             thread()->quit();
     }
 
-private:
     void adopt(SecureSocket *socket)
     {
         // Echo no faster than the client reads: at most this much plaintext queued each way.
@@ -518,7 +530,7 @@ int main(int argc, char **argv)
             });
         }
         for (Worker *worker : workers)
-            QMetaObject::invokeMethod(worker, [worker] { worker->stop(); });
+            QCoreApplication::postEvent(worker, new QEvent(Worker::kStopEvent));
         // Clients get a few seconds to take their close_notify; then the threads end anyway.
         QTimer::singleShot(3000, &app, [&] {
             for (QThread *thread : threads)
