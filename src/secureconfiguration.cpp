@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 Q_LOGGING_CATEGORY(lcConfiguration, "securesocket.configuration", QtInfoMsg)
@@ -51,10 +53,19 @@ public:
             entry = Entry();
     }
 
+    // For a copy whose settings differ only in what no context depends on.
+    void copyFrom(const EngineContextCache &other)
+    {
+        std::scoped_lock lock(m_mutex, other.m_mutex);
+        for (int i = 0; i < 2; ++i)
+            m_entries[i] = other.m_entries[i];
+    }
+
     struct Found
     {
         std::shared_ptr<const Context> context; // the last one that loaded, if any
         bool current = false;                   // false: the files changed, build again
+        bool rechecked = false;                 // the files were looked at again just now
         std::string failure; // why the files as they are now do not load, if known
     };
 
@@ -66,14 +77,14 @@ public:
         if (!entry.context)
             return {};
         if (now - entry.checked < kFileRecheckInterval)
-            return {entry.context, true, entry.failure};
+            return {entry.context, true, false, entry.failure};
         entry.checked = now;
         const FileStamps &expected = entry.failure.empty() ? entry.files : entry.failedFiles;
         for (const auto &[path, stamp] : expected) {
             if (securesocket::engine::fileStamp(path) != stamp)
-                return {entry.context, false, {}};
+                return {entry.context, false, false, {}};
         }
-        return {entry.context, true, entry.failure};
+        return {entry.context, true, true, entry.failure};
     }
 
     void store(Role role, std::shared_ptr<const Context> context, FileStamps files,
@@ -108,9 +119,16 @@ private:
         FileStamps failedFiles; // the last ones that did not load, when failure is set
         std::string failure;
     };
-    std::mutex m_mutex;
+    mutable std::mutex m_mutex;
     Entry m_entries[2]; // client, server
 };
+
+// Each warning about our own certificate once per context, and again when it changes.
+void logWarnings(const Context &context)
+{
+    for (const std::string &warning : context.warningsToLog(std::time(nullptr)))
+        qCWarning(lcConfiguration, "%s", warning.c_str());
+}
 
 } // namespace
 
@@ -188,6 +206,8 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     const SecureConfigurationPrivate &d = *configuration.d; // const: never detaches
     EngineContextCache::Found found = d.contexts.find(role);
     if (found.current) {
+        if (found.rechecked) // at most once a second: a certificate may have come near its end
+            logWarnings(*found.context);
         if (error)
             *error = found.failure;
         return found.context;
@@ -207,10 +227,7 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     auto context = Context::get(config, role, &failure);
     if (context) {
         d.contexts.store(role, context, std::move(files), checked);
-        if (context->claimWarningsForLog()) {
-            for (const std::string &warning : context->warnings())
-                qCWarning(lcConfiguration, "%s", warning.c_str());
-        }
+        logWarnings(*context);
         return context;
     }
     if (error)
@@ -336,9 +353,14 @@ int SecureConfiguration::handshakeTimeout() const
 }
 void SecureConfiguration::setHandshakeTimeout(int msecs)
 {
-    // Not a setting of the context: the remembered contexts stay valid.
-    if (d->handshakeTimeout != msecs)
-        d->handshakeTimeout = std::max(0, msecs);
+    msecs = std::max(0, msecs);
+    if (std::as_const(d)->handshakeTimeout == msecs)
+        return;
+    // A setting of the sockets, not of the context: the copy keeps the contexts (the last good
+    // one included) instead of starting empty as after other setters.
+    const QSharedDataPointer<SecureConfigurationPrivate> before = d;
+    d->handshakeTimeout = msecs; // detaches: before holds a reference
+    d->contexts.copyFrom(before->contexts);
 }
 
 QString SecureConfiguration::validate(bool serverRole) const
@@ -355,7 +377,7 @@ QStringList SecureConfiguration::certificateWarnings(bool serverRole) const
         securesocket::engineContext(*this, serverRole ? Role::Server : Role::Client, &error);
     QStringList warnings;
     if (context) {
-        for (const std::string &warning : context->warnings())
+        for (const std::string &warning : context->warnings(std::time(nullptr)))
             warnings << QString::fromStdString(warning);
     }
     return warnings;

@@ -19,7 +19,6 @@
 #include <fstream>
 #include <list>
 #include <mutex>
-#include <sstream>
 #include <string_view>
 #include <utility>
 
@@ -132,14 +131,22 @@ std::string cacheKey(const Config &c, Role role)
     return key;
 }
 
+// Read straight into the string that is returned: a key file leaves no copy in a stream's
+// buffer, only the string, which the caller wipes.
 std::string readFile(const std::string &path, const char *what)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    const auto fail = [&] {
         raise(std::string("cannot read ") + what + " " + quote(path) + ": " + std::strerror(errno));
-    std::ostringstream data;
-    data << in.rdbuf();
-    return data.str();
+    };
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in)
+        fail();
+    const std::streamsize size = in.tellg();
+    std::string data(static_cast<size_t>(std::max<std::streamsize>(size, 0)), '\0');
+    in.seekg(0);
+    if (size < 0 || !in.read(data.data(), size))
+        fail();
+    return data;
 }
 
 // The blocks of a PEM text; raises naming what and the broken block if any part of the text
@@ -223,6 +230,22 @@ int selectAlpn(SSL *, const unsigned char **out, unsigned char *outlen, const un
         return SSL_TLSEXT_ERR_NOACK; // no common protocol: go on without ALPN
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
+}
+
+// Whether our certificate must sign: in TLS 1.3 always; in TLS 1.2 unless every suite offered
+// uses static RSA key exchange, for which key encipherment is enough.
+bool needsSignature(SSL_CTX *ctx)
+{
+    if (SSL_CTX_get_max_proto_version(ctx) == 0 ||
+        SSL_CTX_get_max_proto_version(ctx) >= TLS1_3_VERSION)
+        return true;
+    const STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(ctx);
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+        const int kx = SSL_CIPHER_get_kx_nid(sk_SSL_CIPHER_value(ciphers, i));
+        if (kx != NID_kx_rsa && kx != NID_kx_any) // "any": a TLS 1.3 suite, not offered here
+            return true;
+    }
+    return false;
 }
 
 } // namespace
@@ -352,17 +375,18 @@ private:
         if (!hasKey)
             raise(certWhat + " is set but no private key is");
 
-        const std::string certPem = m_config.certChainFile.empty()
-                                        ? m_config.certChainPem
-                                        : readFile(m_config.certChainFile, "certificate file");
+        std::string certPem = m_config.certChainFile.empty()
+                                  ? m_config.certChainPem
+                                  : readFile(m_config.certChainFile, "certificate file");
+        const WipeOnExit wipeCertPem{certPem}; // a combined file holds the key too
         X509StackPtr chain = readCertificates(certPem, certWhat);
         if (sk_X509_num(chain.get()) == 0)
             raise(certWhat + " holds no PEM certificate");
         X509 *leaf = sk_X509_value(chain.get(), 0);
         if (SSL_CTX_use_certificate(ctx, leaf) != 1)
             raise("cannot use " + certWhat);
-        context.m_warnings =
-            identityWarnings(leaf, certWhat, m_role == Role::Server, std::time(nullptr));
+        context.m_identity =
+            IdentityCheck(leaf, certWhat, m_role == Role::Server, needsSignature(ctx));
         for (int i = 1; i < sk_X509_num(chain.get()); ++i) {
             if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain.get(), i)) != 1)
                 raise("cannot use the chain of " + certWhat);
@@ -484,6 +508,20 @@ private:
     const Config &m_config;
     Role m_role;
 };
+
+std::vector<std::string> Context::warningsToLog(std::time_t now) const
+{
+    std::vector<std::string> fresh;
+    std::lock_guard<std::mutex> lock(m_mutex);
+    for (std::string &warning : warnings(now)) {
+        if (std::find(m_loggedWarnings.begin(), m_loggedWarnings.end(), warning) ==
+            m_loggedWarnings.end()) {
+            m_loggedWarnings.push_back(warning);
+            fresh.push_back(std::move(warning));
+        }
+    }
+    return fresh;
+}
 
 SslSessionPtr Context::findSession(const std::string &key) const
 {

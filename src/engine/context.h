@@ -2,6 +2,7 @@
 #ifndef SECURESOCKET_ENGINE_CONTEXT_H
 #define SECURESOCKET_ENGINE_CONTEXT_H
 
+#include "identitycheck.h"
 #include "ossl.h"
 
 #include <atomic>
@@ -73,12 +74,13 @@ public:
     const std::vector<uint8_t> &alpnWire() const { return m_alpnWire; }
 
     // What is wrong with our own certificate but does not stop it from being used (expired,
-    // expiring within 14 days, key usage forbidding the role), found when the context was
-    // built; one sentence each (see identitycheck.h). Empty without a certificate.
-    const std::vector<std::string> &warnings() const { return m_warnings; }
-    // True for the first caller only: whoever logs the warnings does so once per context,
-    // not once per connection.
-    bool claimWarningsForLog() const { return !m_warningsClaimed.exchange(true); }
+    // expiring within 14 days, key usage forbidding the role), as of now: one sentence each
+    // (see identitycheck.h). Empty without a certificate.
+    std::vector<std::string> warnings(std::time_t now) const { return m_identity.warnings(now); }
+    // The warnings of now that no earlier call returned: whoever logs them does so once per
+    // context, and again only when one changes (the days left, say), not once per connection.
+    // Thread-safe.
+    std::vector<std::string> warningsToLog(std::time_t now) const;
 
     // Client session cache, keyed by "host:port" (thread-safe). Sessions are kept only when
     // resumption is on and the peer was verified without any failure.
@@ -108,8 +110,8 @@ private:
     SslCtxPtr m_ctx;
     std::vector<uint8_t> m_alpnWire; // ALPN list in wire format, for the server's selection
     bool m_resumption = false;
-    std::vector<std::string> m_warnings;
-    mutable std::atomic<bool> m_warningsClaimed{false};
+    IdentityCheck m_identity;
+    mutable std::vector<std::string> m_loggedWarnings; // under m_mutex
     std::chrono::seconds m_ticketKeyLifetime{3600};
 
     mutable std::mutex m_mutex;

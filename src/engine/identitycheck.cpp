@@ -8,17 +8,21 @@ namespace {
 
 constexpr long kDay = 24L * 3600;
 
-bool toTm(const ASN1_TIME *time, std::tm *tm)
+bool toTime(const ASN1_TIME *time, std::time_t *out)
 {
-    *tm = std::tm{};
-    return time && ASN1_TIME_to_tm(time, tm) == 1;
+    std::tm tm{};
+    if (!time || ASN1_TIME_to_tm(time, &tm) != 1)
+        return false;
+    *out = timegm(&tm);
+    return true;
 }
 
-std::string timeText(const ASN1_TIME *time)
+std::string timeText(std::time_t time)
 {
     std::tm tm{};
     char text[32];
-    if (!toTm(time, &tm) || std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+    if (!gmtime_r(&time, &tm) ||
+        std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
         return "an unreadable date";
     return text;
 }
@@ -33,38 +37,49 @@ std::string inDays(long seconds)
 
 } // namespace
 
-std::vector<std::string> identityWarnings(X509 *leaf, const std::string &what, bool server,
-                                          std::time_t now)
+IdentityCheck::IdentityCheck(X509 *leaf, const std::string &what, bool server, bool signatureNeeded)
+    : m_who(what + " ('" + nameToString(X509_get_subject_name(leaf)) + "')")
 {
-    std::vector<std::string> warnings;
-    const std::string who = what + " ('" + nameToString(X509_get_subject_name(leaf)) + "')";
-    const ASN1_TIME *notBefore = X509_get0_notBefore(leaf);
-    const ASN1_TIME *notAfter = X509_get0_notAfter(leaf);
-    // X509_cmp_time: -1 when the time is before now, 1 after, 0 when it cannot be read.
-    if (X509_cmp_time(notBefore, &now) > 0)
-        warnings.push_back(who + " is not valid until " + timeText(notBefore));
-    std::tm end{};
-    if (X509_cmp_time(notAfter, &now) < 0) {
-        warnings.push_back(who + " expired on " + timeText(notAfter));
-    } else if (toTm(notAfter, &end)) {
-        const long left = static_cast<long>(timegm(&end) - now);
-        if (left < kExpiryWarningSeconds)
-            warnings.push_back(who + " expires " + inDays(left) + ", on " + timeText(notAfter));
-    }
+    m_datesKnown = toTime(X509_get0_notBefore(leaf), &m_notBefore) &&
+                   toTime(X509_get0_notAfter(leaf), &m_notAfter);
+    if (!m_datesKnown)
+        m_usage.push_back(m_who + " has validity dates that cannot be read");
 
     // UINT32_MAX when the extension is absent: then every use is allowed.
     const uint32_t usage = X509_get_key_usage(leaf);
-    const uint32_t needed =
-        server ? (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT) : KU_DIGITAL_SIGNATURE;
-    if (usage != UINT32_MAX && (usage & needed) == 0)
-        warnings.push_back(who + ": key usage does not allow a TLS " +
-                           (server ? "server (no digitalSignature or keyEncipherment)"
-                                   : "client (no digitalSignature)"));
+    if (usage != UINT32_MAX) {
+        if (!server && !(usage & KU_DIGITAL_SIGNATURE))
+            m_usage.push_back(m_who +
+                              ": key usage does not allow a TLS client (no digitalSignature)");
+        else if (server && signatureNeeded && !(usage & KU_DIGITAL_SIGNATURE))
+            m_usage.push_back(m_who +
+                              ": key usage does not allow a TLS server with these settings (no "
+                              "digitalSignature, which TLS 1.3 and ECDHE key exchange need)");
+        else if (server && !(usage & (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)))
+            m_usage.push_back(
+                m_who +
+                ": key usage does not allow a TLS server (no digitalSignature or keyEncipherment)");
+    }
     const uint32_t extended = X509_get_extended_key_usage(leaf);
     const uint32_t purpose = server ? XKU_SSL_SERVER : XKU_SSL_CLIENT;
     if (extended != UINT32_MAX && (extended & (purpose | XKU_ANYEKU)) == 0)
-        warnings.push_back(who + ": extended key usage does not allow a TLS " +
-                           (server ? "server (no serverAuth)" : "client (no clientAuth)"));
+        m_usage.push_back(m_who + ": extended key usage does not allow a TLS " +
+                          (server ? "server (no serverAuth)" : "client (no clientAuth)"));
+}
+
+std::vector<std::string> IdentityCheck::warnings(std::time_t now) const
+{
+    std::vector<std::string> warnings;
+    if (m_datesKnown) {
+        if (m_notBefore > now)
+            warnings.push_back(m_who + " is not valid until " + timeText(m_notBefore));
+        if (m_notAfter < now)
+            warnings.push_back(m_who + " expired on " + timeText(m_notAfter));
+        else if (m_notAfter - now < kExpiryWarningSeconds)
+            warnings.push_back(m_who + " expires " + inDays(static_cast<long>(m_notAfter - now)) +
+                               ", on " + timeText(m_notAfter));
+    }
+    warnings.insert(warnings.end(), m_usage.begin(), m_usage.end());
     return warnings;
 }
 

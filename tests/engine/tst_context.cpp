@@ -97,6 +97,7 @@ private slots:
     void textAroundPemIsAccepted();
     void certificateWarnings_data();
     void certificateWarnings();
+    void certificateWarningsFollowTheClock();
 
     void equalConfigsShareOneContext();
     void changedSettingGivesAnotherContext_data();
@@ -438,35 +439,46 @@ void TestContext::certificateWarnings_data()
     QTest::addColumn<QStringList>("extendedKeyUsage");
     QTest::addColumn<QStringList>("keyUsage");
     QTest::addColumn<bool>("server");
-    QTest::addColumn<QString>("warning"); // a regular expression; empty: no warning
+    QTest::addColumn<bool>("staticRsaOnly"); // TLS 1.2 only, with static RSA key exchange only
+    QTest::addColumn<QString>("warning");    // a regular expression; empty: no warning
     const long day = 24L * 3600;
     const QString who = "^certificate file '.*/warned.pem' \\('CN=warned'\\)";
     const QString date = "\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC$";
     // clang-format off
-    QTest::newRow("fresh") << -day << 30 * day << QStringList() << QStringList() << true
+    QTest::newRow("fresh") << -day << 30 * day << QStringList() << QStringList() << true << false
         << QString();
-    QTest::newRow("15 days left") << -day << 15 * day << QStringList() << QStringList() << true
+    QTest::newRow("15 days left") << -day << 15 * day << QStringList() << QStringList() << true << false
         << QString();
-    QTest::newRow("expired") << -30 * day << -day << QStringList() << QStringList() << true
+    QTest::newRow("expired") << -30 * day << -day << QStringList() << QStringList() << true << false
         << who + " expired on " + date;
-    QTest::newRow("not valid yet") << day << 30 * day << QStringList() << QStringList() << true
+    QTest::newRow("not valid yet") << day << 30 * day << QStringList() << QStringList() << true << false
         << who + " is not valid until " + date;
     QTest::newRow("3 days left") << -day << 3 * day + 3600 << QStringList() << QStringList()
-        << true << who + " expires in 3 days, on " + date;
+        << true << false << who + " expires in 3 days, on " + date;
     QTest::newRow("1 day left, client") << -day << day + 3600 << QStringList() << QStringList()
-        << false << who + " expires in 1 day, on " + date;
-    QTest::newRow("an hour left") << -day << 3600L << QStringList() << QStringList() << true
+        << false << false << who + " expires in 1 day, on " + date;
+    QTest::newRow("an hour left") << -day << 3600L << QStringList() << QStringList() << true << false
         << who + " expires in less than a day, on " + date;
     QTest::newRow("clientAuth only, server") << -day << 30 * day << QStringList{"clientAuth"}
-        << QStringList() << true
+        << QStringList() << true << false
         << who + ": extended key usage does not allow a TLS server \\(no serverAuth\\)$";
     QTest::newRow("serverAuth only, client") << -day << 30 * day << QStringList{"serverAuth"}
-        << QStringList() << false
+        << QStringList() << false << false
         << who + ": extended key usage does not allow a TLS client \\(no clientAuth\\)$";
     QTest::newRow("serverAuth only, server") << -day << 30 * day << QStringList{"serverAuth"}
-        << QStringList() << true << QString();
+        << QStringList() << true << false << QString();
     QTest::newRow("keyAgreement only, server") << -day << 30 * day << QStringList()
-        << QStringList{"keyAgreement"} << true
+        << QStringList{"keyAgreement"} << true << false
+        << who + ": key usage does not allow a TLS server with these settings \\(no "
+                 "digitalSignature, which TLS 1.3 and ECDHE key exchange need\\)$";
+    QTest::newRow("keyEncipherment only, server") << -day << 30 * day << QStringList()
+        << QStringList{"keyEncipherment"} << true << false
+        << who + ": key usage does not allow a TLS server with these settings \\(no "
+                 "digitalSignature, which TLS 1.3 and ECDHE key exchange need\\)$";
+    QTest::newRow("keyEncipherment only, static RSA server") << -day << 30 * day
+        << QStringList() << QStringList{"keyEncipherment"} << true << true << QString();
+    QTest::newRow("keyAgreement only, static RSA server") << -day << 30 * day << QStringList()
+        << QStringList{"keyAgreement"} << true << true
         << who + ": key usage does not allow a TLS server \\(no digitalSignature or "
                  "keyEncipherment\\)$";
     // clang-format on
@@ -479,6 +491,7 @@ void TestContext::certificateWarnings()
     QFETCH(QStringList, extendedKeyUsage);
     QFETCH(QStringList, keyUsage);
     QFETCH(bool, server);
+    QFETCH(bool, staticRsaOnly);
     QFETCH(QString, warning);
 
     testpki::CertSpec spec;
@@ -493,13 +506,17 @@ void TestContext::certificateWarnings()
     Config config = server ? m_pki.serverConfig() : m_pki.clientConfig();
     config.certChainFile = m_dir.write("warned.pem", issued.certPem);
     config.keyFile = m_dir.write("warned.key", issued.keyPem);
+    if (staticRsaOnly) {
+        config.maxVersion = TLS1_2_VERSION;
+        config.cipherList = "AES128-GCM-SHA256";
+    }
 
     std::string error;
     const auto context = Context::get(config, server ? Role::Server : Role::Client, &error);
     checkErrorQueue("Context::get");
     QVERIFY2(context, error.c_str()); // a warning never stops the certificate's use
     QStringList warnings;
-    for (const std::string &text : context->warnings())
+    for (const std::string &text : context->warnings(std::time(nullptr)))
         warnings << QString::fromStdString(text);
     if (warning.isEmpty()) {
         QCOMPARE(warnings, QStringList());
@@ -513,8 +530,47 @@ void TestContext::certificateWarnings()
     config.certChainPem = issued.certPem;
     const auto inMemory = Context::get(config, server ? Role::Server : Role::Client, &error);
     QVERIFY2(inMemory, error.c_str());
-    QCOMPARE(inMemory->warnings().size(), size_t(1));
-    QVERIFY(inMemory->warnings()[0].rfind("the certificate given in memory ('CN=warned')", 0) == 0);
+    const std::vector<std::string> inMemoryWarnings = inMemory->warnings(std::time(nullptr));
+    QCOMPARE(inMemoryWarnings.size(), size_t(1));
+    QVERIFY(inMemoryWarnings[0].rfind("the certificate given in memory ('CN=warned')", 0) == 0);
+}
+
+// A context lives as long as its files do not change: what depends on the date is looked at
+// again when asked, and each new sentence is given to the log once.
+void TestContext::certificateWarningsFollowTheClock()
+{
+    constexpr long kDay = 24L * 3600;
+    testpki::CertSpec spec;
+    spec.commonName = "aging";
+    spec.notBeforeOffset = -kDay;
+    spec.notAfterOffset = 30 * kDay;
+    const testpki::Issued issued = testpki::makeCertificate(spec, &m_pki.intermediate);
+    Config config = m_pki.serverConfig();
+    config.certChainFile.clear();
+    config.keyFile.clear();
+    config.certChainPem = issued.certPem;
+    config.keyPem = issued.keyPem;
+    std::string error;
+    const auto context = Context::get(config, Role::Server, &error);
+    QVERIFY2(context, error.c_str());
+    const std::time_t now = std::time(nullptr);
+    QVERIFY(context->warnings(now).empty());
+    QVERIFY(context->warningsToLog(now).empty());
+
+    const auto at = [&](long offset) {
+        std::vector<std::string> log = context->warningsToLog(now + offset);
+        return log.size() == 1 ? QString::fromStdString(log[0]) : QString::number(log.size());
+    };
+    // The certificate ends a little less than 30 days from now.
+    const QString tenDays = at(19 * kDay + kDay / 2);
+    QVERIFY2(tenDays.contains(" expires in 10 days, on "), qPrintable(tenDays));
+    QCOMPARE(at(19 * kDay + kDay / 2), QStringLiteral("0")); // said once
+    const QString fiveDays = at(24 * kDay + kDay / 2);
+    QVERIFY2(fiveDays.contains(" expires in 5 days, on "), qPrintable(fiveDays));
+    const QString expired = at(31 * kDay);
+    QVERIFY2(expired.contains(" expired on "), qPrintable(expired));
+    QCOMPARE(context->warnings(now + 31 * kDay).size(), size_t(1));
+    QVERIFY(context->warnings(now).empty());
 }
 
 void TestContext::equalConfigsShareOneContext()

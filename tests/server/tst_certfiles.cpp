@@ -169,6 +169,12 @@ void TestCertFiles::secureServerKeepsTheLastGoodCertificate()
         QVERIFY2(message.contains("certificate file '" + cert + "'") &&
                      message.contains(change.cause),
                  qPrintable(message));
+        // A socket setting changed meanwhile, on a copy: the copy keeps the last good context.
+        SecureConfiguration retimed = server.configuration();
+        retimed.setHandshakeTimeout(retimed.handshakeTimeout() + 1000);
+        server.setConfiguration(retimed);
+        QCOMPARE(servedSerial(server.serverPort()), serialOf(first.certPem));
+        QCOMPARE(log.messages().size(), 1);
     }
 
     // The key first, then the certificate: between the two they do not match (one more error).
