@@ -112,10 +112,11 @@ public:
     // connection. Returns an empty string when all is well, otherwise the reason.
     QString validate(bool serverRole = false) const;
 
-    // What is wrong with our own certificate without stopping its use: expired, not valid yet,
-    // expiring within 14 days, or a (extended) key usage that forbids the role. One sentence
-    // each, naming the file and the subject; computed when the context is built (as by
-    // validate()) and logged once then. Empty when all is well or the settings do not load.
+    // What is wrong with our own certificate without stopping its use, as of now: expired, not
+    // valid yet, expiring within 14 days, or a (extended) key usage that forbids the role. One
+    // sentence each, naming the file and the subject. Each sentence is also logged (category
+    // "securesocket.configuration") once, when the context is built or, as the date moves on,
+    // when the files are next looked at. Empty when all is well or the settings do not load.
     QStringList certificateWarnings(bool serverRole = false) const;
 
 private:
