@@ -23,6 +23,7 @@
 #include <mutex>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -64,19 +65,36 @@ bool isConnectionError(int err)
 }
 // The count of open connections, shared with the sockets that hold a place in it: a socket's
 // connection ends in whatever thread it then lives, possibly after the server is gone.
+// Runs wake() in the server's thread when an event is posted to it: a plain event, owned by
+// Qt's queue, where a queued functor would be freed by whichever thread drops it last.
+class Waker : public QObject
+{
+public:
+    Waker(QObject *parent, std::function<void()> wake) : QObject(parent), m_wake(std::move(wake)) {}
+    bool event(QEvent *event) override
+    {
+        if (event->type() != QEvent::User)
+            return QObject::event(event);
+        m_wake();
+        return true;
+    }
+
+private:
+    std::function<void()> m_wake; // the server looks again whether it has room
+};
+
 struct OpenConnections
 {
     std::atomic<int> count{0};
     std::mutex mutex;
-    QObject *server = nullptr;  // where wake() runs; null once the server is gone
-    std::function<void()> wake; // the server looks again whether it has room
+    Waker *server = nullptr; // null once the server is gone
 
     void release()
     {
         --count;
         std::lock_guard<std::mutex> lock(mutex);
         if (server)
-            QMetaObject::invokeMethod(server, wake, Qt::QueuedConnection);
+            QCoreApplication::postEvent(server, new QEvent(QEvent::User));
     }
 };
 } // namespace
@@ -110,7 +128,8 @@ public:
     template <typename Emit> void emitSignal(Emit emitSignalNow);
 
     // Admission: the server's own accept loop on the listening descriptor.
-    bool startAccepting();
+    bool startAccepting(int own = -1);
+    bool watchingCurrentSocket() const;
     void stopAccepting();
     void onListenerReadable();
     bool hasRoom() const;
@@ -303,14 +322,17 @@ void SecureServerPrivate::fail(SecureSocket *socket, const QString &reason, Drop
 // listening, the server turns Qt's notifier off for good and accepts on its own, one connection
 // at a time while it has room: what it cannot take stays in the kernel's backlog.
 
-bool SecureServerPrivate::startAccepting()
+// own: a duplicate of the listening descriptor made already, or -1 to make one here. A
+// duplicate, so that a descriptor QTcpServer closes (close() through a base pointer) is never
+// watched once closed, or reused. Such a close() deletes Qt's socket engine (later): we let go of
+// ours then, so the port is not kept open, unless the server listens again meanwhile.
+bool SecureServerPrivate::startAccepting(int own)
 {
     stopAccepting();
     pausedByUser = false; // as QTcpServer: a new listening socket accepts
-    // A duplicate: a descriptor that QTcpServer closes (close() through a base pointer) is never
-    // watched after it is closed, or reused. Qt's socket engine (a child of the server) is
-    // deleted by such a close(): we let go of ours then, so the port is not kept open.
-    listener = ::fcntl(static_cast<int>(q->QTcpServer::socketDescriptor()), F_DUPFD_CLOEXEC, 0);
+    listener =
+        own >= 0 ? own
+                 : ::fcntl(static_cast<int>(q->QTcpServer::socketDescriptor()), F_DUPFD_CLOEXEC, 0);
     if (listener < 0) {
         error = SecureServer::tr("cannot watch the listening socket: %1")
                     .arg(QString::fromLocal8Bit(std::strerror(errno)));
@@ -322,10 +344,23 @@ bool SecureServerPrivate::startAccepting()
     QObject::connect(notifier, &QSocketNotifier::activated, q, [this] { onListenerReadable(); });
     for (QObject *child : q->children()) {
         if (child->inherits("QAbstractSocketEngine"))
-            QObject::connect(child, &QObject::destroyed, notifier, [this] { stopAccepting(); });
+            QObject::connect(child, &QObject::destroyed, notifier, [this] {
+                if (!watchingCurrentSocket())
+                    stopAccepting();
+            });
     }
     updateAccepting();
     return true;
+}
+
+// Our duplicate is of the socket the server listens on now (not of one closed since).
+bool SecureServerPrivate::watchingCurrentSocket() const
+{
+    struct stat ours = {};
+    struct stat current = {};
+    return listener >= 0 && q->isListening() && ::fstat(listener, &ours) == 0 &&
+           ::fstat(static_cast<int>(q->QTcpServer::socketDescriptor()), &current) == 0 &&
+           ours.st_ino == current.st_ino && ours.st_dev == current.st_dev;
 }
 
 void SecureServerPrivate::stopAccepting()
@@ -379,7 +414,7 @@ void SecureServerPrivate::updateAccepting()
 
 void SecureServerPrivate::onListenerReadable()
 {
-    if (!q->isListening()) { // closed through a QTcpServer pointer
+    if (!watchingCurrentSocket()) { // closed through a QTcpServer pointer
         stopAccepting();
         return;
     }
@@ -488,8 +523,7 @@ void SecureServerPrivate::evictStalled()
 SecureServer::SecureServer(QObject *parent)
     : QTcpServer(parent), d(std::make_unique<SecureServerPrivate>(this))
 {
-    d->open->server = new QObject(this);
-    d->open->wake = [d = d.get()] { d->updateAccepting(); };
+    d->open->server = new Waker(this, [d = d.get()] { d->updateAccepting(); });
     d->backoffTimer = new QTimer(this);
     d->backoffTimer->setSingleShot(true);
     connect(d->backoffTimer, &QTimer::timeout, this, [this] {
@@ -603,8 +637,20 @@ bool SecureServer::listen(const QHostAddress &address, quint16 port)
 bool SecureServer::setSocketDescriptor(qintptr socketDescriptor)
 {
     d->error = d->config.validate(true);
-    return d->error.isEmpty() && QTcpServer::setSocketDescriptor(socketDescriptor) &&
-           d->startAccepting();
+    if (!d->error.isEmpty())
+        return false;
+    // Duplicated first: on failure the caller still owns its descriptor, whatever failed.
+    const int own = ::fcntl(static_cast<int>(socketDescriptor), F_DUPFD_CLOEXEC, 0);
+    if (own < 0) {
+        d->error = tr("cannot use the listening socket: %1")
+                       .arg(QString::fromLocal8Bit(std::strerror(errno)));
+        return false;
+    }
+    if (!QTcpServer::setSocketDescriptor(socketDescriptor)) {
+        ::close(own);
+        return false;
+    }
+    return d->startAccepting(own);
 }
 
 void SecureServer::setMaxPendingConnections(int numConnections)
@@ -617,7 +663,7 @@ void SecureServer::pauseAccepting()
 {
     d->pausedByUser = true;
     d->updateAccepting();
-    if (!d->notifier)
+    if (!d->notifier && isListening())
         QTcpServer::pauseAccepting();
 }
 
@@ -625,7 +671,7 @@ void SecureServer::resumeAccepting()
 {
     d->pausedByUser = false;
     d->updateAccepting();
-    if (!d->notifier)
+    if (!d->notifier && isListening())
         QTcpServer::resumeAccepting();
 }
 

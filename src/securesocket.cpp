@@ -295,6 +295,7 @@ bool SecureSocket::flush()
 bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
                                        OpenMode openMode)
 {
+    d->connectionEnded(); // a connection this object carried before is over
     d->reset();
     if (!d->m_plain->setSocketDescriptor(socketDescriptor, state, openMode)) {
         d->setError(d->m_plain->error(), NoTlsError, d->m_plain->errorString());

@@ -220,8 +220,9 @@ Options parseArguments(const QCoreApplication &app)
         QStringLiteral("FILE"));
     const QCommandLineOption handshakes(
         QStringLiteral("max-handshakes"),
-        QStringLiteral("Handshakes in progress at once per listener, shared by the workers; "
-                       "more clients wait in the listen backlog (default 256; 0 = no bound)."),
+        QStringLiteral("Handshakes in progress at once per listener, in equal shares for the "
+                       "workers; more clients wait in the listen backlog (default 256; 0 = no "
+                       "bound)."),
         QStringLiteral("N"));
     const QCommandLineOption handshakeTimeout(
         QStringLiteral("handshake-timeout"),
@@ -239,9 +240,9 @@ Options parseArguments(const QCoreApplication &app)
         QStringLiteral("SECONDS"));
     const QCommandLineOption maxConnections(
         QStringLiteral("max-connections"),
-        QStringLiteral("Connections open at once in the whole process, shared by the workers "
-                       "and listeners; more clients wait in the listen backlog (default: the "
-                       "descriptor limit less 64; 0 = no bound)."),
+        QStringLiteral("Connections open at once in the whole process, in equal shares for "
+                       "each worker and listener; more clients wait in the listen backlog "
+                       "(default: the descriptor limit less 64; 0 = no bound)."),
         QStringLiteral("N"));
     const QCommandLineOption verbose(QStringLiteral("verbose"), QStringLiteral("Log more."));
     parser.addOptions({address, port, cert, key, passFile, clientCa, require, threads, config,
@@ -294,13 +295,17 @@ Options parseArguments(const QCoreApplication &app)
 // lives in: one SecureServer per listener, each on a duplicate of the listener's socket, so that
 // a worker accepts only while it has room and the others take the rest. Each has its share of
 // the limits: a listener's handshake bound divided among the workers, the process's connection
-// bound among the workers and the listeners.
+// bound among the workers and the listeners (equal, fixed shares: a busy listener does not
+// borrow an idle one's).
 class Worker : public QObject
 {
 public:
     Worker(int index, int workers, int listeners, const Limits &limits) : m_index(index)
     {
-        const auto share = [](int total, int parts) { return (total + parts - 1) / parts; };
+        // Equal shares, never more in all than the total (0, no bound, stays 0).
+        const auto share = [](int total, int parts) {
+            return total == 0 ? 0 : std::max(1, total / parts);
+        };
         m_limits = limits;
         m_limits.maxPendingHandshakes = share(limits.maxPendingHandshakes, workers);
         m_limits.maxConnections = share(limits.maxConnections, workers * listeners);

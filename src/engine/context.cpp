@@ -16,13 +16,14 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <list>
 #include <mutex>
 #include <string_view>
 #include <utility>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace securesocket::engine {
 
@@ -131,21 +132,48 @@ std::string cacheKey(const Config &c, Role role)
     return key;
 }
 
-// Read straight into the string that is returned: a key file leaves no copy in a stream's
-// buffer, only the string, which the caller wipes.
+// Read with read(2) straight into the string that is returned, which the caller wipes: no
+// stream buffer keeps a copy of a key. Works for pipes and /dev/fd too (their size is unknown).
 std::string readFile(const std::string &path, const char *what)
 {
-    const auto fail = [&] {
-        raise(std::string("cannot read ") + what + " " + quote(path) + ": " + std::strerror(errno));
+    constexpr size_t kMaxSize = 64u << 20; // a PEM file is far smaller: not a device or a log
+    const auto fail = [&](int err) {
+        raise(std::string("cannot read ") + what + " " + quote(path) + ": " + std::strerror(err));
     };
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in)
-        fail();
-    const std::streamsize size = in.tellg();
-    std::string data(static_cast<size_t>(std::max<std::streamsize>(size, 0)), '\0');
-    in.seekg(0);
-    if (size < 0 || !in.read(data.data(), size))
-        fail();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail(errno);
+    struct stat info = {};
+    const bool sized = ::fstat(fd, &info) == 0 && info.st_size > 0;
+    std::string data(sized ? static_cast<size_t>(info.st_size) + 1 : 4096, '\0');
+    size_t used = 0;
+    for (;;) {
+        if (used == data.size()) { // grow, wiping what is left behind
+            if (data.size() >= kMaxSize) {
+                OPENSSL_cleanse(data.data(), data.size());
+                ::close(fd);
+                raise(std::string(what) + " " + quote(path) + " is larger than 64 MiB");
+            }
+            std::string bigger(2 * data.size(), '\0');
+            std::memcpy(bigger.data(), data.data(), used);
+            OPENSSL_cleanse(data.data(), data.size());
+            data.swap(bigger);
+        }
+        const ssize_t got = ::read(fd, data.data() + used, data.size() - used);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            const int err = errno;
+            OPENSSL_cleanse(data.data(), data.size());
+            ::close(fd);
+            fail(err);
+        }
+        if (got == 0)
+            break;
+        used += static_cast<size_t>(got);
+    }
+    ::close(fd);
+    data.resize(used); // shrinks in place: the bytes past used are zeros
     return data;
 }
 

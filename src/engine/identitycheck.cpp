@@ -55,10 +55,10 @@ IdentityCheck::IdentityCheck(X509 *leaf, const std::string &what, bool server, b
             m_usage.push_back(m_who +
                               ": key usage does not allow a TLS server with these settings (no "
                               "digitalSignature, which TLS 1.3 and ECDHE key exchange need)");
-        else if (server && !(usage & (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)))
-            m_usage.push_back(
-                m_who +
-                ": key usage does not allow a TLS server (no digitalSignature or keyEncipherment)");
+        else if (server && !signatureNeeded && !(usage & KU_KEY_ENCIPHERMENT))
+            m_usage.push_back(m_who +
+                              ": key usage does not allow a TLS server with these settings (no "
+                              "keyEncipherment, which static RSA key exchange needs)");
     }
     const uint32_t extended = X509_get_extended_key_usage(leaf);
     const uint32_t purpose = server ? XKU_SSL_SERVER : XKU_SSL_CLIENT;

@@ -477,10 +477,10 @@ void TestContext::certificateWarnings_data()
                  "digitalSignature, which TLS 1.3 and ECDHE key exchange need\\)$";
     QTest::newRow("keyEncipherment only, static RSA server") << -day << 30 * day
         << QStringList() << QStringList{"keyEncipherment"} << true << true << QString();
-    QTest::newRow("keyAgreement only, static RSA server") << -day << 30 * day << QStringList()
-        << QStringList{"keyAgreement"} << true << true
-        << who + ": key usage does not allow a TLS server \\(no digitalSignature or "
-                 "keyEncipherment\\)$";
+    QTest::newRow("digitalSignature only, static RSA server") << -day << 30 * day
+        << QStringList() << QStringList{"digitalSignature"} << true << true
+        << who + ": key usage does not allow a TLS server with these settings \\(no "
+                 "keyEncipherment, which static RSA key exchange needs\\)$";
     // clang-format on
 }
 

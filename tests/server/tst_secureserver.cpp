@@ -876,6 +876,21 @@ void TestSecureServer::closeThroughBasePointerFreesThePort()
     auto c = client();
     c->connectToHostEncrypted(QStringLiteral("localhost"), port);
     QVERIFY2(waitForClient(c.get()), qPrintable(c->errorString()));
+
+    // Closed and listening again in the same turn of the event loop (the old socket engine is
+    // deleted later, while the new one listens): the server goes on accepting.
+    for (QTcpServer *base : std::initializer_list<QTcpServer *>{server, nullptr}) {
+        if (base)
+            base->close();
+        else
+            server->close();
+        QVERIFY2(server->listen(QHostAddress::LocalHost, 0), qPrintable(server->errorString()));
+        // As the event loop would, once the slot that did this returns.
+        QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+        auto next = client();
+        next->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+        QVERIFY2(waitForClient(next.get()), qPrintable(next->errorString()));
+    }
 }
 
 // setMaxPendingConnections() through SecureServer is seen at once: raising it lets a client that
