@@ -747,7 +747,7 @@ void TestSecureServer::idleTimeoutClosesWithCloseNotify()
     const qint64 took = clock.elapsed();
     qInfo("idle connection closed after %lld ms (timeout %d ms)", static_cast<long long>(took),
           kIdleMs);
-    QVERIFY(took >= kIdleMs - 50 && took < 3 * kIdleMs);
+    QVERIFY(took >= kIdleMs - 50 && took < 5 * kIdleMs); // 1.25 x, but a loaded machine is slow
     QCOMPARE(quiet->error(), QAbstractSocket::RemoteHostClosedError);
     QCOMPARE(quiet->tlsError(), SecureSocket::NoTlsError); // close_notify, not a truncation
     QCOMPARE(serverSideError.count(), 1);
