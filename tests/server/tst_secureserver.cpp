@@ -88,6 +88,7 @@ private slots:
 private:
     SecureServer *startServer(SecureServer::ClientCertificatePolicy policy,
                               const QString &cert = QString(), const QString &key = QString());
+    std::unique_ptr<SecureServer> serverTakenLate();
     std::unique_ptr<SecureSocket> client(const QString &cert = QString(),
                                          const QString &key = QString());
     bool waitForClient(SecureSocket *socket, int msecs = 10000);
@@ -165,6 +166,20 @@ SecureServer *TestSecureServer::startServer(SecureServer::ClientCertificatePolic
         qWarning("listen failed: %s", qPrintable(server->errorString()));
         return nullptr;
     }
+    return server;
+}
+
+// A server of its own, not listening yet, whose application takes its connections late: one
+// encrypted connection may wait to be taken.
+std::unique_ptr<SecureServer> TestSecureServer::serverTakenLate()
+{
+    auto server = std::make_unique<SecureServer>();
+    SecureConfiguration config;
+    config.setLocalCertificateChainFile(m_pki.serverCert);
+    config.setPrivateKeyFile(m_pki.serverKey);
+    server->setConfiguration(config);
+    server->setClientCertificatePolicy(SecureServer::NoClientCertificate);
+    server->setMaxPendingConnections(1);
     return server;
 }
 
@@ -897,13 +912,7 @@ void TestSecureServer::closeThroughBasePointerFreesThePort()
 // waits in the backlog in, without any connection being taken.
 void TestSecureServer::raisingTheWaitingMaximumResumes()
 {
-    auto server = std::make_unique<SecureServer>();
-    SecureConfiguration config;
-    config.setLocalCertificateChainFile(m_pki.serverCert);
-    config.setPrivateKeyFile(m_pki.serverKey);
-    server->setConfiguration(config);
-    server->setClientCertificatePolicy(SecureServer::NoClientCertificate);
-    server->setMaxPendingConnections(1);
+    auto server = serverTakenLate();
     QVERIFY2(server->listen(QHostAddress::LocalHost, 0), qPrintable(server->errorString()));
     auto first = client();
     first->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
@@ -920,14 +929,7 @@ void TestSecureServer::raisingTheWaitingMaximumResumes()
 
 void TestSecureServer::waitingConnectionsAreBounded()
 {
-    // A server whose application takes its connections late.
-    auto server = std::make_unique<SecureServer>();
-    SecureConfiguration config;
-    config.setLocalCertificateChainFile(m_pki.serverCert);
-    config.setPrivateKeyFile(m_pki.serverKey);
-    server->setConfiguration(config);
-    server->setClientCertificatePolicy(SecureServer::NoClientCertificate);
-    server->setMaxPendingConnections(1);
+    auto server = serverTakenLate();
     QSignalSpy available(server.get(), &QTcpServer::pendingConnectionAvailable);
     QSignalSpy offered(server.get(), &SecureServer::newConnection);
     QVERIFY2(server->listen(QHostAddress::LocalHost, 0), qPrintable(server->errorString()));
