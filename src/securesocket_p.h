@@ -112,7 +112,8 @@ public:
     std::unique_ptr<securesocket::engine::Connection> m_engine;
     SecureSocket::Mode m_mode = SecureSocket::UnencryptedMode;
     SecureSocket::TlsError m_tlsError = SecureSocket::NoTlsError;
-    QString m_verifyName; // the host given to connectToHost*()
+    QString m_verifyName;   // the host given to connectToHost*()
+    quint16 m_hostPort = 0; // and the port: peerPort() is known only once connected
     bool m_encryptOnConnect = false;
     bool m_encrypted = false;
     bool m_closeAfterConnect =

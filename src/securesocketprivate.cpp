@@ -260,6 +260,7 @@ void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODev
     reset();
     m_encryptOnConnect = encrypt;
     m_verifyName = host;
+    m_hostPort = port;
     q->QIODevice::open(mode);
     q->setPeerName(host);
     clearAddresses();

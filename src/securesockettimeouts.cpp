@@ -26,7 +26,7 @@ QString seconds(int msecs)
 QString SecureSocketPrivate::peerDescription() const
 {
     const QString host = q->peerName().isEmpty() ? q->peerAddress().toString() : q->peerName();
-    return QStringLiteral("%1:%2").arg(host).arg(q->peerPort());
+    return QStringLiteral("%1:%2").arg(host).arg(q->peerPort() ? q->peerPort() : m_hostPort);
 }
 
 void SecureSocketPrivate::startHandshakeTimer()

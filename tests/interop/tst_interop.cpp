@@ -277,6 +277,7 @@ private:
     SecureConfiguration clientConfig() const;
     SecureConfiguration serverConfig() const;
     QStringList opensslServerArgs(quint16 port, const QString &version) const;
+    QStringList opensslClientArgs(quint16 port, const QStringList &extra) const;
     void echoRoundTrips(SecureSocket &client, SocketLog &log, PeerProcess &peer, Payload kind);
     void closeCleanly(SecureSocket &client, SocketLog &log, PeerProcess &peer);
 
@@ -379,6 +380,19 @@ QStringList tst_Interop::opensslServerArgs(quint16 port, const QString &version)
     if (!version.isEmpty())
         args << version;
     return args;
+}
+
+// openssl s_client to our server on port, trusting only the test CA and failing on any
+// verification error, with the test's own flags after.
+QStringList tst_Interop::opensslClientArgs(quint16 port, const QStringList &extra) const
+{
+    return QStringList{QStringLiteral("s_client"),
+                       QStringLiteral("-connect"),
+                       QStringLiteral("127.0.0.1:%1").arg(port),
+                       QStringLiteral("-CAfile"),
+                       path("ca.pem"),
+                       QStringLiteral("-verify_return_error")} +
+           extra;
 }
 
 // Payloads of several sizes (record boundaries, 64 KiB reads, 1 MiB), each echoed back exactly.
@@ -960,13 +974,11 @@ void tst_Interop::opensslClient()
     QVERIFY2(server.listen(QHostAddress::LocalHost, 0), qPrintable(server.errorString()));
 
     PeerProcess peer;
-    if (!peer.startClient(QStringLiteral("openssl"),
-                          {QStringLiteral("s_client"), QStringLiteral("-connect"),
-                           QStringLiteral("127.0.0.1:%1").arg(server.serverPort()),
-                           QStringLiteral("-CAfile"), path("ca.pem"),
-                           QStringLiteral("-verify_return_error"),
-                           QStringLiteral("-verify_hostname"), QStringLiteral("localhost"),
-                           QStringLiteral("-nocommands"), versionFlag}))
+    if (!peer.startClient(
+            QStringLiteral("openssl"),
+            opensslClientArgs(server.serverPort(),
+                              {QStringLiteral("-verify_hostname"), QStringLiteral("localhost"),
+                               QStringLiteral("-nocommands"), versionFlag})))
         QFAIL(qPrintable(peer.errorString()));
     QVERIFY2(waitFor(
                  [&] {
@@ -1028,12 +1040,10 @@ void tst_Interop::opensslClientCipherChoice()
     QVERIFY2(server.listen(QHostAddress::LocalHost, 0), qPrintable(server.errorString()));
 
     PeerProcess peer;
-    if (!peer.startClient(QStringLiteral("openssl"),
-                          {QStringLiteral("s_client"), QStringLiteral("-connect"),
-                           QStringLiteral("127.0.0.1:%1").arg(server.serverPort()),
-                           QStringLiteral("-CAfile"), path("ca.pem"),
-                           QStringLiteral("-verify_return_error"), QStringLiteral("-tls1_2"),
-                           QStringLiteral("-cipher"), clientCiphers}))
+    if (!peer.startClient(
+            QStringLiteral("openssl"),
+            opensslClientArgs(server.serverPort(), {QStringLiteral("-tls1_2"),
+                                                    QStringLiteral("-cipher"), clientCiphers})))
         QFAIL(qPrintable(peer.errorString()));
     QVERIFY2(waitFor(
                  [&] {

@@ -65,6 +65,16 @@ double cpuSeconds(qint64 pid)
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// The share of one core a process used over the next msecs, while the event loop runs.
+double cpuShare(qint64 pid, int msecs)
+{
+    const double before = cpuSeconds(pid);
+    QElapsedTimer window;
+    window.start();
+    QTest::qWait(msecs);
+    return (cpuSeconds(pid) - before) / (static_cast<double>(window.elapsed()) / 1000.0);
+}
+
 // Encrypted clients that send nothing once connected.
 class IdleClients
 {
@@ -282,11 +292,7 @@ void TestEchoLoad::fullDescriptorTableDoesNotSpin()
     // A good client joins the backlog; meanwhile the server must not spin on its listener.
     GoodClient good(clientConfig());
     good.connectTo(server.port());
-    const double before = cpuSeconds(pid);
-    QElapsedTimer window;
-    window.start();
-    QTest::qWait(1500);
-    const double cpu = (cpuSeconds(pid) - before) / (window.elapsed() / 1000.0);
+    const double cpu = cpuShare(pid, 1500);
     qInfo("server CPU with a full descriptor table: %.1f%% of one core", cpu * 100);
     QVERIFY2(cpu < 0.05, qPrintable(QString::number(cpu * 100) + "% of one core"));
     QVERIFY2(!good.served(), "served while the descriptor table was full");
@@ -344,11 +350,7 @@ void TestEchoLoad::connectionMaximumWaitsInBacklog()
 
     GoodClient good(clientConfig());
     good.connectTo(server.port());
-    const double before = cpuSeconds(pid);
-    QElapsedTimer window;
-    window.start();
-    QTest::qWait(1500);
-    const double cpu = (cpuSeconds(pid) - before) / (window.elapsed() / 1000.0);
+    const double cpu = cpuShare(pid, 1500);
     qInfo("server CPU at the connection maximum: %.1f%% of one core", cpu * 100);
     QVERIFY2(cpu < 0.05, qPrintable(QString::number(cpu * 100) + "% of one core"));
     QVERIFY2(!good.served(), "served beyond the connection maximum");

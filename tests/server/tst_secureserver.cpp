@@ -22,6 +22,9 @@
 #include <QTimer>
 
 #include <memory>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using servertest::Child;
 using servertest::waitUntil;
@@ -79,6 +82,7 @@ private slots:
     void maxConnectionsHoldsTheRestInTheBacklog();
     void idleTimeoutClosesWithCloseNotify();
     void clientHandshakeTimesOut();
+    void clientConnectTimesOut();
     void connectionCountSurvivesTheApplication();
     void connectionEndsInAnotherThread();
     void closeThroughBasePointerFreesThePort();
@@ -801,6 +805,42 @@ void TestSecureServer::clientHandshakeTimesOut()
                  socket->errorString().contains(QStringLiteral("timed out after 500 ms")),
              qPrintable(socket->errorString()));
     QVERIFY(!socket->isEncrypted());
+}
+
+// A listener whose accept queue is full drops the SYN: the TCP connection never completes, and
+// the same timeout ends the attempt, saying that no connection was made.
+void TestSecureServer::clientConnectTimesOut()
+{
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    QVERIFY(listener >= 0);
+    const auto closeListener = qScopeGuard([listener] { ::close(listener); });
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    QVERIFY(::bind(listener, reinterpret_cast<sockaddr *>(&address), length) == 0);
+    QVERIFY(::listen(listener, 0) == 0); // never accepted: one connection fills the queue
+    QVERIFY(::getsockname(listener, reinterpret_cast<sockaddr *>(&address), &length) == 0);
+    const quint16 port = ntohs(address.sin_port);
+    std::vector<std::unique_ptr<QTcpSocket>> fillers;
+    for (int i = 0; i < 2; ++i) {
+        fillers.push_back(std::make_unique<QTcpSocket>());
+        fillers.back()->connectToHost(QHostAddress::LocalHost, port);
+    }
+    QTest::qWait(200);
+
+    auto socket = client();
+    SecureConfiguration config = socket->configuration();
+    config.setHandshakeTimeout(500);
+    socket->setConfiguration(config);
+    socket->connectToHostEncrypted(QStringLiteral("127.0.0.1"), port);
+    QVERIFY(waitUntil([&] { return socket->state() == QAbstractSocket::UnconnectedState; }, 5000));
+    qInfo("%s", qPrintable(socket->errorString()));
+    QCOMPARE(socket->error(), QAbstractSocket::SocketTimeoutError);
+    QCOMPARE(socket->tlsError(), SecureSocket::HandshakeTimedOut);
+    QCOMPARE(socket->errorString(), QStringLiteral("connection to 127.0.0.1:%1 timed out after "
+                                                   "500 ms (no TCP connection yet)")
+                                        .arg(port));
 }
 
 // The open-connection count is kept by the sockets themselves: an application that cuts every
