@@ -185,7 +185,7 @@ public:
     QByteArray keyPem;
     QByteArray passphrase;
     QString passphraseFile;
-    SecureConfiguration::PeerVerifyMode verifyMode = SecureConfiguration::VerifyPeer;
+    SecureConfiguration::PeerVerifyMode verifyMode = SecureConfiguration::AutoVerifyPeer;
     QString verifyName;
     SecureConfiguration::TlsVersion minimum = SecureConfiguration::Tls12;
     SecureConfiguration::TlsVersion maximum = SecureConfiguration::Tls13;
@@ -213,7 +213,7 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
         return found.context;
     }
 
-    const securesocket::engine::Config config = securesocket::toEngineConfig(configuration);
+    const securesocket::engine::Config config = securesocket::toEngineConfig(configuration, role);
     // Stamped before the context is looked up or built: a file changed in between makes the
     // stamps old, so it is looked at again, never the other way round.
     const auto checked = Clock::now();
@@ -407,7 +407,7 @@ std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &
     return SecureConfigurationPrivate::engineContext(configuration, role, error);
 }
 
-engine::Config toEngineConfig(const SecureConfiguration &configuration)
+engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::Role role)
 {
     engine::Config config;
     config.caFile = fileName(configuration.caCertificatesFile());
@@ -424,6 +424,10 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration)
     switch (configuration.peerVerifyMode()) {
     case SecureConfiguration::VerifyPeer:
         config.verifyMode = engine::VerifyMode::Verify;
+        break;
+    case SecureConfiguration::AutoVerifyPeer:
+        config.verifyMode =
+            role == engine::Role::Client ? engine::VerifyMode::Verify : engine::VerifyMode::Query;
         break;
     case SecureConfiguration::QueryPeer:
         config.verifyMode = engine::VerifyMode::Query;

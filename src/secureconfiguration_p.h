@@ -11,10 +11,11 @@
 
 namespace securesocket {
 
-engine::Config toEngineConfig(const SecureConfiguration &configuration);
+// The engine's settings for this role (AutoVerifyPeer depends on it).
+engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::Role role);
 
 // The engine context for these settings and role: what engine::Context::get() returns for
-// toEngineConfig(configuration), remembered in the configuration's shared data so that every
+// toEngineConfig(configuration, role), remembered in the configuration's shared data so that every
 // socket given a copy of it skips converting the settings and building the cache key. The
 // files it names (CA, CRL, certificate, key, passphrase) are stat()ed again at most once per
 // second: a file replaced on disk is used by connections started a second later. Thread-safe

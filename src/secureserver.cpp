@@ -571,6 +571,7 @@ SecureServer::ClientCertificatePolicy SecureServer::clientCertificatePolicy() co
     case SecureConfiguration::VerifyPeer:
         return RequireClientCertificate;
     case SecureConfiguration::QueryPeer:
+    case SecureConfiguration::AutoVerifyPeer: // a server's AutoVerifyPeer is QueryPeer
         return RequestClientCertificate;
     default:
         return NoClientCertificate;

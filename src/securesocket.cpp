@@ -157,8 +157,11 @@ void SecureSocket::setConfiguration(const QSslConfiguration &qt)
     case QSslSocket::QueryPeer:
         config.setPeerVerifyMode(SecureConfiguration::QueryPeer);
         break;
-    default:
+    case QSslSocket::VerifyPeer:
         config.setPeerVerifyMode(SecureConfiguration::VerifyPeer);
+        break;
+    case QSslSocket::AutoVerifyPeer:
+        config.setPeerVerifyMode(SecureConfiguration::AutoVerifyPeer);
         break;
     }
     switch (qt.protocol()) {

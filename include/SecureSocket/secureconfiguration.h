@@ -21,15 +21,20 @@ class SecureConfigurationPrivate;
 // by the connections started a second later. If the changed files do not load (half written,
 // not PEM, a key that no longer matches), the context loaded before stays in use, the failure
 // is logged once (category "securesocket.configuration") and validate() reports it.
-// Defaults are the secure ones: TLS 1.2 minimum, peer verification on, system CAs trusted.
+// Defaults are the secure ones: TLS 1.2 minimum, the server verified by every client (a client
+// certificate is asked for by servers but required only when VerifyPeer is set), system CAs
+// trusted.
 class SECURESOCKET_EXPORT SecureConfiguration
 {
 public:
     // How the peer's certificate is treated.
     enum PeerVerifyMode {
-        VerifyPeer, // required and verified; failures abort unless ignored (default)
+        VerifyPeer, // required and verified; failures abort unless ignored
         QueryPeer,  // requested and verified; failures are reported but never abort
-        VerifyNone  // not requested (server) or not verified (client)
+        VerifyNone, // not requested (server) or not verified (client)
+        // The default, as QSslSocket's: VerifyPeer for a client (the server must prove who it
+        // is), QueryPeer for a server (a client certificate is asked for, never required).
+        AutoVerifyPeer
     };
     enum TlsVersion { Tls12, Tls13 };
 

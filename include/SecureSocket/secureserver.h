@@ -52,7 +52,9 @@ public:
     // Certificate chain, private key (and passphrase), CA certificates for client certificates.
     SecureConfiguration configuration() const;
     void setConfiguration(const SecureConfiguration &configuration);
-    // Shorthand for the configuration's peer verify mode (None / Query / Verify).
+    // Shorthand for the configuration's peer verify mode (VerifyNone / QueryPeer / VerifyPeer).
+    // The default (AutoVerifyPeer) is RequestClientCertificate, as with QSslServer: ordinary
+    // clients are served; RequireClientCertificate makes TLS two-way.
     ClientCertificatePolicy clientCertificatePolicy() const;
     void setClientCertificatePolicy(ClientCertificatePolicy policy);
 

@@ -142,7 +142,7 @@ void TestConfiguration::initTestCase()
 void TestConfiguration::defaults()
 {
     const SecureConfiguration configuration;
-    QCOMPARE(configuration.peerVerifyMode(), SecureConfiguration::VerifyPeer);
+    QCOMPARE(configuration.peerVerifyMode(), SecureConfiguration::AutoVerifyPeer);
     QCOMPARE(configuration.minimumProtocol(), SecureConfiguration::Tls12);
     QCOMPARE(configuration.maximumProtocol(), SecureConfiguration::Tls13);
     QCOMPARE(configuration.useSystemCaCertificates(), true);
@@ -177,7 +177,7 @@ void TestConfiguration::copyIsEqualAndIndependent()
 
     copy.setPeerVerifyMode(SecureConfiguration::VerifyNone);
     copy.setAlpnProtocols({"imap"});
-    QCOMPARE(original.peerVerifyMode(), SecureConfiguration::VerifyPeer);
+    QCOMPARE(original.peerVerifyMode(), SecureConfiguration::AutoVerifyPeer);
     QCOMPARE(original.alpnProtocols(), (QList<QByteArray>{"h2", "http/1.1"}));
     QVERIFY(copy != original);
 

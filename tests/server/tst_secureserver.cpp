@@ -7,12 +7,14 @@
 #include "serverhelpers.h"
 
 #include <QElapsedTimer>
+#include <QFile>
 #include <QPointer>
 #include <QRandomGenerator>
 #include <QScopeGuard>
 #include <QSignalSpy>
 #include <QSslCertificate>
 #include <QSslConfiguration>
+#include <QSslKey>
 #include <QSslSocket>
 #include <QTcpServer>
 #include <QTcpSocket>
@@ -23,6 +25,7 @@
 
 #include <memory>
 #include <netinet/in.h>
+#include <optional>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +75,7 @@ private slots:
     void twoWayRefusesClient_data();
     void twoWayRefusesClient();
     void requestAcceptsClientWithoutCertificate();
+    void defaultsServeClientsWithoutCertificate();
     void certificateVerifiesByIpAndName_data();
     void certificateVerifiesByIpAndName();
     void badClientIsDropped_data();
@@ -90,7 +94,7 @@ private slots:
     void waitingConnectionsAreBounded();
 
 private:
-    SecureServer *startServer(SecureServer::ClientCertificatePolicy policy,
+    SecureServer *startServer(std::optional<SecureServer::ClientCertificatePolicy> policy,
                               const QString &cert = QString(), const QString &key = QString());
     std::unique_ptr<SecureServer> serverTakenLate();
     std::unique_ptr<SecureSocket> client(const QString &cert = QString(),
@@ -144,8 +148,9 @@ void TestSecureServer::cleanup()
 }
 
 // A server on 127.0.0.1, any port, that greets every connection it offers.
-SecureServer *TestSecureServer::startServer(SecureServer::ClientCertificatePolicy policy,
-                                            const QString &cert, const QString &key)
+SecureServer *
+TestSecureServer::startServer(std::optional<SecureServer::ClientCertificatePolicy> policy,
+                              const QString &cert, const QString &key)
 {
     m_server = std::make_unique<SecureServer>();
     SecureConfiguration config;
@@ -154,7 +159,8 @@ SecureServer *TestSecureServer::startServer(SecureServer::ClientCertificatePolic
     config.setCaCertificatesFile(m_pki.clientCa);
     config.setUseSystemCaCertificates(false);
     m_server->setConfiguration(config);
-    m_server->setClientCertificatePolicy(policy);
+    if (policy)
+        m_server->setClientCertificatePolicy(*policy);
     SecureServer *server = m_server.get();
     connect(server, &SecureServer::newConnection, this, [this, server] {
         ++m_newConnections;
@@ -451,6 +457,68 @@ void TestSecureServer::requestAcceptsClientWithoutCertificate()
     QTRY_COMPARE(m_accepted.size(), 2);
     QCOMPARE(m_accepted.last()->peerCertificate().subject(), QStringLiteral("CN=alice"));
     QVERIFY(m_failures.isEmpty());
+}
+
+// Qt's examples ported to SecureServer change nothing but the types: with default settings, as
+// with QSslServer (AutoVerifyPeer), a client certificate is asked for but never required. So
+// is a server-side SecureSocket made the QSslSocket way, and one given a QSslConfiguration.
+void TestSecureServer::defaultsServeClientsWithoutCertificate()
+{
+    SecureServer *server = startServer(std::nullopt);
+    QVERIFY(server);
+    QCOMPARE(server->configuration().peerVerifyMode(), SecureConfiguration::AutoVerifyPeer);
+    QCOMPARE(server->clientCertificatePolicy(), SecureServer::RequestClientCertificate);
+    auto anonymous = client();
+    anonymous->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(anonymous.get()), qPrintable(anonymous->errorString()));
+    QCOMPARE(readSome(anonymous.get(), kGreeting.size()), kGreeting);
+    auto alice = client(m_pki.aliceCert, m_pki.aliceKey);
+    alice->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
+    QVERIFY2(waitForClient(alice.get()), qPrintable(alice->errorString()));
+    QTRY_COMPARE(m_accepted.size(), 2);
+    QVERIFY(m_accepted.first()->peerCertificate().isNull());
+    QCOMPARE(m_accepted.last()->peerCertificate().subject(), QStringLiteral("CN=alice"));
+    QVERIFY(m_failures.isEmpty());
+
+    // The QSslSocket way: setSocketDescriptor(), certificate and key, startServerEncryption().
+    const QSslCertificate qtCert = QSslCertificate::fromPath(m_pki.serverCert).value(0);
+    QFile keyFile(m_pki.serverKey);
+    QVERIFY(keyFile.open(QIODevice::ReadOnly));
+    const QSslKey qtKey(&keyFile, QSsl::Ec);
+    for (const bool imported : {false, true}) {
+        QTcpServer listener;
+        QVERIFY(listener.listen(QHostAddress::LocalHost, 0));
+        QSslSocket qtClient;
+        QSslConfiguration qtConfig = QSslConfiguration::defaultConfiguration();
+        qtConfig.setCaCertificates(QSslCertificate::fromPath(m_pki.ca));
+        qtClient.setSslConfiguration(qtConfig);
+        qtClient.connectToHostEncrypted(QStringLiteral("localhost"), listener.serverPort());
+        QVERIFY(listener.waitForNewConnection(5000));
+        QTcpSocket *accepted = listener.nextPendingConnection();
+        SecureSocket serverSide;
+        // A duplicate: the accepted QTcpSocket closes its own descriptor, not the connection.
+        QVERIFY(serverSide.setSocketDescriptor(::dup(int(accepted->socketDescriptor()))));
+        delete accepted;
+        if (imported) {
+            QSslConfiguration serverConfig = QSslConfiguration::defaultConfiguration();
+            QCOMPARE(serverConfig.peerVerifyMode(), QSslSocket::AutoVerifyPeer);
+            serverConfig.setLocalCertificate(qtCert);
+            serverConfig.setPrivateKey(qtKey);
+            serverSide.setConfiguration(serverConfig);
+            QCOMPARE(serverSide.configuration().peerVerifyMode(),
+                     SecureConfiguration::AutoVerifyPeer);
+        } else {
+            serverSide.setLocalCertificate(m_pki.serverCert);
+            serverSide.setPrivateKey(m_pki.serverKey);
+        }
+        serverSide.startServerEncryption();
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            serverSide.isEncrypted() && qtClient.isEncrypted(),
+            qPrintable(serverSide.errorString() + " / " + qtClient.errorString()), 10000);
+        serverSide.write(kGreeting);
+        QCOMPARE(readSome(&qtClient, kGreeting.size()), kGreeting);
+        QVERIFY(serverSide.peerCertificate().isNull());
+    }
 }
 
 void TestSecureServer::certificateVerifiesByIpAndName_data()
