@@ -63,32 +63,31 @@ SystemCas *load()
     cas->store = X509_STORE_new();
     OsslErrorScope errors;
 
+    // As OpenSSL's own default paths: each variable, when set, replaces its own default only.
     const std::string envFile = envOrEmpty(X509_get_default_cert_file_env());
     const std::string envDir = envOrEmpty(X509_get_default_cert_dir_env());
-    std::string origin;
-    if (!envFile.empty() || !envDir.empty()) {
-        cas->file = isFile(envFile) ? envFile : "";
-        cas->directory = isDirectory(envDir) ? envDir : "";
-        origin = "from SSL_CERT_FILE/SSL_CERT_DIR";
-    } else {
-        cas->file = isFile(X509_get_default_cert_file()) ? X509_get_default_cert_file() : "";
-        cas->directory =
-            isDirectory(X509_get_default_cert_dir()) ? X509_get_default_cert_dir() : "";
-        origin = "OpenSSL default";
-        if (cas->file.empty() && cas->directory.empty()) {
-            for (const char *bundle : kCommonBundles) {
-                if (isFile(bundle)) {
-                    cas->file = bundle;
-                    origin = "common bundle";
-                    break;
-                }
+    const std::string file = envFile.empty() ? X509_get_default_cert_file() : envFile;
+    const std::string directory = envDir.empty() ? X509_get_default_cert_dir() : envDir;
+    cas->file = isFile(file) ? file : "";
+    cas->directory = isDirectory(directory) ? directory : "";
+    std::string origin = envFile.empty() && envDir.empty() ? "OpenSSL default"
+                         : envDir.empty()                  ? "from SSL_CERT_FILE"
+                         : envFile.empty()                 ? "from SSL_CERT_DIR"
+                                                           : "from SSL_CERT_FILE and SSL_CERT_DIR";
+    if (cas->file.empty() && cas->directory.empty() && envFile.empty() && envDir.empty()) {
+        for (const char *bundle : kCommonBundles) {
+            if (isFile(bundle)) {
+                cas->file = bundle;
+                origin = "common bundle";
+                break;
             }
         }
     }
 
     // Parsing a whole bundle costs tens of milliseconds per process; a hashed directory holding
-    // the same certificates is read lazily instead, one certificate per issuer looked up.
-    if (!cas->directory.empty() && isHashedDirectory(cas->directory))
+    // the same certificates is read lazily instead, one certificate per issuer looked up. Only
+    // the default bundle is skipped so: one named by SSL_CERT_FILE may hold other CAs.
+    if (envFile.empty() && !cas->directory.empty() && isHashedDirectory(cas->directory))
         cas->file.clear();
     if (!cas->file.empty() && cas->store &&
         X509_STORE_load_file(cas->store, cas->file.c_str()) != 1)

@@ -16,8 +16,10 @@ struct SystemCas
     std::string source;          // for diagnostics
 };
 
-// Loads on first call (thread-safe) from SSL_CERT_FILE / SSL_CERT_DIR when set; otherwise
-// OpenSSL's default file and directory; otherwise the first common bundle that exists.
+// Loads on first call (thread-safe), as OpenSSL's default paths do: the file named by
+// SSL_CERT_FILE, else OpenSSL's default file; and the directory named by SSL_CERT_DIR, else
+// OpenSSL's default directory; both are used. With neither variable set and neither default
+// present, the first common bundle that exists.
 const SystemCas &systemCas();
 
 // Adds the system CAs to a store of one's own (which then holds its own references).
