@@ -2,7 +2,6 @@
 // securesocketprivate.cpp.
 #include <SecureSocket/securesocket.h>
 
-#include "fdstream_p.h"
 #include "secureconfiguration_p.h"
 #include "securesocket_p.h"
 
@@ -34,9 +33,8 @@ SecureSocket::SecureSocket(QObject *parent)
 
 SecureSocket::~SecureSocket()
 {
-    // The plain socket and the timer are children: stop them from signalling into a
+    // The plain socket and the timers are children: stop them from signalling into a
     // half-destroyed object.
-    d->m_closeTimer->stop();
     d->stopTimers();
     d->m_plain->disconnect(this);
     d->connectionEnded();
@@ -225,6 +223,20 @@ void SecureSocket::ignoreCertErrors()
 {
     d->m_ignoreAll = true;
 }
+bool SecureSocket::bind(const QHostAddress &address, quint16 port, BindMode mode)
+{
+    if (state() != UnconnectedState) {
+        qCWarning(lcSecureSocket, "bind: the socket is not unconnected");
+        return false;
+    }
+    d->reset();
+    if (!d->m_plain->bind(address, port, mode)) {
+        d->setError(d->m_plain->error(), NoTlsError, d->m_plain->errorString());
+        return false;
+    }
+    return true; // the plain socket's BoundState became ours
+}
+
 void SecureSocket::ignoreCertErrors(const QList<VerifyError> &errors)
 {
     d->m_ignoreList = errors;
@@ -248,11 +260,11 @@ bool SecureSocket::waitForEncrypted(int msecs)
 {
     if (d->m_encrypted)
         return true;
-    if (!d->isTlsActive() && !d->m_encryptOnConnect)
+    if (!d->usesTls())
         return false;
     return d->waitFor(msecs, [this] {
-        return d->m_encrypted || (d->m_engine && d->m_engine->isFailed()) ||
-               (!d->m_engine && !d->m_encryptOnConnect);
+        return d->m_encrypted || (d->m_engine && d->m_engine->isFailed()) || !d->usesTls() ||
+               state() == UnconnectedState;
     }) && d->m_encrypted;
 }
 
@@ -274,8 +286,22 @@ void SecureSocket::close()
     QIODevice::close();
     d->m_in.clear();
     d->m_inOffset = 0;
+    if (!d->usesTls()) {
+        d->m_plain->close(); // its state changes are ours
+        return;
+    }
+    // As QSslSocket: unconnected on return. close_notify and what was written before go out
+    // from the transport's lingering close.
     if (state() != UnconnectedState)
         disconnectFromHost();
+    if (state() != UnconnectedState && d->m_transport && !d->m_closeWhenEncrypted) {
+        d->m_transport->release();
+        d->reportEnd();
+    } else if (state() != UnconnectedState) {
+        d->abortConnection();
+    } else {
+        d->reset();
+    }
 }
 
 void SecureSocket::abort()
@@ -285,14 +311,13 @@ void SecureSocket::abort()
 
 bool SecureSocket::flush()
 {
-    d->flushOutput();
-    if (!d->m_stream)
+    if (!d->m_transport)
         return d->m_plain->flush();
-    // write() sent what the kernel took at once: that counts as flushed here, and
-    // bytesWritten() comes now, as from QTcpSocket::flush().
-    const bool progressed = d->m_stream->flush() || d->m_stream->unreportedBytes() > 0;
-    d->m_stream->reportWritten();
-    return progressed;
+    const bool encrypted = bytesToWrite() > 0;
+    d->flushWrites();
+    const bool sent = d->m_transport->flush();
+    d->reportBytesWritten();
+    return encrypted || sent;
 }
 
 bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
@@ -312,20 +337,20 @@ bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState sta
 
 qintptr SecureSocket::socketDescriptor() const
 {
-    return d->m_stream ? d->m_stream->descriptor() : d->m_plain->socketDescriptor();
+    return d->m_transport ? d->m_transport->descriptor() : d->m_plain->socketDescriptor();
 }
 
 void SecureSocket::setSocketOption(SocketOption option, const QVariant &value)
 {
-    if (d->m_stream)
-        d->m_stream->setOption(option, value);
+    if (d->m_transport)
+        d->m_transport->setOption(option, value);
     else
         d->m_plain->setSocketOption(option, value);
 }
 
 QVariant SecureSocket::socketOption(SocketOption option)
 {
-    return d->m_stream ? d->m_stream->option(option) : d->m_plain->socketOption(option);
+    return d->m_transport ? d->m_transport->option(option) : d->m_plain->socketOption(option);
 }
 
 void SecureSocket::setReadBufferSize(qint64 size)
@@ -339,25 +364,27 @@ void SecureSocket::setReadBufferSize(qint64 size)
 qint64 SecureSocket::bytesAvailable() const
 {
     qint64 available = QIODevice::bytesAvailable();
-    if (d->isTlsMode())
+    if (d->usesTls())
         available += d->plaintextBuffered();
-    else if (!d->m_encryptOnConnect && d->m_plain->isOpen())
+    else if (d->m_plain->isOpen())
         available += d->m_plain->bytesAvailable();
     return available;
 }
 
+// Encrypted, as QSslSocket: the plaintext not yet encrypted and handed to the transport (it
+// goes down as bytesWritten() reports it).
 qint64 SecureSocket::bytesToWrite() const
 {
-    return d->m_plainSubmitted - d->m_plainWritten;
+    return d->usesTls() ? d->m_plainSubmitted - d->m_plainReported : d->m_plain->bytesToWrite();
 }
 
 bool SecureSocket::canReadLine() const
 {
     if (QIODevice::canReadLine())
         return true;
-    if (d->isTlsMode())
+    if (d->usesTls())
         return d->m_in.indexOf('\n', d->m_inOffset) >= 0;
-    return !d->m_encryptOnConnect && d->m_plain->isOpen() && d->m_plain->canReadLine();
+    return d->m_plain->isOpen() && d->m_plain->canReadLine();
 }
 
 bool SecureSocket::atEnd() const
@@ -369,26 +396,36 @@ bool SecureSocket::waitForConnected(int msecs)
 {
     if (state() == ConnectedState)
         return true;
-    d->m_plain->waitForConnected(msecs); // the descriptor may be adopted in connected()
+    d->m_plain->waitForConnected(msecs); // TLS starts in its connected()
     return state() == ConnectedState;
 }
 
 bool SecureSocket::waitForReadyRead(int msecs)
 {
-    if (!d->isTlsActive() && !d->m_encryptOnConnect)
+    if (!d->usesTls())
         return d->m_plain->waitForReadyRead(msecs);
     const qint64 before = d->m_readyReadCount;
     return d->waitFor(msecs, [this, before] { return d->m_readyReadCount != before; });
 }
 
+// Encrypted: true once plaintext was encrypted and handed on, or, with none left to encrypt,
+// once the kernel took some of the ciphertext, as QSslSocket does.
 bool SecureSocket::waitForBytesWritten(int msecs)
 {
-    if (!d->isTlsActive() && !d->m_encryptOnConnect)
+    if (!d->usesTls())
         return d->m_plain->waitForBytesWritten(msecs);
-    if (bytesToWrite() == 0)
+    if (bytesToWrite() > 0) {
+        const qint64 before = d->m_plainReported;
+        return d->waitFor(msecs, [this, before] { return d->m_plainReported != before; });
+    }
+    if (!d->m_transport || d->m_transport->bytesToWrite() == 0)
         return false;
-    const qint64 before = d->m_plainWritten;
-    return d->waitFor(msecs, [this, before] { return d->m_plainWritten != before; });
+    bool written = false;
+    QMetaObject::Connection counting =
+        connect(this, &SecureSocket::encryptedBytesWritten, this, [&written] { written = true; });
+    const bool result = d->waitFor(msecs, [&written] { return written; });
+    disconnect(counting);
+    return result;
 }
 
 bool SecureSocket::waitForDisconnected(int msecs)
@@ -397,7 +434,7 @@ bool SecureSocket::waitForDisconnected(int msecs)
         qCWarning(lcSecureSocket, "waitForDisconnected() is not allowed in UnconnectedState");
         return false;
     }
-    if (!d->isTlsActive() && !d->m_encryptOnConnect)
+    if (!d->usesTls())
         return d->m_plain->waitForDisconnected(msecs);
     return d->waitFor(msecs, [this] { return state() == UnconnectedState; });
 }
@@ -409,8 +446,8 @@ void SecureSocket::resume()
 
 qint64 SecureSocket::readData(char *data, qint64 maxlen)
 {
-    if (!d->isTlsMode()) {
-        if (d->m_encryptOnConnect || !d->m_plain->isOpen())
+    if (!d->usesTls()) {
+        if (!d->m_plain->isOpen())
             return state() == ConnectedState ? 0 : -1;
         return d->m_plain->read(data, maxlen);
     }
@@ -443,28 +480,12 @@ qint64 SecureSocket::writeData(const char *data, qint64 len)
         setErrorString(tr("Socket is not connected"));
         return -1;
     }
-    if (d->m_engine) {
-        if (d->m_engine->isFailed() || d->m_closing) {
-            setErrorString(tr("The TLS connection is closing or has failed"));
-            return -1;
-        }
-        d->m_engine->write(data, static_cast<size_t>(len));
-        d->m_plainSubmitted += len;
-        d->flushOutput();
-        if (d->m_engine->isFailed())
-            d->schedulePump(); // reports it
-        return len;
+    if (!d->usesTls())
+        return d->m_plain->write(data, len);
+    if ((d->m_engine && d->m_engine->isFailed()) || d->m_closing) {
+        setErrorString(tr("The TLS connection is closing or has failed"));
+        return -1;
     }
-    if (d->m_encryptOnConnect) {
-        d->m_early.append(data, len);
-        d->m_plainSubmitted += len;
-        return len;
-    }
-    const qint64 written = d->m_plain->write(data, len);
-    if (written > 0) {
-        d->m_plainSubmitted += written;
-        d->m_plainFlushed += written;
-        d->m_marks.push_back({written, written});
-    }
-    return written;
+    d->queueWrite(data, len); // encrypted at the end of this event-loop pass, with the rest
+    return len;
 }

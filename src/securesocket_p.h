@@ -1,15 +1,23 @@
-// Internal: SecureSocket's state. The socket drives the engine; the engine never calls back
-// into the socket. Signals are emitted from pump() and the few plain-socket slots only.
-// securesocketprivate.cpp holds this class (the driver); securesocket.cpp the public API.
+// Internal: SecureSocket's state. Unencrypted, SecureSocket is its plain QTcpSocket (m_plain)
+// seen through SecureSocket's API. From the start of TLS (or from connectToHostEncrypted()) the
+// driver talks to one Transport (transport_p.h): the adopted descriptor, or m_plain itself.
+// The driver drives the engine: it passes ciphertext in (the engine reads straight from the
+// transport during a call), takes the engine's output and hands it to the transport, and
+// emits the signals for what the engine reports, one event at a time. Files:
+//   securesocketprivate.cpp  the life of a connection: connecting, the plain socket's
+//                            signals, the start of TLS, closing and aborting, reporting
+//   tlsdriver.cpp            the engine driven over the transport: receiving, the coalesced
+//                            writes, engine events and failures, waiting without an event loop
+//   securesockettimeouts.cpp the handshake and idle timeouts
 #ifndef SECURESOCKET_SECURESOCKET_P_H
 #define SECURESOCKET_SECURESOCKET_P_H
 
 #include <SecureSocket/securesocket.h>
 
 #include "connection.h"
+#include "transport_p.h"
 
 #include <QByteArray>
-#include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QLoggingCategory>
 
@@ -17,7 +25,6 @@
 #include <functional>
 #include <memory>
 
-class FdStream;
 class QTimer;
 
 Q_DECLARE_LOGGING_CATEGORY(lcSecureSocket)
@@ -28,50 +35,50 @@ public:
     explicit SecureSocketPrivate(SecureSocket *q);
     ~SecureSocketPrivate();
 
-    // Plain-socket signal handlers.
+    // The plain socket's signals (connecting, and the whole connection while unencrypted).
     void onPlainStateChanged(QAbstractSocket::SocketState state);
     void onPlainConnected();
     void onPlainReadyRead();
+    void onPlainError(QAbstractSocket::SocketError error);
     void onPlainDisconnected();
-
-    // The transport: the adopted descriptor once there is one, else the plain socket.
-    void onTransportWritten(qint64 bytes);
-    void onTransportError(QAbstractSocket::SocketError error, const QString &message, bool reset);
-    void adoptDescriptor();
-    void onStreamEnded();
-    void streamGone(bool closing);
-    bool transportConnected() const;
-    qint64 transportRead(char *data, qint64 maxSize);
-    qint64 transportBytesToWrite() const;
-    bool transportFlush();
-    void transportDisconnect();
 
     // The life of a connection.
     void beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
                       QAbstractSocket::NetworkLayerProtocol protocol, bool encrypt);
     bool startEncryption(securesocket::engine::Role role);
     void discardStalePlaintext(securesocket::engine::Role role);
+    void useTransport();
     void disconnectFromHost();
     void beginTlsClose();
-    void finishTlsCloseIfDone();
+    void closeTransport();
+    void onTransportClosed();
     void abortConnection();
     void reset();         // before a new connection
-    void endConnection(); // the transport is gone: nothing of it may outlive it
-    void resetAccounting();
+    void endConnection(); // the connection is over: nothing of it may outlive it
+    void reportEnd();     // the signals of an ended connection, in QAbstractSocket's order
 
-    // Driving the engine.
+    // Driving the engine (tlsdriver.cpp).
     void pump();
     void schedulePump();
-    void pullCiphertext();
+    void receive();
     bool drainPlaintext(bool ignoreLimit);
-    void pullThroughSource();
-    void flushOutput();
+    void discardIncoming();
+    void onTransportEnded();
+    void queueWrite(const char *data, qint64 size);
+    void flushWrites();
+    void scheduleFlush();
+    void sendOutput();
+    void reportBytesWritten();
+    void onTransportWritten(qint64 bytes);
     void handleEvents();
+    void handleEvent(const securesocket::engine::Event &event);
     void onCloseNotify();
     void reportVerifyFailures();
     void handleFailure();
-    void drainAtEof();
     void emitReadyReadIfNew();
+    // Runs the connection without an event loop until done() or the time is up (-1: no
+    // limit).
+    bool waitFor(int msecs, const std::function<bool()> &done);
 
     // Reporting.
     void setError(QAbstractSocket::SocketError error, SecureSocket::TlsError tlsError,
@@ -90,39 +97,32 @@ public:
     void connectionEnded();
     QString peerDescription() const; // "host:port", for messages
 
-    // Runs the transport without an event loop until done() or the time is up.
-    bool waitFor(int msecs, const std::function<bool()> &done);
-
     qint64 plaintextBuffered() const { return m_in.size() - m_inOffset; }
     // Decrypted bytes the application has not read: ours and those QIODevice buffered.
     qint64 plaintextHeld() const { return plaintextBuffered() + q->QIODevice::bytesAvailable(); }
-    bool isTlsActive() const { return m_engine != nullptr; }
-    // Reads and writes go through TLS (from the start of encryption to the next connection).
-    bool isTlsMode() const { return m_mode != SecureSocket::UnencryptedMode; }
+    // Reads and writes go through TLS: from connectToHostEncrypted() or start*Encryption() to
+    // the next connection.
+    bool usesTls() const { return m_mode != SecureSocket::UnencryptedMode || m_encryptOnConnect; }
+    // Plaintext written and not yet encrypted (QSslSocket's bytesToWrite()).
+    qint64 plaintextToWrite() const
+    {
+        return m_out.size() + (m_engine ? static_cast<qint64>(m_engine->pendingWrite()) : 0);
+    }
 
     SecureSocket *q;
     QTcpSocket *m_plain;
-    std::unique_ptr<FdStream> m_stream; // the descriptor, once adopted from m_plain
-    bool m_streamEnded = false;         // m_stream's read found the end, to report after pump()
-    bool m_disconnectWhenFlushed = false;
-    qint64 m_sunk = 0;        // ciphertext the engine's output sink sent, not yet in m_marks
-    bool m_sourceDry = false; // the input source's last read emptied the kernel
-    QTimer *m_closeTimer;     // pokes finishTlsCloseIfDone() when the peer is slow to answer
+    std::unique_ptr<Transport> m_transport; // from the start of TLS to the next connection
     SecureConfiguration m_config;
     std::unique_ptr<securesocket::engine::Connection> m_engine;
     SecureSocket::Mode m_mode = SecureSocket::UnencryptedMode;
     SecureSocket::TlsError m_tlsError = SecureSocket::NoTlsError;
-    QString m_verifyName;   // the host given to connectToHost*()
-    quint16 m_hostPort = 0; // and the port: peerPort() is known only once connected
-    bool m_encryptOnConnect = false;
-    bool m_encrypted = false;
-    bool m_closeAfterConnect =
-        false;                 // disconnectFromHost() before connectToHostEncrypted() connected
-    bool m_peerReset = false;  // the transport ended with a reset, not an orderly close
-    bool m_halfClosed = false; // our TCP direction was shut down after close_notify
-    bool m_closing = false;    // we sent (or queued) close_notify and wait for the peer's
-    QDeadlineTimer m_closeDeadline; // when we stop waiting for it
-    bool m_closeNotifyReceived = false;
+    QString m_verifyName;            // the host given to connectToHost*()
+    quint16 m_hostPort = 0;          // and the port: peerPort() is known only once connected
+    bool m_encryptOnConnect = false; // connectToHostEncrypted() before connected()
+    bool m_encrypted = false;        // from encrypted() to the end of the connection
+    // disconnectFromHost() came before the handshake was done: close once it is.
+    bool m_closeWhenEncrypted = false;
+    bool m_closing = false; // our close_notify is on its way; nothing more is read
     bool m_ignoreAll = false;
     QList<VerifyError> m_ignoreList;
     QList<SecureCertificateError> m_verifyErrors;
@@ -133,26 +133,21 @@ public:
     qint64 m_readLimit = 0;
     bool m_newPlaintext = false;
     qint64 m_readyReadCount = 0; // readyRead() emissions, for waitForReadyRead()
-    QByteArray m_early;          // written after connectToHostEncrypted(), before the handshake
 
-    // Plaintext accounting: bytes given to the engine, and the ciphertext written to the plain
-    // socket for them, so that bytesWritten() and bytesToWrite() count plaintext.
-    struct WriteMark
-    {
-        qint64 cipher;
-        qint64 plain;
-    };
-    std::deque<WriteMark> m_marks;
-    qint64 m_plainSubmitted = 0; // given to the engine
-    qint64 m_plainFlushed = 0;   // encrypted and handed to the transport
-    qint64 m_plainWritten = 0;   // confirmed written by the transport
-
-    bool m_pumping = false;
-    bool m_pumpAgain = false;
+    // Plaintext written by the application, encrypted together at the end of the event-loop
+    // pass (or once kCoalesceLimit bytes wait), so that many small writes make full records
+    // and one send(). Counted for bytesWritten() once encrypted and handed to the transport.
+    QByteArray m_out;
+    qint64 m_plainSubmitted = 0; // written by the application
+    qint64 m_plainReported = 0;  // announced by bytesWritten()
+    bool m_flushScheduled = false;
     bool m_pumpScheduled = false;
+    // Engine events taken and not yet handled: handled one at a time, in order, also when a
+    // slot runs a nested event loop or waits.
+    std::deque<securesocket::engine::Event> m_events;
 
-    // Ciphertext moved either way (received and handed to the transport): progress, for the
-    // idle timeout and for SecureServer's view of a handshake.
+    // Ciphertext moved either way: progress, for the idle timeout and for SecureServer's view
+    // of a handshake.
     qint64 m_wireBytes = 0;
     qint64 m_wireBytesSeen = 0;   // at the last idle check
     QElapsedTimer m_lastActivity; // since the idle check last saw m_wireBytes change

@@ -114,10 +114,13 @@ public:
     void connectToHost(const QString &hostName, quint16 port, OpenMode mode = ReadWrite,
                        NetworkLayerProtocol protocol = AnyIPProtocol) override;
     using QAbstractSocket::connectToHost;
-    // Encrypted: sends close_notify after all pending data, then (in ClosingState) waits for the
-    // peer's close_notify or end of stream, at most 2 s without progress, before closing the
-    // transport, so that nothing in flight is lost to a TCP reset. Data received meanwhile is
-    // dropped, as QTcpSocket stops reading once disconnectFromHost() is called.
+    bool bind(const QHostAddress &address, quint16 port = 0,
+              BindMode mode = DefaultForPlatform) override;
+    using QAbstractSocket::bind;
+    // Encrypted: sends close_notify after all pending data, with our end of the TCP stream, and
+    // becomes unconnected once they have left, as QSslSocket does. The connection then goes on
+    // reading and dropping what the peer still sends, until its end of stream or for at most
+    // 2 s, so that nothing in flight is lost to a TCP reset.
     void disconnectFromHost() override;
     void close() override;
     void abort(); // drops the connection at once (also through a QAbstractSocket pointer)

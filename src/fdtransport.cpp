@@ -1,0 +1,450 @@
+// FdTransport: a connected TCP descriptor read and written directly (POSIX), and the
+// lingering close that keeps reading after our side has closed.
+#include "fdtransport_p.h"
+
+#include <QCoreApplication>
+#include <QPointer>
+#include <QSocketNotifier>
+#include <QThread>
+#include <QTimer>
+#include <QVariant>
+
+#include <deque>
+#include <mutex>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace {
+// Pending bytes are compacted once this much of the front was sent.
+constexpr qint64 kCompactAt = 256 * 1024;
+// How long a closed connection goes on reading what the peer still sends, and how many such
+// connections a process keeps at most (the oldest is closed first: a program that connects
+// and closes in a loop without an event loop must not run out of descriptors).
+constexpr int kLingerMs = 2000;
+constexpr size_t kMaxLingering = 64;
+
+// Our side is closed: the rest of what we had to send (close_notify, say) is sent, then our
+// FIN, and what the peer still sends is read and dropped until its end of stream, or until
+// kLingerMs pass without progress; then the descriptor is closed. Without this, data arriving
+// after close() makes the kernel answer with a reset, and a reset makes the peer's kernel drop
+// what it received from us and has not delivered yet (our last answer, say).
+class Lingerer : public QObject
+{
+public:
+    static void start(int fd, QByteArray pending)
+    {
+        auto *lingerer = new Lingerer(fd, std::move(pending)); // parentless: outlives the socket
+        if (lingerer->progress()) {
+            delete lingerer;
+            return;
+        }
+        std::lock_guard<std::mutex> lock(mutex());
+        all().push_back(lingerer);
+        if (all().size() > kMaxLingering) {
+            Lingerer *oldest = all().front();
+            all().pop_front();
+            oldest->deleteLater();
+        }
+    }
+
+private:
+    Lingerer(int fd, QByteArray pending)
+        : m_fd(fd), m_pending(std::move(pending)), m_reader(fd, QSocketNotifier::Read, this),
+          m_writer(fd, QSocketNotifier::Write, this)
+    {
+        const auto onActivity = [this] {
+            m_timer.start(kLingerMs);
+            if (progress())
+                deleteLater();
+        };
+        connect(&m_reader, &QSocketNotifier::activated, this, onActivity);
+        connect(&m_writer, &QSocketNotifier::activated, this, onActivity);
+        m_timer.setSingleShot(true);
+        connect(&m_timer, &QTimer::timeout, this, &QObject::deleteLater);
+        m_timer.start(kLingerMs);
+        if (QThread *thread = QThread::currentThread(); thread != qApp->thread())
+            connect(thread, &QThread::finished, this, &QObject::deleteLater);
+    }
+
+    ~Lingerer() override
+    {
+        {
+            std::lock_guard<std::mutex> lock(mutex());
+            auto &list = all();
+            list.erase(std::remove(list.begin(), list.end(), this), list.end());
+        }
+        m_reader.setEnabled(false);
+        m_writer.setEnabled(false);
+        ::close(m_fd);
+    }
+
+    // Sends what it can, then the FIN, and reads what waits; true once done (the peer's end of
+    // stream, or an error).
+    bool progress()
+    {
+        while (!m_pending.isEmpty()) {
+            const ssize_t sent = ::send(m_fd, m_pending.constData(),
+                                        static_cast<size_t>(m_pending.size()), MSG_NOSIGNAL);
+            if (sent < 0 && errno == EINTR)
+                continue;
+            if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            if (sent < 0)
+                return true;
+            m_pending.remove(0, sent);
+        }
+        m_writer.setEnabled(!m_pending.isEmpty());
+        if (m_pending.isEmpty() && !m_finSent) {
+            m_finSent = true;
+            ::shutdown(m_fd, SHUT_WR);
+        }
+        char sink[16 * 1024];
+        for (;;) {
+            const ssize_t got = ::recv(m_fd, sink, sizeof sink, 0);
+            if (got > 0 || (got < 0 && errno == EINTR))
+                continue;
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return false;
+            m_reader.setEnabled(false);
+            return true;
+        }
+    }
+
+    static std::mutex &mutex()
+    {
+        static std::mutex m;
+        return m;
+    }
+    // Every live lingerer, oldest first (also keeps them reachable for leak checkers).
+    static std::deque<Lingerer *> &all()
+    {
+        static std::deque<Lingerer *> list;
+        return list;
+    }
+
+    int m_fd;
+    QByteArray m_pending;
+    QSocketNotifier m_reader;
+    QSocketNotifier m_writer;
+    QTimer m_timer;
+    bool m_finSent = false;
+};
+
+// The setsockopt() level and name of a QAbstractSocket option.
+bool optionName(QAbstractSocket::SocketOption option, int *level, int *name)
+{
+    *level = SOL_SOCKET;
+    switch (option) {
+    case QAbstractSocket::LowDelayOption:
+        *level = IPPROTO_TCP;
+        *name = TCP_NODELAY;
+        return true;
+    case QAbstractSocket::KeepAliveOption:
+        *name = SO_KEEPALIVE;
+        return true;
+    case QAbstractSocket::SendBufferSizeSocketOption:
+        *name = SO_SNDBUF;
+        return true;
+    case QAbstractSocket::ReceiveBufferSizeSocketOption:
+        *name = SO_RCVBUF;
+        return true;
+    case QAbstractSocket::TypeOfServiceOption:
+        *level = IPPROTO_IP;
+        *name = IP_TOS;
+        return true;
+    default:
+        return false;
+    }
+}
+} // namespace
+
+FdTransport::FdTransport(int fd, QObject *context, Handlers handlers)
+    : m_fd(fd), m_context(context), m_handlers(std::move(handlers)),
+      m_readNotifier(new QSocketNotifier(fd, QSocketNotifier::Read, context)),
+      m_writeNotifier(new QSocketNotifier(fd, QSocketNotifier::Write, context))
+{
+    m_writeNotifier->setEnabled(false);
+    // Level-triggered: the handler reads until nothing is left or stops reading on purpose
+    // (then it turns reading off), so no wake-up is lost or repeated in vain.
+    QObject::connect(m_readNotifier, &QSocketNotifier::activated, context,
+                     [this] { m_handlers.readable(); });
+    QObject::connect(m_writeNotifier, &QSocketNotifier::activated, context,
+                     [this] { onWritable(); });
+}
+
+FdTransport::~FdTransport()
+{
+    *m_alive = false;
+    release(); // nobody is left to tell
+    delete m_readNotifier.data();
+    delete m_writeNotifier.data();
+}
+
+void FdTransport::closeDescriptor()
+{
+    if (m_readNotifier)
+        m_readNotifier->setEnabled(false);
+    if (m_writeNotifier)
+        m_writeNotifier->setEnabled(false);
+    m_fd = -1;
+    m_pending.clear();
+    m_pendingOffset = 0;
+}
+
+void FdTransport::abort()
+{
+    if (m_fd < 0)
+        return;
+    const int fd = m_fd;
+    closeDescriptor();
+    ::close(fd);
+    m_closed = nullptr;
+}
+
+void FdTransport::close(std::function<void()> closed)
+{
+    if (m_fd < 0) {
+        closed();
+        return;
+    }
+    m_closed = std::move(closed);
+    flush();
+    scheduleReport(); // finishes the close from the event loop once the queue is sent
+}
+
+// The descriptor goes to a Lingerer with what is still queued, unless the peer's end was
+// seen already.
+void FdTransport::finishClose()
+{
+    const int fd = m_fd;
+    const bool linger = m_end == End::Open && !m_writeFailed;
+    QByteArray pending = m_pending.mid(m_pendingOffset);
+    closeDescriptor();
+    if (linger)
+        Lingerer::start(fd, std::move(pending));
+    else
+        ::close(fd);
+    if (auto closed = std::exchange(m_closed, nullptr))
+        closed();
+}
+
+void FdTransport::release()
+{
+    m_closed = nullptr;
+    if (m_fd >= 0)
+        finishClose();
+}
+
+// The stream ended (err 0) or failed. The descriptor stays open until close(): a peer that
+// half-closed still reads the close_notify we answer with.
+void FdTransport::fail(int err)
+{
+    m_end = err == 0 ? End::Closed : err == ECONNRESET ? End::Reset : End::Failed;
+    if (err == 0 || err == ECONNRESET || err == EPIPE) {
+        m_error = QAbstractSocket::RemoteHostClosedError;
+        m_errorString =
+            QCoreApplication::translate("QAbstractSocket", "The remote host closed the connection");
+    } else {
+        m_error = QAbstractSocket::NetworkError;
+        m_errorString = QString::fromLocal8Bit(std::strerror(err));
+    }
+    m_readNotifier->setEnabled(false);
+}
+
+qint64 FdTransport::read(char *data, qint64 maxSize)
+{
+    if (m_fd < 0 || m_end != End::Open)
+        return -1;
+    ssize_t got;
+    do {
+        got = ::recv(m_fd, data, static_cast<size_t>(std::min<qint64>(maxSize, INT_MAX)), 0);
+    } while (got < 0 && errno == EINTR);
+    if (got > 0)
+        return got;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (!m_writeFailed)
+            return 0;
+        errno = m_writeErrno; // the peer is gone and left nothing more to read
+    }
+    fail(got == 0 ? m_writeErrno : errno); // a send() may have taken the reset's error first
+    return -1;
+}
+
+void FdTransport::setReadEnabled(bool enabled)
+{
+    if (m_fd >= 0 && m_end == End::Open && m_readNotifier->isEnabled() != enabled)
+        m_readNotifier->setEnabled(enabled);
+}
+
+// The peer is gone (EPIPE, ECONNRESET): what we would send is dropped, but what it sent before
+// (an alert, say) may still wait to be read, so the descriptor stays open for reading. The
+// reader learns of the end from read(), woken from the event loop.
+void FdTransport::failWrite(int err)
+{
+    m_writeFailed = true;
+    m_writeErrno = err;
+    m_pending.clear();
+    m_pendingOffset = 0;
+    m_writeNotifier->setEnabled(false);
+    scheduleReport();
+}
+
+void FdTransport::write(const char *data, qint64 size)
+{
+    if (m_fd < 0 || m_writeFailed || size <= 0)
+        return;
+    qint64 sent = 0;
+    if (bytesToWrite() == 0) {
+        sent = sendSome(data, size);
+        if (sent < 0)
+            return; // dropped: read() reports the end
+        if (sent > 0) {
+            m_unreported += sent;
+            scheduleReport();
+        }
+        if (sent == size)
+            return;
+    }
+    if (m_pendingOffset >= kCompactAt) {
+        m_pending.remove(0, m_pendingOffset);
+        m_pendingOffset = 0;
+    }
+    m_pending.append(data + sent, size - sent);
+    m_writeNotifier->setEnabled(true);
+}
+
+// Bytes the kernel took (0 when it takes none now), or -1 after a failure.
+qint64 FdTransport::sendSome(const char *data, qint64 size)
+{
+    for (;;) {
+        const ssize_t sent = ::send(m_fd, data, static_cast<size_t>(size), MSG_NOSIGNAL);
+        if (sent >= 0)
+            return sent;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        failWrite(errno);
+        return -1;
+    }
+}
+
+bool FdTransport::flush()
+{
+    qint64 total = 0;
+    while (m_fd >= 0 && !m_writeFailed && bytesToWrite() > 0) {
+        const qint64 sent = sendSome(m_pending.constData() + m_pendingOffset, bytesToWrite());
+        if (sent <= 0)
+            break;
+        m_pendingOffset += sent;
+        total += sent;
+    }
+    if (bytesToWrite() == 0) {
+        m_pending.clear(); // an idle connection keeps no buffer
+        m_pendingOffset = 0;
+    }
+    if (m_fd >= 0 && !m_writeFailed)
+        m_writeNotifier->setEnabled(bytesToWrite() > 0);
+    m_unreported += total;
+    if (total > 0)
+        scheduleReport();
+    return total > 0;
+}
+
+void FdTransport::onWritable()
+{
+    flush();
+    reportWritten();
+}
+
+void FdTransport::scheduleReport()
+{
+    if (m_reportScheduled)
+        return;
+    m_reportScheduled = true;
+    std::weak_ptr<bool> alive = m_alive;
+    QMetaObject::invokeMethod(
+        m_context,
+        [this, alive] {
+            if (!alive.expired())
+                reportWritten();
+        },
+        Qt::QueuedConnection);
+}
+
+void FdTransport::reportWritten()
+{
+    m_reportScheduled = false;
+    const qint64 n = std::exchange(m_unreported, 0);
+    std::weak_ptr<bool> alive = m_alive;
+    if (n > 0)
+        m_handlers.written(n);
+    if (alive.expired() || m_fd < 0)
+        return;
+    if (m_closed && (bytesToWrite() == 0 || m_writeFailed))
+        finishClose();
+    else if (m_writeFailed && m_end == End::Open)
+        m_handlers.readable(); // read() reports the end
+}
+
+void FdTransport::shutdownWrite()
+{
+    if (m_fd >= 0)
+        ::shutdown(m_fd, SHUT_WR);
+}
+
+bool FdTransport::waitForActivity(int msecs)
+{
+    if (m_fd >= 0 && (m_unreported > 0 || (m_closed && bytesToWrite() == 0))) {
+        reportWritten(); // what an event loop would have delivered by now
+        return true;
+    }
+    const bool reading = m_end == End::Open && m_readNotifier->isEnabled();
+    const short events = (reading ? POLLIN : 0) | (bytesToWrite() > 0 ? POLLOUT : 0);
+    if (m_fd < 0 || events == 0)
+        return false;
+    pollfd p{m_fd, events, 0};
+    int ready;
+    do {
+        ready = ::poll(&p, 1, std::max(msecs, 0));
+    } while (ready < 0 && errno == EINTR);
+    if (ready <= 0)
+        return false;
+    std::weak_ptr<bool> alive = m_alive;
+    if (p.revents & POLLOUT)
+        onWritable();
+    if (!alive.expired() && m_fd >= 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+        m_handlers.readable();
+    return true;
+}
+
+void FdTransport::setOption(QAbstractSocket::SocketOption option, const QVariant &value)
+{
+    int level, name;
+    if (!optionName(option, &level, &name) || m_fd < 0)
+        return;
+    const int v = value.toInt();
+    ::setsockopt(m_fd, level, name, &v, sizeof v);
+}
+
+QVariant FdTransport::option(QAbstractSocket::SocketOption option) const
+{
+    int level, name;
+    if (!optionName(option, &level, &name))
+        return {};
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (m_fd < 0 || ::getsockopt(m_fd, level, name, &v, &len) != 0)
+        return {};
+    return v;
+}

@@ -1,0 +1,474 @@
+// SecureSocketPrivate, the engine driven over the transport. Data flows one way: a transport
+// notification calls pump(), which passes ciphertext to the engine (the engine receives
+// straight from the transport during the call), collects plaintext, then handles the engine's
+// events one at a time, emitting the signals for them; at the end of the pass the plaintext
+// the application wrote meanwhile is encrypted, and everything the engine made leaves in one
+// send() (the end of a handshake with the application's first bytes, say).
+#include "securesocket_p.h"
+
+#include <QDeadlineTimer>
+#include <QPointer>
+#include <QTimer>
+
+#include <algorithm>
+#include <climits>
+
+using securesocket::engine::Error;
+using securesocket::engine::Event;
+using securesocket::engine::Phase;
+
+namespace {
+// Plaintext decrypted by one pump(): past it, the application gets readyRead() and the rest
+// waits in the engine and the kernel, so a fast sender cannot grow our buffer without bound.
+constexpr qint64 kPullPerPump = 256 * 1024;
+constexpr qint64 kPlainChunk = 16 * 1024; // plaintext taken from the engine at once
+// Plaintext written by the application is encrypted at the end of the event-loop pass, or as
+// soon as this much waits (one full record).
+constexpr qint64 kCoalesceLimit = 16 * 1024;
+// Plaintext given to the engine at once: its records leave in one send().
+constexpr qint64 kEncryptSlice = 64 * 1024;
+
+void wipe(QByteArray &data)
+{
+    if (!data.isEmpty())
+        OPENSSL_cleanse(data.data(), static_cast<size_t>(data.size()));
+    data.clear();
+}
+
+int remainingMs(const QDeadlineTimer &deadline)
+{
+    if (deadline.isForever())
+        return -1;
+    return static_cast<int>(std::min<qint64>(deadline.remainingTime(), INT_MAX));
+}
+
+// The transport as the engine reads it during one call: a short read means the kernel is
+// empty, so it is not asked again in the same pass.
+struct ReceiveIo
+{
+    Transport &transport;
+    qint64 received = 0;
+    bool dry = false;
+    bool ended = false;
+
+    size_t receive(char *buffer, size_t capacity)
+    {
+        if (dry || ended)
+            return 0;
+        const qint64 got = transport.read(buffer, static_cast<qint64>(capacity));
+        if (got < 0) {
+            ended = true;
+            return 0;
+        }
+        dry = got < static_cast<qint64>(capacity);
+        received += got;
+        return static_cast<size_t>(got);
+    }
+};
+} // namespace
+
+// --- receiving -----------------------------------------------------------------------------
+
+void SecureSocketPrivate::pump()
+{
+    m_pumpScheduled = false;
+    if (!m_engine || !m_transport)
+        return;
+    QPointer<SecureSocket> guard(q);
+    receive();
+    handleEvents();
+    if (!guard || !m_engine)
+        return;
+    flushWrites(); // what the slots wrote leaves with what the engine made
+    emitReadyReadIfNew();
+    if (guard)
+        reportBytesWritten();
+}
+
+// For when the application made room in the read buffer, or changed its limit, or the engine
+// holds records read ahead: no network notification would announce them.
+void SecureSocketPrivate::schedulePump()
+{
+    if (m_pumpScheduled || !m_engine)
+        return;
+    m_pumpScheduled = true;
+    QMetaObject::invokeMethod(
+        q, [this] { pump(); }, Qt::QueuedConnection);
+}
+
+// Ciphertext in, plaintext out: at most kPullPerPump bytes of plaintext per call; with a read
+// limit, the rest stays in the engine and the kernel until the application reads.
+void SecureSocketPrivate::receive()
+{
+    if (m_closing || m_engine->isFailed() || m_engine->phase() == Phase::Closed) {
+        discardIncoming();
+        return;
+    }
+    m_transport->setReadEnabled(true);
+    ReceiveIo io{*m_transport};
+    m_engine->setInputSource([&io](char *data, size_t size) { return io.receive(data, size); });
+    m_engine->process();
+    const bool bounded = !drainPlaintext(false);
+    m_engine->setInputSource(nullptr);
+    m_wireBytes += io.received;
+    if (bounded)
+        schedulePump(); // the engine may hold records read ahead
+    else if (m_readLimit > 0 && plaintextHeld() >= m_readLimit)
+        m_transport->setReadEnabled(false); // back-pressure: the rest waits in the kernel
+    if (io.ended)
+        onTransportEnded();
+}
+
+// Nothing more is read (we are closing, or the engine is done) but the transport must still be
+// read to see its end: what comes is dropped.
+void SecureSocketPrivate::discardIncoming()
+{
+    char sink[kPlainChunk];
+    for (qint64 total = 0; total < kPullPerPump;) {
+        const qint64 got = m_transport->read(sink, sizeof sink);
+        if (got < 0) {
+            onTransportEnded();
+            return;
+        }
+        if (got == 0)
+            return;
+        total += got;
+    }
+}
+
+// Decrypts what the engine holds (reading the transport as it goes) into m_in, at most
+// kPullPerPump bytes; returns false when it stopped at that bound.
+bool SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
+{
+    qint64 total = 0;
+    for (;;) {
+        if (total >= kPullPerPump)
+            return false;
+        qint64 room = kPlainChunk;
+        if (!ignoreLimit && m_readLimit > 0)
+            room = std::min(room, m_readLimit - plaintextHeld());
+        if (room <= 0)
+            return true;
+        if (m_inOffset > 0 && m_inOffset == m_in.size()) {
+            m_in.resize(0); // keeps the capacity
+            m_inOffset = 0;
+        }
+        const qint64 old = m_in.size();
+        m_in.resize(old + room);
+        const qint64 got =
+            static_cast<qint64>(m_engine->read(m_in.data() + old, static_cast<size_t>(room)));
+        m_in.resize(old + got);
+        if (got == 0)
+            break;
+        if (got == room && total == 0 && m_in.capacity() < kPullPerPump)
+            m_in.reserve(old + kPullPerPump + 2 * kPlainChunk); // a burst: grow once
+        total += got;
+        m_newPlaintext = true;
+    }
+    if (m_in.isEmpty())
+        m_in.clear(); // no idle buffer kept per connection
+    return true;
+}
+
+// The transport's stream ended: the engine learns it, then tells a clean close (close_notify
+// came) from a truncation; then the end is reported as QAbstractSocket reports a remote
+// close, error first, then the state changes and disconnected().
+void SecureSocketPrivate::onTransportEnded()
+{
+    QPointer<SecureSocket> guard(q);
+    const bool expected = m_closing || m_engine->isFailed() || m_engine->phase() == Phase::Closed;
+    if (!expected) {
+        m_engine->feedEof();
+        m_engine->process();
+        drainPlaintext(true);
+        handleEvents();
+        if (guard && m_engine &&
+            (m_engine->phase() == Phase::Data || m_engine->phase() == Phase::Shutdown)) {
+            drainPlaintext(true); // read() reports a truncation once it finds the input ended
+            handleEvents();
+        }
+        if (!guard)
+            return;
+        emitReadyReadIfNew();
+        if (!guard || !m_transport)
+            return;
+    }
+    const bool reported = expected || !m_engine || m_engine->isFailed() ||
+                          m_engine->phase() == Phase::Closed ||
+                          m_engine->phase() == Phase::Shutdown;
+    if (!reported)
+        setError(m_transport->error(), SecureSocket::NoTlsError, m_transport->errorString());
+    if (guard && m_transport)
+        closeTransport();
+}
+
+// --- writing -------------------------------------------------------------------------------
+
+void SecureSocketPrivate::queueWrite(const char *data, qint64 size)
+{
+    m_out.append(data, size);
+    m_plainSubmitted += size;
+    if (m_out.size() >= kCoalesceLimit)
+        flushWrites(); // bytesWritten() still comes from the event loop
+    scheduleFlush();
+}
+
+void SecureSocketPrivate::scheduleFlush()
+{
+    if (m_flushScheduled)
+        return;
+    m_flushScheduled = true;
+    QMetaObject::invokeMethod(
+        q,
+        [this] {
+            m_flushScheduled = false;
+            flushWrites();
+            reportBytesWritten();
+        },
+        Qt::QueuedConnection);
+}
+
+// The plaintext written so far goes to the engine (which holds it until the handshake is
+// done), and all the engine made goes to the transport.
+void SecureSocketPrivate::flushWrites()
+{
+    if (!m_engine || !m_transport || m_engine->isFailed())
+        return;
+    for (qint64 offset = 0; offset < m_out.size(); offset += kEncryptSlice) {
+        const qint64 size = std::min(kEncryptSlice, m_out.size() - offset);
+        m_engine->write(m_out.constData() + offset, static_cast<size_t>(size));
+        sendOutput();
+    }
+    wipe(m_out);
+    sendOutput();
+}
+
+void SecureSocketPrivate::sendOutput()
+{
+    const auto [data, size] = m_engine->outputView();
+    if (size == 0 || !m_transport)
+        return;
+    m_transport->write(data, static_cast<qint64>(size));
+    m_engine->consumeOutput(size);
+    m_wireBytes += static_cast<qint64>(size);
+}
+
+// bytesWritten() counts plaintext once it is encrypted and handed to the transport, as
+// QSslSocket's does; encryptedBytesWritten() counts what the kernel took.
+void SecureSocketPrivate::reportBytesWritten()
+{
+    const qint64 encrypted = m_plainSubmitted - plaintextToWrite();
+    const qint64 news = encrypted - m_plainReported;
+    if (news <= 0)
+        return;
+    m_plainReported = encrypted;
+    emit q->bytesWritten(news);
+}
+
+void SecureSocketPrivate::onTransportWritten(qint64 bytes)
+{
+    emit q->encryptedBytesWritten(bytes);
+}
+
+// --- engine events -------------------------------------------------------------------------
+
+void SecureSocketPrivate::handleEvents()
+{
+    QPointer<SecureSocket> guard(q);
+    for (;;) {
+        if (m_events.empty() && m_engine) {
+            for (Event &event : m_engine->takeEvents())
+                m_events.push_back(std::move(event));
+        }
+        if (m_events.empty() || !m_engine)
+            return;
+        const Event event = std::move(m_events.front());
+        m_events.pop_front();
+        handleEvent(event);
+        if (!guard)
+            return;
+    }
+}
+
+void SecureSocketPrivate::handleEvent(const Event &event)
+{
+    QPointer<SecureSocket> guard(q);
+    switch (event.kind) {
+    case Event::HandshakeDone:
+        m_encrypted = true;
+        startIdleTimer();
+        emit q->encrypted();
+        if (guard && m_closeWhenEncrypted)
+            beginTlsClose();
+        break;
+    case Event::VerifyFailed:
+        reportVerifyFailures();
+        break;
+    case Event::AlertSent:
+    case Event::AlertReceived: {
+        const int level = event.alert.fatal ? 2 : 1;
+        const QString text = QString::fromStdString(event.alert.text);
+        if (event.kind == Event::AlertSent)
+            emit q->alertSent(level, event.alert.description, text);
+        else
+            emit q->alertReceived(level, event.alert.description, text);
+        break;
+    }
+    case Event::CloseNotify:
+        onCloseNotify();
+        break;
+    case Event::Closed:
+        break;
+    case Event::Failed:
+        emitReadyReadIfNew();
+        if (guard && m_engine)
+            handleFailure();
+        break;
+    }
+}
+
+// The peer said close_notify: no more data comes. If we started the close, this is its
+// answer; otherwise, as QTcpSocket does on a remote close, the error comes first (while still
+// connected), then we answer and close.
+void SecureSocketPrivate::onCloseNotify()
+{
+    if (m_closing)
+        return;
+    QPointer<SecureSocket> guard(q);
+    emitReadyReadIfNew();
+    if (!guard || !m_engine)
+        return;
+    setError(QAbstractSocket::RemoteHostClosedError, SecureSocket::NoTlsError,
+             SecureSocket::tr("The remote host closed the connection"));
+    if (guard && m_engine)
+        beginTlsClose();
+}
+
+void SecureSocketPrivate::reportVerifyFailures()
+{
+    QPointer<SecureSocket> guard(q);
+    m_verifyErrors.clear();
+    for (const auto &failure : m_engine->verifyFailures()) {
+        SecureCertificateError error;
+        error.error = failure.code;
+        error.message = QString::fromStdString(failure.message);
+        error.depth = failure.depth;
+        error.subject = QString::fromStdString(failure.subject);
+        m_verifyErrors.append(error);
+    }
+    const QList<SecureCertificateError> errors = m_verifyErrors;
+    for (const SecureCertificateError &error : errors) {
+        emit q->certCheckFailed(static_cast<int>(error.error), error.message);
+        if (!guard || !m_engine)
+            return;
+    }
+    emit q->certificateErrors(errors);
+    if (!guard || !m_engine || m_engine->phase() != Phase::VerifyPending)
+        return;
+    const bool accept =
+        m_ignoreAll || std::all_of(errors.begin(), errors.end(), [this](const auto &e) {
+            return m_ignoreList.contains(e.error);
+        });
+    m_engine->resolveVerification(accept);
+    receive(); // the rest of the handshake may be here already
+}
+
+void SecureSocketPrivate::handleFailure()
+{
+    // The alert, if any, goes to the kernel now: a blocking program may end as soon as the
+    // waitFor...() call returns, with no event loop left to send it later.
+    sendOutput();
+    if (m_transport)
+        m_transport->flush();
+    if (m_closing)
+        return; // the application is closing: nothing to report
+    const Error &error = m_engine->error();
+    QString message = QString::fromStdString(error.message);
+    const QString peer = q->peerName().isEmpty() ? q->peerAddress().toString() : q->peerName();
+    QAbstractSocket::SocketError socketError =
+        m_encrypted ? QAbstractSocket::SslInternalError : QAbstractSocket::SslHandshakeFailedError;
+    SecureSocket::TlsError tlsError =
+        m_encrypted ? SecureSocket::ProtocolError : SecureSocket::HandshakeFailed;
+    switch (error.kind) {
+    case Error::Config:
+        socketError = QAbstractSocket::SslInvalidUserDataError;
+        tlsError = SecureSocket::ConfigurationError;
+        break;
+    case Error::Certificate:
+        tlsError = SecureSocket::CertificateRejected;
+        break;
+    case Error::AlertReceived:
+        tlsError = SecureSocket::AlertReceived;
+        break;
+    case Error::Truncated:
+        if (m_encrypted) {
+            // As QSslSocket: the peer closed; tlsError() says that close_notify was missing.
+            const bool reset = m_transport && m_transport->end() == Transport::End::Reset;
+            socketError = QAbstractSocket::RemoteHostClosedError;
+            tlsError = reset ? SecureSocket::ConnectionReset : SecureSocket::Truncated;
+            if (reset)
+                message = SecureSocket::tr("the peer reset the connection (TCP RST) without "
+                                           "close_notify: data may have been lost");
+        }
+        break;
+    default:
+        break;
+    }
+    const QString text =
+        m_encrypted ? SecureSocket::tr("TLS connection with %1 failed: %2").arg(peer, message)
+                    : SecureSocket::tr("TLS handshake with %1 failed: %2").arg(peer, message);
+    QPointer<SecureSocket> guard(q);
+    setError(socketError, tlsError, text);
+    if (guard && m_transport) {
+        setState(QAbstractSocket::ClosingState);
+        if (guard)
+            closeTransport();
+    }
+}
+
+void SecureSocketPrivate::emitReadyReadIfNew()
+{
+    if (!m_newPlaintext)
+        return;
+    m_newPlaintext = false;
+    ++m_readyReadCount;
+    emit q->readyRead();
+}
+
+// --- waiting without an event loop --------------------------------------------------------
+
+bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
+{
+    const QDeadlineTimer deadline(msecs < 0 ? QDeadlineTimer::Forever : QDeadlineTimer(msecs));
+    QPointer<SecureSocket> guard(q);
+    for (;;) {
+        if (m_flushScheduled) { // what an event loop would have done by now
+            m_flushScheduled = false;
+            flushWrites();
+            reportBytesWritten();
+        }
+        if (!guard)
+            return false;
+        pump(); // what the engine or the transport already holds
+        if (!guard)
+            return false;
+        if (done())
+            return true;
+        if (deadline.hasExpired())
+            break;
+        if (m_transport) {
+            if (!m_transport->waitForActivity(remainingMs(deadline)))
+                break; // the time is up, or nothing can happen any more
+        } else if (m_encryptOnConnect && m_plain->state() != QAbstractSocket::UnconnectedState) {
+            m_plain->waitForConnected(remainingMs(deadline)); // TLS starts in connected()
+        } else {
+            break;
+        }
+        if (!guard)
+            return false;
+    }
+    if (!done() && deadline.hasExpired() && q->state() != QAbstractSocket::UnconnectedState)
+        setError(QAbstractSocket::SocketTimeoutError, SecureSocket::NoTlsError,
+                 SecureSocket::tr("Socket operation timed out"));
+    return done();
+}
