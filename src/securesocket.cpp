@@ -223,6 +223,11 @@ void SecureSocket::ignoreCertErrors()
 {
     d->m_ignoreAll = true;
 }
+void SecureSocket::ignoreCertErrors(const QList<SecureCertificateError> &errors)
+{
+    d->m_ignoreExact = errors; // decided when the failures are reported: see tlsdriver.cpp
+}
+
 bool SecureSocket::bind(const QHostAddress &address, quint16 port, BindMode mode)
 {
     if (state() != UnconnectedState) {

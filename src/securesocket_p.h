@@ -124,7 +124,8 @@ public:
     bool m_closeWhenEncrypted = false;
     bool m_closing = false; // our close_notify is on its way; nothing more is read
     bool m_ignoreAll = false;
-    QList<VerifyError> m_ignoreList;
+    QList<VerifyError> m_ignoreList;             // forgiven for any certificate
+    QList<SecureCertificateError> m_ignoreExact; // forgiven for the certificate named
     QList<SecureCertificateError> m_verifyErrors;
 
     // Decrypted data not yet read by the application.

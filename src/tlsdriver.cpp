@@ -354,6 +354,7 @@ void SecureSocketPrivate::reportVerifyFailures()
         error.message = QString::fromStdString(failure.message);
         error.depth = failure.depth;
         error.subject = QString::fromStdString(failure.subject);
+        error.certificate = SecureCertificate(QByteArray::fromStdString(failure.certificatePem));
         m_verifyErrors.append(error);
     }
     const QList<SecureCertificateError> errors = m_verifyErrors;
@@ -365,10 +366,13 @@ void SecureSocketPrivate::reportVerifyFailures()
     emit q->certificateErrors(errors);
     if (!guard || !m_engine || m_engine->phase() != Phase::VerifyPending)
         return;
-    const bool accept =
-        m_ignoreAll || std::all_of(errors.begin(), errors.end(), [this](const auto &e) {
-            return m_ignoreList.contains(e.error);
-        });
+    const auto forgiven = [this](const SecureCertificateError &e) {
+        return m_ignoreList.contains(e.error) ||
+               std::any_of(m_ignoreExact.cbegin(), m_ignoreExact.cend(), [&e](const auto &x) {
+                   return x.error == e.error && x.certificate == e.certificate;
+               });
+    };
+    const bool accept = m_ignoreAll || std::all_of(errors.begin(), errors.end(), forgiven);
     m_engine->resolveVerification(accept);
     receive(); // the rest of the handshake may be here already
 }

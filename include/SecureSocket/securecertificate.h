@@ -57,6 +57,7 @@ struct SECURESOCKET_EXPORT SecureCertificateError
     QString message; // e.g. "certificate expired: certificate 'CN=x' was valid until ..."
     int depth = 0;   // 0 = the peer's own certificate
     QString subject; // of the certificate concerned
+    SecureCertificate certificate; // the certificate concerned (null if none)
 
     QString name() const { return QString::fromLatin1(verifyErrorName(error)); }
 };

@@ -97,6 +97,11 @@ public:
     // listed (only those; any other still aborts).
     void ignoreCertErrors();
     void ignoreCertErrors(const QList<VerifyError> &errors);
+    // Before the handshake: forgives each listed failure only for the certificate it names
+    // (SecureCertificateError::error and ::certificate; a null certificate matches only a
+    // failure that concerns no certificate), as QSslSocket::ignoreSslErrors(QList<QSslError>).
+    // Any other failure still aborts.
+    void ignoreCertErrors(const QList<SecureCertificateError> &errors);
 
     // Blocks until the handshake is done (true) or failed / timed out (false).
     bool waitForEncrypted(int msecs = 30000);

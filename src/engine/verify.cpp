@@ -1,5 +1,7 @@
 #include "verify.h"
 
+#include <openssl/pem.h>
+
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
@@ -252,6 +254,16 @@ std::string describe(VerifyError error, int code, X509 *cert, const std::string 
     }
 }
 
+std::string pemOf(X509 *cert)
+{
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1)
+        return {};
+    char *data = nullptr;
+    const long size = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<size_t>(size));
+}
+
 struct Collector
 {
     std::vector<VerifyFailure> *failures;
@@ -282,6 +294,7 @@ int collectFailure(int ok, X509_STORE_CTX *ctx)
         failure.depth = depth;
         failure.opensslCode = code;
         failure.subject = cert ? nameToString(X509_get_subject_name(cert)) : std::string();
+        failure.certificatePem = cert ? pemOf(cert) : std::string();
         failure.message = describe(failure.code, code, cert, failure.subject,
                                    *t_collector->peerName, t_collector->peerIsServer);
         failures.push_back(std::move(failure));

@@ -15,10 +15,11 @@ namespace securesocket::engine {
 struct VerifyFailure
 {
     VerifyError code = VerifyError::NoError;
-    int depth = 0;       // 0 = the peer's own certificate
-    std::string subject; // of the certificate concerned, one line, e.g. "CN=localhost"
-    std::string message; // e.g. "hostname mismatch: certificate 'CN=x' is valid for ..."
-    int opensslCode = 0; // X509_V_ERR_*, for diagnostics
+    int depth = 0;              // 0 = the peer's own certificate
+    std::string subject;        // of the certificate concerned, one line, e.g. "CN=localhost"
+    std::string message;        // e.g. "hostname mismatch: certificate 'CN=x' is valid for ..."
+    int opensslCode = 0;        // X509_V_ERR_*, for diagnostics
+    std::string certificatePem; // the certificate concerned, or empty
 };
 
 // Sets up host or IP checking on ssl for a client connecting to peerName: no CN fallback,

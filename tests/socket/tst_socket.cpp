@@ -236,6 +236,8 @@ private slots:
     void ignoreInSlot();
     void ignoreListBeforeConnecting_data();
     void ignoreListBeforeConnecting();
+    void ignoreListNamesTheCertificate_data();
+    void ignoreListNamesTheCertificate();
 
     void mutualTls();
     void mutualTlsWithoutClientCertificate();
@@ -618,6 +620,55 @@ void tst_Socket::ignoreListBeforeConnecting()
     }
     QCOMPARE(sorted(log.certCodes), sorted(expected)); // still reported
     QCOMPARE(log.certificateErrors.size(), 1);
+}
+
+void tst_Socket::ignoreListNamesTheCertificate_data()
+{
+    QTest::addColumn<QString>("forgiven"); // the certificate named with the error
+    QTest::addColumn<bool>("accepted");
+    QTest::newRow("the server's certificate") << QStringLiteral("server") << true;
+    QTest::newRow("another certificate") << QStringLiteral("other") << false;
+    QTest::newRow("no certificate") << QString() << false;
+}
+
+// ignoreCertErrors(QList<SecureCertificateError>) forgives an error for the certificate it
+// names only, as QSslSocket::ignoreSslErrors(QList<QSslError>) does.
+void tst_Socket::ignoreListNamesTheCertificate()
+{
+    QFETCH(QString, forgiven);
+    QFETCH(bool, accepted);
+    testpki::CertSpec spec;
+    spec.dnsNames = {"other.example"};
+    const QString cert = makeServerCert(QStringLiteral("otherhost-named"), spec, &m_pki.ca);
+    const QString other = makeServerCert(QStringLiteral("otherhost-unrelated"), spec, &m_pki.ca);
+    TestServer server(TestServer::Tls, serverConfiguration(cert));
+    QVERIFY(server.start());
+
+    SecureCertificateError error;
+    error.error = VerifyError::HostnameMismatch;
+    if (!forgiven.isEmpty())
+        error.certificate =
+            SecureCertificate::fromPemFile(forgiven == "server" ? cert : other).value(0);
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    client.ignoreCertErrors(QList<SecureCertificateError>{error});
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kLocalhost, server.port());
+    client.write("ping\n");
+    if (accepted) {
+        QVERIFY(waitUntil([&] { return log.received == "ping\n"; }, kTimeout));
+        QVERIFY(client.isEncrypted());
+    } else {
+        QVERIFY(log.waitClosed());
+        QCOMPARE(log.encrypted, 0);
+        QCOMPARE(client.tlsError(), SecureSocket::CertificateRejected);
+    }
+    // The failure reported names the certificate it concerns.
+    QCOMPARE(client.peerVerifyErrors().size(), 1);
+    QCOMPARE(client.peerVerifyErrors().first().certificate.subject(),
+             SecureCertificate::fromPemFile(cert).value(0).subject());
+    QCOMPARE(client.peerVerifyErrors().first().certificate,
+             SecureCertificate::fromPemFile(cert).value(0));
 }
 
 // --- mutual TLS, session details, signals --------------------------------------------------
