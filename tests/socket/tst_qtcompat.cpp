@@ -775,7 +775,8 @@ QString opensslConnect(quint16 port)
 
 // Run as `tst_qtcompat --system-ca-child openssl|qt|secure PORT...` with SSL_CERT_FILE and
 // SSL_CERT_DIR set: connects to each port with the default configuration (system CAs) and
-// prints one line per port, "PORT ok" or "PORT failed: <why>".
+// prints one line per port, "PORT ok" or "PORT failed: <why>". ("qt", a QSslSocket, is not a
+// row of the test, see systemCaFileAndDirectory_data(); it is kept to compare by hand.)
 int systemCaChild(const QString &client, const QStringList &ports)
 {
     if (client == QLatin1String("qt") && QSslSocket::activeBackend() != QLatin1String("openssl"))
@@ -1264,7 +1265,8 @@ void tst_QtCompat::disconnectFromHostAfterRequest()
 }
 
 // qtbase's openCloseOpenClose, encrypted: the same object connects, is encrypted and is closed
-// three times, and is pristine before each connection.
+// three times, and is pristine before each connection. (tst_behaviour::reuseAfterDisconnect
+// reconnects after disconnectFromHost() instead, with an event loop.)
 void tst_QtCompat::openCloseOpenClose()
 {
     QFETCH(Impl, impl);
@@ -1580,6 +1582,8 @@ void tst_QtCompat::peerClosesWithoutCloseNotify_data()
 // The peer ends TCP without close_notify after the handshake (abort(), or shutdown() of its
 // descriptor): the client reads what came, then gets RemoteHostClosedError, like QSslSocket;
 // SecureSocket also says the stream was truncated. (qtbase's abortiveClose, encrypted.)
+// Note: tst_socket::truncation asserts NetworkError for the same end (SecureSocket's present
+// choice); this test asserts QSslSocket's RemoteHostClosedError, with Truncated in tlsError().
 void tst_QtCompat::peerClosesWithoutCloseNotify()
 {
     QFETCH(Impl, impl);
@@ -1805,7 +1809,8 @@ void tst_QtCompat::qtbug18498_peek()
     QCOMPARE(serverSocket->readAll(), data);
 }
 
-// With VerifyPeer, the server-side socket sees the client's certificate.
+// With VerifyPeer, the server-side socket sees the client's certificate. (tst_socket::mutualTls
+// checks the same with a SecureSocket client.)
 void tst_QtCompat::clientCertificateOnServer()
 {
     QFETCH(Impl, impl);
@@ -1920,7 +1925,8 @@ void tst_QtCompat::ignoreListWithoutTheError_data()
 
 // ignoreSslErrors(list) / ignoreCertErrors(list) given before connecting forgive only what is
 // listed: a server whose certificate names another host fails the handshake when only
-// "self-signed" is listed (and passes when the mismatch is).
+// "self-signed" is listed (and passes when the mismatch is). (tst_socket::
+// ignoreListBeforeConnecting checks SecureSocket's side against a SecureSocket server.)
 void tst_QtCompat::ignoreListWithoutTheError()
 {
     QFETCH(Impl, impl);
