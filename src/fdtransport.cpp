@@ -72,7 +72,8 @@ private:
         m_timer.setSingleShot(true);
         connect(&m_timer, &QTimer::timeout, this, &QObject::deleteLater);
         m_timer.start(kLingerMs);
-        if (QThread *thread = QThread::currentThread(); thread != qApp->thread())
+        QThread *thread = QThread::currentThread();
+        if (!QCoreApplication::instance() || thread != QCoreApplication::instance()->thread())
             connect(thread, &QThread::finished, this, &QObject::deleteLater);
     }
 
@@ -416,7 +417,7 @@ bool FdTransport::waitForActivity(int msecs)
     pollfd p{m_fd, events, 0};
     int ready;
     do {
-        ready = ::poll(&p, 1, std::max(msecs, 0));
+        ready = ::poll(&p, 1, msecs < 0 ? -1 : msecs); // -1: no limit
     } while (ready < 0 && errno == EINTR);
     if (ready <= 0)
         return false;

@@ -13,6 +13,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 using securesocket::engine::Role;
 
 namespace {
@@ -330,10 +333,18 @@ bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState sta
 {
     d->connectionEnded(); // a connection this object carried before is over
     d->reset();
-    if (!d->m_plain->setSocketDescriptor(socketDescriptor, state, openMode)) {
+    // The plain socket works on a duplicate; the descriptor given stays ours, so that
+    // socketDescriptor() keeps its number once TLS reads and writes it directly.
+    const int duplicate = ::fcntl(static_cast<int>(socketDescriptor), F_DUPFD_CLOEXEC, 0);
+    if (!d->m_plain->setSocketDescriptor(duplicate >= 0 ? duplicate : socketDescriptor, state,
+                                         openMode)) {
+        if (duplicate >= 0)
+            ::close(duplicate);
         d->setError(d->m_plain->error(), NoTlsError, d->m_plain->errorString());
         return false;
     }
+    if (duplicate >= 0)
+        d->m_givenFd = static_cast<int>(socketDescriptor);
     QIODevice::open(openMode);
     d->mirrorAddresses();
     d->setState(d->m_plain->state());
@@ -342,7 +353,9 @@ bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState sta
 
 qintptr SecureSocket::socketDescriptor() const
 {
-    return d->m_transport ? d->m_transport->descriptor() : d->m_plain->socketDescriptor();
+    if (d->m_transport)
+        return d->m_transport->descriptor();
+    return d->m_givenFd >= 0 ? d->m_givenFd : d->m_plain->socketDescriptor();
 }
 
 void SecureSocket::setSocketOption(SocketOption option, const QVariant &value)
@@ -401,8 +414,8 @@ bool SecureSocket::waitForConnected(int msecs)
 {
     if (state() == ConnectedState)
         return true;
-    d->m_plain->waitForConnected(msecs); // TLS starts in its connected()
-    return state() == ConnectedState;
+    const bool connected = d->m_plain->waitForConnected(msecs); // TLS starts in connected()
+    return d->usesTls() ? state() == ConnectedState : connected;
 }
 
 bool SecureSocket::waitForReadyRead(int msecs)

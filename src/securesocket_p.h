@@ -46,7 +46,7 @@ public:
     void beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
                       QAbstractSocket::NetworkLayerProtocol protocol, bool encrypt);
     bool startEncryption(securesocket::engine::Role role);
-    void discardStalePlaintext(securesocket::engine::Role role);
+    QByteArray takeEarlyBytes(securesocket::engine::Role role);
     void useTransport();
     void disconnectFromHost();
     void beginTlsClose();
@@ -112,6 +112,9 @@ public:
     SecureSocket *q;
     QTcpSocket *m_plain;
     std::unique_ptr<Transport> m_transport; // from the start of TLS to the next connection
+    // The descriptor given to setSocketDescriptor(), owned until TLS adopts it (the plain
+    // socket works on a duplicate), or -1.
+    int m_givenFd = -1;
     SecureConfiguration m_config;
     std::unique_ptr<securesocket::engine::Connection> m_engine;
     SecureSocket::Mode m_mode = SecureSocket::UnencryptedMode;

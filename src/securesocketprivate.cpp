@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 Q_LOGGING_CATEGORY(lcSecureSocket, "securesocket.socket", QtWarningMsg)
 
@@ -35,24 +36,38 @@ void wipe(QByteArray &data)
 SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q) : q(q), m_plain(new QTcpSocket(q))
 {
     using S = QTcpSocket;
-    QObject::connect(m_plain, &S::hostFound, q, &SecureSocket::hostFound);
-    QObject::connect(m_plain, &S::stateChanged, q,
-                     [this](QAbstractSocket::SocketState s) { onPlainStateChanged(s); });
-    QObject::connect(m_plain, &S::connected, q, [this] { onPlainConnected(); });
-    QObject::connect(m_plain, &S::readyRead, q, [this] { onPlainReadyRead(); });
-    QObject::connect(m_plain, &S::bytesWritten, q, [this](qint64 n) {
-        if (!usesTls())
-            emit this->q->bytesWritten(n);
-    });
-    QObject::connect(m_plain, &S::errorOccurred, q,
-                     [this](QAbstractSocket::SocketError e) { onPlainError(e); });
-    QObject::connect(m_plain, &S::readChannelFinished, q, [this] {
-        if (!m_transport)
-            emit this->q->readChannelFinished();
-    });
-    QObject::connect(m_plain, &S::disconnected, q, [this] { onPlainDisconnected(); });
+    // Direct: the plain socket is a child, always in our thread; and a socket moved to no
+    // thread (used with waitFor...() only) has no event loop to deliver queued calls.
+    constexpr auto direct = Qt::DirectConnection;
+    QObject::connect(m_plain, &S::hostFound, q, &SecureSocket::hostFound, direct);
+    QObject::connect(
+        m_plain, &S::stateChanged, q,
+        [this](QAbstractSocket::SocketState s) { onPlainStateChanged(s); }, direct);
+    QObject::connect(
+        m_plain, &S::connected, q, [this] { onPlainConnected(); }, direct);
+    QObject::connect(
+        m_plain, &S::readyRead, q, [this] { onPlainReadyRead(); }, direct);
+    QObject::connect(
+        m_plain, &S::bytesWritten, q,
+        [this](qint64 n) {
+            if (!usesTls())
+                emit this->q->bytesWritten(n);
+        },
+        direct);
+    QObject::connect(
+        m_plain, &S::errorOccurred, q, [this](QAbstractSocket::SocketError e) { onPlainError(e); },
+        direct);
+    QObject::connect(
+        m_plain, &S::readChannelFinished, q,
+        [this] {
+            if (!m_transport)
+                emit this->q->readChannelFinished();
+        },
+        direct);
+    QObject::connect(
+        m_plain, &S::disconnected, q, [this] { onPlainDisconnected(); }, direct);
     QObject::connect(m_plain, &S::proxyAuthenticationRequired, q,
-                     &SecureSocket::proxyAuthenticationRequired);
+                     &SecureSocket::proxyAuthenticationRequired, direct);
 }
 
 SecureSocketPrivate::~SecureSocketPrivate() = default;
@@ -220,6 +235,8 @@ void SecureSocketPrivate::endConnection()
             q, [retired = std::shared_ptr<Transport>(std::move(m_transport))] {},
             Qt::QueuedConnection);
     }
+    if (m_givenFd >= 0)
+        ::close(std::exchange(m_givenFd, -1));
     m_events.clear();
     stopTimers();
     wipe(m_out);
@@ -237,7 +254,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
         qCWarning(lcSecureSocket, "start*Encryption: the socket is not connected");
         return false;
     }
-    discardStalePlaintext(role);
+    const QByteArray early = takeEarlyBytes(role);
 
     std::string error;
     auto context = securesocket::engineContext(m_config, role, &error);
@@ -268,6 +285,8 @@ bool SecureSocketPrivate::startEncryption(Role role)
     securesocket::releaseOpenSslStateWhenThreadEnds();
     m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey);
     m_engine->setAcceptedFailures({m_ignoreList.cbegin(), m_ignoreList.cend()});
+    m_engine->feed(early.constData(), static_cast<size_t>(early.size()));
+    m_wireBytes += early.size();
     m_encryptOnConnect = false;
     startHandshakeTimer();
     useTransport();
@@ -278,32 +297,38 @@ bool SecureSocketPrivate::startEncryption(Role role)
     return true;
 }
 
-// Plaintext that arrived before the upgrade and was not read is not part of the TLS session:
-// keeping it would let an attacker inject commands (the STARTTLS injection flaw). A client
-// also drops what the plain socket holds, since a TLS server never speaks first; a server
-// keeps it, for a fast client's ClientHello may already be there.
-void SecureSocketPrivate::discardStalePlaintext(Role role)
+// Bytes that arrived before the upgrade and were not read. A client drops them: they are not
+// part of the TLS session (a TLS server never speaks first), and keeping them would let an
+// attacker inject commands (the STARTTLS injection flaw). A server gives them to the engine
+// as the start of the client's handshake: a fast client's ClientHello may be there already,
+// read by the plain socket or peeked at by the application; anything else fails the handshake
+// and is never read as plaintext.
+QByteArray SecureSocketPrivate::takeEarlyBytes(Role role)
 {
+    if (role == Role::Server)
+        return q->QIODevice::read(q->QIODevice::bytesAvailable()) + m_plain->readAll();
     qint64 stale = q->QIODevice::bytesAvailable();
     if (stale > 0)
         q->QIODevice::skip(stale);
-    if (role == Role::Client && m_plain->bytesAvailable() > 0)
+    if (m_plain->bytesAvailable() > 0)
         stale += m_plain->skip(m_plain->bytesAvailable());
     if (stale > 0)
         qCWarning(lcSecureSocket,
                   "discarding %lld plaintext bytes received before the TLS handshake",
                   static_cast<long long>(stale));
+    return {};
 }
 
 // The transport from now on: the connection's descriptor, taken over from the plain socket
 // (which is closed without touching the connection), or the plain socket itself through a
 // proxy (the descriptor then leads to the proxy) or while it still holds plaintext to send.
-// An adopted descriptor has a new number (socketDescriptor() tells it).
+// A client's adopted descriptor has a new number (socketDescriptor() tells it); one given to
+// setSocketDescriptor() keeps its own.
 void SecureSocketPrivate::useTransport()
 {
     const Transport::Handlers handlers{[this] { pump(); },
                                        [this](qint64 n) { onTransportWritten(n); }};
-    const int fd = static_cast<int>(m_plain->socketDescriptor());
+    const int fd = m_givenFd >= 0 ? m_givenFd : static_cast<int>(m_plain->socketDescriptor());
     sockaddr_storage address{};
     socklen_t length = sizeof address;
     bool direct = fd >= 0 && m_plain->bytesToWrite() == 0 &&
@@ -316,15 +341,12 @@ void SecureSocketPrivate::useTransport()
                  QHostAddress(reinterpret_cast<const sockaddr *>(&address))
                      .isEqual(m_plain->peerAddress(), QHostAddress::TolerantConversion);
     }
-    const int own = direct ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    const int own = !direct          ? -1
+                    : m_givenFd >= 0 ? std::exchange(m_givenFd, -1)
+                                     : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0) {
         m_transport = std::make_unique<SocketTransport>(m_plain, q, handlers);
         return;
-    }
-    QByteArray early = m_plain->readAll(); // a ClientHello Qt has read already
-    if (!early.isEmpty()) {
-        m_engine->feed(early.constData(), static_cast<size_t>(early.size()));
-        m_wireBytes += early.size();
     }
     {
         const QSignalBlocker silence(m_plain);

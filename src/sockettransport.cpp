@@ -11,14 +11,19 @@ SocketTransport::SocketTransport(QTcpSocket *socket, QObject *owner, Handlers ha
     : m_socket(socket), m_handlers(std::move(handlers)), m_context(new QObject(owner))
 {
     using S = QTcpSocket;
-    QObject::connect(socket, &S::readyRead, m_context.data(), [this] {
-        if (m_readEnabled)
-            m_handlers.readable();
-    });
-    QObject::connect(socket, &S::bytesWritten, m_context.data(),
-                     [this](qint64 n) { m_handlers.written(n); });
-    QObject::connect(socket, &S::errorOccurred, m_context.data(),
-                     [this](QAbstractSocket::SocketError e) { onError(e); });
+    QObject::connect(
+        socket, &S::readyRead, m_context.data(),
+        [this] {
+            if (m_readEnabled)
+                m_handlers.readable();
+        },
+        Qt::DirectConnection);
+    QObject::connect(
+        socket, &S::bytesWritten, m_context.data(), [this](qint64 n) { m_handlers.written(n); },
+        Qt::DirectConnection);
+    QObject::connect(
+        socket, &S::errorOccurred, m_context.data(),
+        [this](QAbstractSocket::SocketError e) { onError(e); }, Qt::DirectConnection);
     QObject::connect(socket, &S::stateChanged, m_context.data(),
                      [this](QAbstractSocket::SocketState s) {
                          if (s == QAbstractSocket::UnconnectedState)

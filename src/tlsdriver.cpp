@@ -404,17 +404,18 @@ void SecureSocketPrivate::handleFailure()
     case Error::AlertReceived:
         tlsError = SecureSocket::AlertReceived;
         break;
-    case Error::Truncated:
-        if (m_encrypted) {
-            // As QSslSocket: the peer closed; tlsError() says that close_notify was missing.
-            const bool reset = m_transport && m_transport->end() == Transport::End::Reset;
-            socketError = QAbstractSocket::RemoteHostClosedError;
+    case Error::Truncated: {
+        // As QSslSocket: the peer closed (during the handshake too); tlsError() says that
+        // close_notify was missing.
+        socketError = QAbstractSocket::RemoteHostClosedError;
+        const bool reset = m_transport && m_transport->end() == Transport::End::Reset;
+        if (m_encrypted)
             tlsError = reset ? SecureSocket::ConnectionReset : SecureSocket::Truncated;
-            if (reset)
-                message = SecureSocket::tr("the peer reset the connection (TCP RST) without "
-                                           "close_notify: data may have been lost");
-        }
+        if (m_encrypted && reset)
+            message = SecureSocket::tr("the peer reset the connection (TCP RST) without "
+                                       "close_notify: data may have been lost");
         break;
+    }
     default:
         break;
     }

@@ -1718,7 +1718,9 @@ void tst_QtCompat::disconnectFromHostWhenConnecting()
     // we did not call close, so the socket must be still open
     QVERIFY(socket->isOpen());
     QCOMPARE(socket->bytesToWrite(), qint64(0));
-    QCOMPARE(int(socket->write("USER ftptest\r\n")), 14);
+    // QSslSocket takes (and silently drops) a write to the closed connection; SecureSocket
+    // refuses it, as QTcpSocket does: a deliberate difference, so no data is lost unseen.
+    QCOMPARE(int(socket->write("USER ftptest\r\n")), impl == Impl::Qt ? 14 : -1);
     QVERIFY(waitUntil([&] { return thread->server()->connectionCount() == 1; }, kTimeout));
     QVERIFY(waitUntil([&] { return thread->server()->log(0)->disconnected.load(); }, kTimeout));
     QCOMPARE(thread->server()->log(0)->received(), QByteArray("XXXX LOGOUT\r\n"));
