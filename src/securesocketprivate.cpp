@@ -297,25 +297,24 @@ bool SecureSocketPrivate::startEncryption(Role role)
     return true;
 }
 
-// Bytes that arrived before the upgrade and were not read. A client drops them: they are not
-// part of the TLS session (a TLS server never speaks first), and keeping them would let an
-// attacker inject commands (the STARTTLS injection flaw). A server gives them to the engine
-// as the start of the client's handshake: a fast client's ClientHello may be there already,
-// read by the plain socket or peeked at by the application; anything else fails the handshake
-// and is never read as plaintext.
+// Bytes that arrived before the upgrade and were not read (by the plain socket, or peeked at
+// or read ahead by the application's QIODevice). For a server they may be the start of a fast
+// client's ClientHello: if they begin as a TLS handshake record does, they go to the engine.
+// Anything else was sent before the upgrade and is not part of the TLS session: keeping it
+// would let an attacker inject commands (the STARTTLS injection flaw), so it is dropped; a
+// client drops everything (a TLS server never speaks first).
 QByteArray SecureSocketPrivate::takeEarlyBytes(Role role)
 {
-    if (role == Role::Server)
-        return q->QIODevice::read(q->QIODevice::bytesAvailable()) + m_plain->readAll();
-    qint64 stale = q->QIODevice::bytesAvailable();
-    if (stale > 0)
-        q->QIODevice::skip(stale);
-    if (m_plain->bytesAvailable() > 0)
-        stale += m_plain->skip(m_plain->bytesAvailable());
-    if (stale > 0)
+    QByteArray early = q->QIODevice::read(q->QIODevice::bytesAvailable()) + m_plain->readAll();
+    const bool handshakeRecord =
+        !early.isEmpty() && early[0] == '\x16' && (early.size() < 2 || early[1] == '\x03');
+    if (role == Role::Server && handshakeRecord)
+        return early;
+    if (!early.isEmpty())
         qCWarning(lcSecureSocket,
                   "discarding %lld plaintext bytes received before the TLS handshake",
-                  static_cast<long long>(stale));
+                  static_cast<long long>(early.size()));
+    wipe(early);
     return {};
 }
 
