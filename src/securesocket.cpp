@@ -36,10 +36,10 @@ SecureSocket::SecureSocket(QObject *parent)
 
 SecureSocket::~SecureSocket()
 {
-    // The plain socket and the timers are children: stop them from signalling into a
+    // The TCP socket and the timers are children: stop them from signalling into a
     // half-destroyed object.
     d->stopTimers();
-    d->m_plain->disconnect(this);
+    d->m_tcp->disconnect(this);
     d->connectionEnded();
 }
 
@@ -238,11 +238,11 @@ bool SecureSocket::bind(const QHostAddress &address, quint16 port, BindMode mode
         return false;
     }
     d->reset();
-    if (!d->m_plain->bind(address, port, mode)) {
-        d->setError(d->m_plain->error(), NoTlsError, d->m_plain->errorString());
+    if (!d->m_tcp->bind(address, port, mode)) {
+        d->setError(d->m_tcp->error(), NoTlsError, d->m_tcp->errorString());
         return false;
     }
-    return true; // the plain socket's BoundState became ours
+    return true; // the TCP socket's BoundState became ours
 }
 
 void SecureSocket::ignoreCertErrors(const QList<VerifyError> &errors)
@@ -295,7 +295,7 @@ void SecureSocket::close()
     d->m_in.clear();
     d->m_inOffset = 0;
     if (!d->usesTls()) {
-        d->m_plain->close(); // its state changes are ours
+        d->m_tcp->close(); // its state changes are ours
         return;
     }
     // As QSslSocket: unconnected on return. close_notify and what was written before go out
@@ -320,7 +320,7 @@ void SecureSocket::abort()
 bool SecureSocket::flush()
 {
     if (!d->m_transport)
-        return d->m_plain->flush();
+        return d->m_tcp->flush();
     const bool encrypted = bytesToWrite() > 0;
     d->flushWrites();
     const bool sent = d->m_transport->flush();
@@ -333,21 +333,21 @@ bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState sta
 {
     d->connectionEnded(); // a connection this object carried before is over
     d->reset();
-    // The plain socket works on a duplicate; the descriptor given stays ours, so that
+    // The TCP socket works on a duplicate; the descriptor given stays ours, so that
     // socketDescriptor() keeps its number once TLS reads and writes it directly.
     const int duplicate = ::fcntl(static_cast<int>(socketDescriptor), F_DUPFD_CLOEXEC, 0);
-    if (!d->m_plain->setSocketDescriptor(duplicate >= 0 ? duplicate : socketDescriptor, state,
-                                         openMode)) {
+    if (!d->m_tcp->setSocketDescriptor(duplicate >= 0 ? duplicate : socketDescriptor, state,
+                                       openMode)) {
         if (duplicate >= 0)
             ::close(duplicate);
-        d->setError(d->m_plain->error(), NoTlsError, d->m_plain->errorString());
+        d->setError(d->m_tcp->error(), NoTlsError, d->m_tcp->errorString());
         return false;
     }
     if (duplicate >= 0)
         d->m_givenFd = static_cast<int>(socketDescriptor);
     QIODevice::open(openMode);
     d->mirrorAddresses();
-    d->setState(d->m_plain->state());
+    d->setState(d->m_tcp->state());
     return true;
 }
 
@@ -355,7 +355,7 @@ qintptr SecureSocket::socketDescriptor() const
 {
     if (d->m_transport)
         return d->m_transport->descriptor();
-    return d->m_givenFd >= 0 ? d->m_givenFd : d->m_plain->socketDescriptor();
+    return d->m_givenFd >= 0 ? d->m_givenFd : d->m_tcp->socketDescriptor();
 }
 
 void SecureSocket::setSocketOption(SocketOption option, const QVariant &value)
@@ -363,19 +363,19 @@ void SecureSocket::setSocketOption(SocketOption option, const QVariant &value)
     if (d->m_transport)
         d->m_transport->setOption(option, value);
     else
-        d->m_plain->setSocketOption(option, value);
+        d->m_tcp->setSocketOption(option, value);
 }
 
 QVariant SecureSocket::socketOption(SocketOption option)
 {
-    return d->m_transport ? d->m_transport->option(option) : d->m_plain->socketOption(option);
+    return d->m_transport ? d->m_transport->option(option) : d->m_tcp->socketOption(option);
 }
 
 void SecureSocket::setReadBufferSize(qint64 size)
 {
     d->m_readLimit = size;
     QTcpSocket::setReadBufferSize(size);
-    d->m_plain->setReadBufferSize(size);
+    d->m_tcp->setReadBufferSize(size);
     d->schedulePump(); // the limit may have grown
 }
 
@@ -384,8 +384,8 @@ qint64 SecureSocket::bytesAvailable() const
     qint64 available = QIODevice::bytesAvailable();
     if (d->usesTls())
         available += d->plaintextBuffered();
-    else if (d->m_plain->isOpen())
-        available += d->m_plain->bytesAvailable();
+    else if (d->m_tcp->isOpen())
+        available += d->m_tcp->bytesAvailable();
     return available;
 }
 
@@ -393,7 +393,7 @@ qint64 SecureSocket::bytesAvailable() const
 // goes down as bytesWritten() reports it).
 qint64 SecureSocket::bytesToWrite() const
 {
-    return d->usesTls() ? d->m_plainSubmitted - d->m_plainReported : d->m_plain->bytesToWrite();
+    return d->usesTls() ? d->m_plainSubmitted - d->m_plainReported : d->m_tcp->bytesToWrite();
 }
 
 bool SecureSocket::canReadLine() const
@@ -402,7 +402,7 @@ bool SecureSocket::canReadLine() const
         return true;
     if (d->usesTls())
         return d->m_in.indexOf('\n', d->m_inOffset) >= 0;
-    return d->m_plain->isOpen() && d->m_plain->canReadLine();
+    return d->m_tcp->isOpen() && d->m_tcp->canReadLine();
 }
 
 bool SecureSocket::atEnd() const
@@ -414,14 +414,14 @@ bool SecureSocket::waitForConnected(int msecs)
 {
     if (state() == ConnectedState)
         return true;
-    const bool connected = d->m_plain->waitForConnected(msecs); // TLS starts in connected()
+    const bool connected = d->m_tcp->waitForConnected(msecs); // TLS starts in connected()
     return d->usesTls() ? state() == ConnectedState : connected;
 }
 
 bool SecureSocket::waitForReadyRead(int msecs)
 {
     if (!d->usesTls())
-        return d->m_plain->waitForReadyRead(msecs);
+        return d->m_tcp->waitForReadyRead(msecs);
     const qint64 before = d->m_readyReadCount;
     return d->waitFor(msecs, [this, before] { return d->m_readyReadCount != before; });
 }
@@ -431,7 +431,7 @@ bool SecureSocket::waitForReadyRead(int msecs)
 bool SecureSocket::waitForBytesWritten(int msecs)
 {
     if (!d->usesTls())
-        return d->m_plain->waitForBytesWritten(msecs);
+        return d->m_tcp->waitForBytesWritten(msecs);
     if (bytesToWrite() > 0) {
         const qint64 before = d->m_plainReported;
         return d->waitFor(msecs, [this, before] { return d->m_plainReported != before; });
@@ -453,21 +453,21 @@ bool SecureSocket::waitForDisconnected(int msecs)
         return false;
     }
     if (!d->usesTls())
-        return d->m_plain->waitForDisconnected(msecs);
+        return d->m_tcp->waitForDisconnected(msecs);
     return d->waitFor(msecs, [this] { return state() == UnconnectedState; });
 }
 
 void SecureSocket::resume()
 {
-    d->m_plain->resume();
+    d->m_tcp->resume();
 }
 
 qint64 SecureSocket::readData(char *data, qint64 maxlen)
 {
     if (!d->usesTls()) {
-        if (!d->m_plain->isOpen())
+        if (!d->m_tcp->isOpen())
             return state() == ConnectedState ? 0 : -1;
-        return d->m_plain->read(data, maxlen);
+        return d->m_tcp->read(data, maxlen);
     }
     const qint64 n = std::min(maxlen, d->plaintextBuffered());
     if (n > 0) {
@@ -499,7 +499,7 @@ qint64 SecureSocket::writeData(const char *data, qint64 len)
         return -1;
     }
     if (!d->usesTls())
-        return d->m_plain->write(data, len);
+        return d->m_tcp->write(data, len);
     if ((d->m_engine && d->m_engine->isFailed()) || d->m_closing) {
         setErrorString(tr("The TLS connection is closing or has failed"));
         return -1;

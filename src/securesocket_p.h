@@ -1,10 +1,10 @@
-// Internal: SecureSocket's state. Unencrypted, SecureSocket is its plain QTcpSocket (m_plain)
+// Internal: SecureSocket's state. Unencrypted, SecureSocket is its plain QTcpSocket (m_tcp)
 // seen through SecureSocket's API. From the start of TLS (or from connectToHostEncrypted()) the
-// driver talks to one Transport (transport_p.h): the adopted descriptor, or m_plain itself.
+// driver talks to one Transport (transport_p.h): the adopted descriptor, or m_tcp itself.
 // The driver drives the engine: it passes ciphertext in (the engine reads straight from the
 // transport during a call), takes the engine's output and hands it to the transport, and
 // emits the signals for what the engine reports, one event at a time. Files:
-//   securesocketprivate.cpp  the life of a connection: connecting, the plain socket's
+//   securesocketprivate.cpp  the life of a connection: connecting, the TCP socket's
 //                            signals, the start of TLS, closing and aborting, reporting
 //   tlsdriver.cpp            the engine driven over the transport: receiving, the coalesced
 //                            writes, engine events and failures, waiting without an event loop
@@ -35,12 +35,12 @@ public:
     explicit SecureSocketPrivate(SecureSocket *q);
     ~SecureSocketPrivate();
 
-    // The plain socket's signals (connecting, and the whole connection while unencrypted).
-    void onPlainStateChanged(QAbstractSocket::SocketState state);
-    void onPlainConnected();
-    void onPlainReadyRead();
-    void onPlainError(QAbstractSocket::SocketError error);
-    void onPlainDisconnected();
+    // The TCP socket's signals (connecting, and the whole connection while unencrypted).
+    void onTcpStateChanged(QAbstractSocket::SocketState state);
+    void onTcpConnected();
+    void onTcpReadyRead();
+    void onTcpError(QAbstractSocket::SocketError error);
+    void onTcpDisconnected();
 
     // The life of a connection.
     void beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
@@ -61,7 +61,8 @@ public:
     void pump();
     void schedulePump();
     void receive();
-    bool drainPlaintext(bool ignoreLimit);
+    enum class ReadLimit { Respect, Ignore };
+    bool drainPlaintext(ReadLimit limit);
     void discardIncoming();
     void onTransportEnded();
     void queueWrite(const char *data, qint64 size);
@@ -110,7 +111,10 @@ public:
     }
 
     SecureSocket *q;
-    QTcpSocket *m_plain;
+    // The TCP connection as Qt's socket: connecting (host lookup, proxies, bind), then the
+    // whole connection while unencrypted; once TLS starts, either its descriptor is adopted
+    // (FdTransport) or it carries the ciphertext (SocketTransport).
+    QTcpSocket *m_tcp;
     std::unique_ptr<Transport> m_transport; // from the start of TLS to the next connection
     // The descriptor given to setSocketDescriptor(), owned until TLS adopts it (the plain
     // socket works on a duplicate), or -1.

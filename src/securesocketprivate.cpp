@@ -33,40 +33,40 @@ void wipe(QByteArray &data)
 }
 } // namespace
 
-SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q) : q(q), m_plain(new QTcpSocket(q))
+SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q) : q(q), m_tcp(new QTcpSocket(q))
 {
     using S = QTcpSocket;
-    // Direct: the plain socket is a child, always in our thread; and a socket moved to no
+    // Direct: the TCP socket is a child, always in our thread; and a socket moved to no
     // thread (used with waitFor...() only) has no event loop to deliver queued calls.
     constexpr auto direct = Qt::DirectConnection;
-    QObject::connect(m_plain, &S::hostFound, q, &SecureSocket::hostFound, direct);
+    QObject::connect(m_tcp, &S::hostFound, q, &SecureSocket::hostFound, direct);
     QObject::connect(
-        m_plain, &S::stateChanged, q,
-        [this](QAbstractSocket::SocketState s) { onPlainStateChanged(s); }, direct);
+        m_tcp, &S::stateChanged, q,
+        [this](QAbstractSocket::SocketState s) { onTcpStateChanged(s); }, direct);
     QObject::connect(
-        m_plain, &S::connected, q, [this] { onPlainConnected(); }, direct);
+        m_tcp, &S::connected, q, [this] { onTcpConnected(); }, direct);
     QObject::connect(
-        m_plain, &S::readyRead, q, [this] { onPlainReadyRead(); }, direct);
+        m_tcp, &S::readyRead, q, [this] { onTcpReadyRead(); }, direct);
     QObject::connect(
-        m_plain, &S::bytesWritten, q,
+        m_tcp, &S::bytesWritten, q,
         [this](qint64 n) {
             if (!usesTls())
                 emit this->q->bytesWritten(n);
         },
         direct);
     QObject::connect(
-        m_plain, &S::errorOccurred, q, [this](QAbstractSocket::SocketError e) { onPlainError(e); },
+        m_tcp, &S::errorOccurred, q, [this](QAbstractSocket::SocketError e) { onTcpError(e); },
         direct);
     QObject::connect(
-        m_plain, &S::readChannelFinished, q,
+        m_tcp, &S::readChannelFinished, q,
         [this] {
             if (!m_transport)
                 emit this->q->readChannelFinished();
         },
         direct);
     QObject::connect(
-        m_plain, &S::disconnected, q, [this] { onPlainDisconnected(); }, direct);
-    QObject::connect(m_plain, &S::proxyAuthenticationRequired, q,
+        m_tcp, &S::disconnected, q, [this] { onTcpDisconnected(); }, direct);
+    QObject::connect(m_tcp, &S::proxyAuthenticationRequired, q,
                      &SecureSocket::proxyAuthenticationRequired, direct);
 }
 
@@ -100,10 +100,10 @@ void SecureSocketPrivate::connectionEnded()
 
 void SecureSocketPrivate::mirrorAddresses()
 {
-    q->setLocalAddress(m_plain->localAddress());
-    q->setLocalPort(m_plain->localPort());
-    q->setPeerAddress(m_plain->peerAddress());
-    q->setPeerPort(m_plain->peerPort());
+    q->setLocalAddress(m_tcp->localAddress());
+    q->setLocalPort(m_tcp->localPort());
+    q->setPeerAddress(m_tcp->peerAddress());
+    q->setPeerPort(m_tcp->peerPort());
 }
 
 void SecureSocketPrivate::clearAddresses()
@@ -123,11 +123,11 @@ void SecureSocketPrivate::setError(QAbstractSocket::SocketError error,
     emit q->errorOccurred(error);
 }
 
-// --- the plain socket ----------------------------------------------------------------------
-// Until TLS has a transport, the plain socket's state is SecureSocket's; from then on the
+// --- the TCP socket ----------------------------------------------------------------------
+// Until TLS has a transport, the TCP socket's state is SecureSocket's; from then on the
 // transport reports the connection's end.
 
-void SecureSocketPrivate::onPlainStateChanged(QAbstractSocket::SocketState state)
+void SecureSocketPrivate::onTcpStateChanged(QAbstractSocket::SocketState state)
 {
     if (m_transport && state != QAbstractSocket::HostLookupState &&
         state != QAbstractSocket::ConnectingState)
@@ -137,12 +137,12 @@ void SecureSocketPrivate::onPlainStateChanged(QAbstractSocket::SocketState state
     else if (state == QAbstractSocket::UnconnectedState)
         endConnection(); // also when it never connected: nothing queued may wait for the next
     if (state != QAbstractSocket::ConnectedState || !m_encryptOnConnect)
-        setState(state); // encrypted: ConnectedState once TLS has started, see onPlainConnected
+        setState(state); // encrypted: ConnectedState once TLS has started, see onTcpConnected
 }
 
 // As QSslSocket does, the handshake starts before connected() is emitted: a slot that waits
 // for data (waitForReadyRead()) then drives the handshake.
-void SecureSocketPrivate::onPlainConnected()
+void SecureSocketPrivate::onTcpConnected()
 {
     if (m_transport && !m_encryptOnConnect)
         return;
@@ -158,20 +158,20 @@ void SecureSocketPrivate::onPlainConnected()
     emit q->connected();
 }
 
-void SecureSocketPrivate::onPlainReadyRead()
+void SecureSocketPrivate::onTcpReadyRead()
 {
     if (!usesTls())
         emit q->readyRead();
 }
 
-void SecureSocketPrivate::onPlainError(QAbstractSocket::SocketError error)
+void SecureSocketPrivate::onTcpError(QAbstractSocket::SocketError error)
 {
     if (m_transport && m_mode != SecureSocket::UnencryptedMode)
         return; // the transport reports it
-    setError(error, SecureSocket::NoTlsError, m_plain->errorString());
+    setError(error, SecureSocket::NoTlsError, m_tcp->errorString());
 }
 
-void SecureSocketPrivate::onPlainDisconnected()
+void SecureSocketPrivate::onTcpDisconnected()
 {
     if (m_transport && m_mode != SecureSocket::UnencryptedMode)
         return;
@@ -203,11 +203,11 @@ void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODev
         clearAddresses();
     q->setSocketError(QAbstractSocket::UnknownSocketError);
     q->setErrorString(QString());
-    m_plain->setProxy(q->proxy());
-    m_plain->setReadBufferSize(m_readLimit);
+    m_tcp->setProxy(q->proxy());
+    m_tcp->setReadBufferSize(m_readLimit);
     if (encrypt)
         startHandshakeTimer(); // a server that accepts and never answers must not hang us
-    m_plain->connectToHost(host, port, mode, protocol);
+    m_tcp->connectToHost(host, port, mode, protocol);
 }
 
 void SecureSocketPrivate::reset()
@@ -220,8 +220,8 @@ void SecureSocketPrivate::reset()
     wipe(m_in);
     m_inOffset = 0;
     m_newPlaintext = false;
-    if (m_plain->state() == QAbstractSocket::UnconnectedState && m_plain->isOpen())
-        m_plain->close();
+    if (m_tcp->state() == QAbstractSocket::UnconnectedState && m_tcp->isOpen())
+        m_tcp->close();
 }
 
 void SecureSocketPrivate::endConnection()
@@ -272,15 +272,15 @@ bool SecureSocketPrivate::startEncryption(Role role)
         if (name.isEmpty())
             name = m_verifyName.isEmpty() ? q->peerName() : m_verifyName;
         if (name.isEmpty())
-            name = m_plain->peerAddress().toString();
+            name = m_tcp->peerAddress().toString();
     }
     // A client resumes sessions of the same host and port; the engine adds the name it
     // verifies to the key, so a session is never resumed for another name.
     const std::string sessionKey =
         role == Role::Client
-            ? (q->peerName().isEmpty() ? m_plain->peerAddress().toString() : q->peerName())
+            ? (q->peerName().isEmpty() ? m_tcp->peerAddress().toString() : q->peerName())
                       .toStdString() +
-                  ':' + std::to_string(m_plain->peerPort())
+                  ':' + std::to_string(m_tcp->peerPort())
             : std::string();
     securesocket::releaseOpenSslStateWhenThreadEnds();
     m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey);
@@ -297,7 +297,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
     return true;
 }
 
-// Bytes that arrived before the upgrade and were not read (by the plain socket, or peeked at
+// Bytes that arrived before the upgrade and were not read (by the TCP socket, or peeked at
 // or read ahead by the application's QIODevice). For a server they may be the start of a fast
 // client's ClientHello: if they begin as a TLS handshake record does, they go to the engine.
 // Anything else was sent before the upgrade and is not part of the TLS session: keeping it
@@ -305,7 +305,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
 // client drops everything (a TLS server never speaks first).
 QByteArray SecureSocketPrivate::takeEarlyBytes(Role role)
 {
-    QByteArray early = q->QIODevice::read(q->QIODevice::bytesAvailable()) + m_plain->readAll();
+    QByteArray early = q->QIODevice::read(q->QIODevice::bytesAvailable()) + m_tcp->readAll();
     const bool handshakeRecord =
         !early.isEmpty() && early[0] == '\x16' && (early.size() < 2 || early[1] == '\x03');
     if (role == Role::Server && handshakeRecord)
@@ -318,8 +318,8 @@ QByteArray SecureSocketPrivate::takeEarlyBytes(Role role)
     return {};
 }
 
-// The transport from now on: the connection's descriptor, taken over from the plain socket
-// (which is closed without touching the connection), or the plain socket itself through a
+// The transport from now on: the connection's descriptor, taken over from the TCP socket
+// (which is closed without touching the connection), or the TCP socket itself through a
 // proxy (the descriptor then leads to the proxy) or while it still holds plaintext to send.
 // A client's adopted descriptor has a new number (socketDescriptor() tells it); one given to
 // setSocketDescriptor() keeps its own.
@@ -327,29 +327,29 @@ void SecureSocketPrivate::useTransport()
 {
     const Transport::Handlers handlers{[this] { pump(); },
                                        [this](qint64 n) { onTransportWritten(n); }};
-    const int fd = m_givenFd >= 0 ? m_givenFd : static_cast<int>(m_plain->socketDescriptor());
+    const int fd = m_givenFd >= 0 ? m_givenFd : static_cast<int>(m_tcp->socketDescriptor());
     sockaddr_storage address{};
     socklen_t length = sizeof address;
-    bool direct = fd >= 0 && m_plain->bytesToWrite() == 0 &&
+    bool direct = fd >= 0 && m_tcp->bytesToWrite() == 0 &&
                   ::getpeername(fd, reinterpret_cast<sockaddr *>(&address), &length) == 0;
     if (direct) {
         const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(&address);
         const auto *in4 = reinterpret_cast<const sockaddr_in *>(&address);
         const quint16 port = ntohs(address.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
-        direct = port == m_plain->peerPort() &&
+        direct = port == m_tcp->peerPort() &&
                  QHostAddress(reinterpret_cast<const sockaddr *>(&address))
-                     .isEqual(m_plain->peerAddress(), QHostAddress::TolerantConversion);
+                     .isEqual(m_tcp->peerAddress(), QHostAddress::TolerantConversion);
     }
     const int own = !direct          ? -1
                     : m_givenFd >= 0 ? std::exchange(m_givenFd, -1)
                                      : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0) {
-        m_transport = std::make_unique<SocketTransport>(m_plain, q, handlers);
+        m_transport = std::make_unique<SocketTransport>(m_tcp, q, handlers);
         return;
     }
     {
-        const QSignalBlocker silence(m_plain);
-        m_plain->abort(); // closes its descriptor; ours keeps the connection
+        const QSignalBlocker silence(m_tcp);
+        m_tcp->abort(); // closes its descriptor; ours keeps the connection
     }
     m_transport = std::make_unique<FdTransport>(own, q, handlers);
 }
@@ -357,7 +357,7 @@ void SecureSocketPrivate::useTransport()
 void SecureSocketPrivate::disconnectFromHost()
 {
     if (!usesTls()) {
-        m_plain->disconnectFromHost();
+        m_tcp->disconnectFromHost();
         return;
     }
     if (!m_encrypted && (m_encryptOnConnect || !m_out.isEmpty())) {
@@ -437,7 +437,7 @@ void SecureSocketPrivate::abortConnection()
     }
     endConnection();
     QPointer<SecureSocket> guard(q);
-    m_plain->abort(); // emits stateChanged(), readChannelFinished(), disconnected() via us
+    m_tcp->abort(); // emits stateChanged(), readChannelFinished(), disconnected() via us
     if (guard)
-        setState(QAbstractSocket::UnconnectedState); // if the plain socket had nothing to say
+        setState(QAbstractSocket::UnconnectedState); // if the TCP socket had nothing to say
 }

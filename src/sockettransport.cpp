@@ -105,7 +105,7 @@ void SocketTransport::shutdownWrite()
         ::shutdown(static_cast<int>(m_socket->socketDescriptor()), SHUT_WR);
 }
 
-// Closed once the plain socket has sent its queue and become unconnected; reported from the
+// Closed once the TCP socket has sent its queue and become unconnected; reported from the
 // event loop even when that happens at once, as the adopted descriptor does.
 void SocketTransport::close(std::function<void()> closed)
 {

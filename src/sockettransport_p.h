@@ -1,5 +1,5 @@
 // Internal: the Transport over the plain QTcpSocket, for connections whose descriptor is not
-// adopted (through a proxy, or while the plain socket still had plaintext to send when TLS
+// adopted (through a proxy, or while the TCP socket still had plaintext to send when TLS
 // began). See transport_p.h. The QTcpSocket stays owned by SecureSocket.
 #ifndef SECURESOCKET_SOCKETTRANSPORT_P_H
 #define SECURESOCKET_SOCKETTRANSPORT_P_H
@@ -28,7 +28,7 @@ public:
     bool isOpen() const override;
     void shutdownWrite() override;
     void close(std::function<void()> closed) override;
-    void release() override { m_closed = nullptr; } // the plain socket closes on its own
+    void release() override { m_closed = nullptr; } // the TCP socket closes on its own
     void abort() override;
     End end() const override { return m_end; }
     QAbstractSocket::SocketError error() const override { return m_error; }

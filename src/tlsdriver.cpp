@@ -108,7 +108,7 @@ void SecureSocketPrivate::receive()
     ReceiveIo io{*m_transport};
     m_engine->setInputSource([&io](char *data, size_t size) { return io.receive(data, size); });
     m_engine->process();
-    const bool bounded = !drainPlaintext(false);
+    const bool bounded = !drainPlaintext(ReadLimit::Respect);
     m_engine->setInputSource(nullptr);
     m_wireBytes += io.received;
     if (bounded)
@@ -138,14 +138,14 @@ void SecureSocketPrivate::discardIncoming()
 
 // Decrypts what the engine holds (reading the transport as it goes) into m_in, at most
 // kPullPerPump bytes; returns false when it stopped at that bound.
-bool SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
+bool SecureSocketPrivate::drainPlaintext(ReadLimit limit)
 {
     qint64 total = 0;
     for (;;) {
         if (total >= kPullPerPump)
             return false;
         qint64 room = kPlainChunk;
-        if (!ignoreLimit && m_readLimit > 0)
+        if (limit == ReadLimit::Respect && m_readLimit > 0)
             room = std::min(room, m_readLimit - plaintextHeld());
         if (room <= 0)
             return true;
@@ -180,11 +180,12 @@ void SecureSocketPrivate::onTransportEnded()
     if (!expected) {
         m_engine->feedEof();
         m_engine->process();
-        drainPlaintext(true);
+        drainPlaintext(ReadLimit::Ignore);
         handleEvents();
         if (guard && m_engine &&
             (m_engine->phase() == Phase::Data || m_engine->phase() == Phase::Shutdown)) {
-            drainPlaintext(true); // read() reports a truncation once it finds the input ended
+            drainPlaintext(
+                ReadLimit::Ignore); // read() reports a truncation once it finds the input ended
             handleEvents();
         }
         if (!guard)
@@ -464,8 +465,8 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
         if (m_transport) {
             if (!m_transport->waitForActivity(remainingMs(deadline)))
                 break; // the time is up, or nothing can happen any more
-        } else if (m_encryptOnConnect && m_plain->state() != QAbstractSocket::UnconnectedState) {
-            m_plain->waitForConnected(remainingMs(deadline)); // TLS starts in connected()
+        } else if (m_encryptOnConnect && m_tcp->state() != QAbstractSocket::UnconnectedState) {
+            m_tcp->waitForConnected(remainingMs(deadline)); // TLS starts in connected()
         } else {
             break;
         }
