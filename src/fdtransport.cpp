@@ -353,6 +353,8 @@ bool FdTransport::flush()
     if (bytesToWrite() == 0) {
         m_pending.clear(); // an idle connection keeps no buffer
         m_pendingOffset = 0;
+        if (m_closed && m_fd >= 0 && !m_writeFailed)
+            ::shutdown(m_fd, SHUT_WR); // closing: the FIN leaves right behind the last bytes
     }
     if (m_fd >= 0 && !m_writeFailed)
         m_writeNotifier->setEnabled(bytesToWrite() > 0);

@@ -197,6 +197,18 @@ raw.settimeout(20)
 tls = context.wrap_socket(raw, server_side=True)
 if mode == "silent":
     time.sleep(60)
+if mode == "finwatch":
+    import os
+    while tls.recv(4096):  # until the client's close_notify
+        pass
+    time.sleep(0.1)
+    raw_end = socket.socket(fileno=os.dup(tls.fileno()))
+    raw_end.setblocking(False)
+    try:
+        print("fin" if raw_end.recv(1, socket.MSG_PEEK) == b"" else "data", flush=True)
+    except BlockingIOError:
+        print("no fin", flush=True)
+    sys.exit(0)
 if mode == "stall":
     tls.setblocking(False)
     try:
@@ -250,6 +262,7 @@ private slots:
     void endInReadyRead();
     void truncation();
     void reset();
+    void finLeavesWithCloseNotify();
     void closeWithSilentPeer();
     void peerStopsReadingAfterCloseNotify();
     void nothingStaleAfterFailedConnect();
@@ -1036,6 +1049,26 @@ void tst_Socket::peerStopsReadingAfterCloseNotify()
     QVERIFY2(peerFinished(python), python.readAllStandardError().constData());
     QCOMPARE(log.errors.value(0), QAbstractSocket::RemoteHostClosedError);
     QCOMPARE(client.state(), QAbstractSocket::UnconnectedState);
+}
+
+// close_notify and the FIN leave together: the peer sees the end of the stream while the
+// client's thread is still busy (no event loop has run since disconnectFromHost()).
+void tst_Socket::finLeavesWithCloseNotify()
+{
+    QProcess python;
+    const quint16 port = startPythonServer(python, QStringLiteral("finwatch"), 0);
+    if (QTest::currentTestFailed())
+        return;
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kIp, port);
+    QVERIFY(waitUntil([&] { return log.encrypted == 1; }, kTimeout));
+    client.disconnectFromHost();
+    QVERIFY(python.waitForReadyRead(kTimeout)); // blocks this thread: no event loop runs
+    QCOMPARE(python.readLine().trimmed(), QByteArray("fin"));
+    QVERIFY(log.waitClosed(kTimeout));
+    QVERIFY2(peerFinished(python), python.readAllStandardError().constData());
 }
 
 // A peer that never answers close_notify: the socket closes anyway, a little later.
