@@ -1,13 +1,10 @@
-// SecureSocket: the public API. The driver of the engine, and every signal it emits, is in
-// securesocketprivate.cpp.
+// SecureSocket: the public API. The connection's life and the signals it emits are in
+// securesocketprivate.cpp and tlsdriver.cpp.
 #include <SecureSocket/securesocket.h>
 
 #include "secureconfiguration_p.h"
 #include "securesocket_p.h"
 
-#include <QSslCipher>
-#include <QSslConfiguration>
-#include <QSslKey>
 #include <QTimer>
 
 #include <algorithm>
@@ -17,16 +14,6 @@
 #include <unistd.h>
 
 using securesocket::engine::Role;
-
-namespace {
-QByteArray pemOf(const QList<QSslCertificate> &certs)
-{
-    QByteArray pem;
-    for (const QSslCertificate &cert : certs)
-        pem += cert.toPem();
-    return pem;
-}
-} // namespace
 
 // --- SecureSocket --------------------------------------------------------------------------
 
@@ -138,58 +125,6 @@ SecureConfiguration SecureSocket::configuration() const
 void SecureSocket::setConfiguration(const SecureConfiguration &configuration)
 {
     d->m_config = configuration;
-}
-
-void SecureSocket::setConfiguration(const QSslConfiguration &qt)
-{
-    SecureConfiguration config;
-    const QList<QSslCertificate> cas = qt.caCertificates();
-    if (!cas.isEmpty() && cas != QSslConfiguration::systemCaCertificates()) {
-        config.setUseSystemCaCertificates(false);
-        config.setCaCertificatesPem(pemOf(cas));
-    }
-    config.setLocalCertificateChainPem(pemOf(qt.localCertificateChain()));
-    if (!qt.privateKey().isNull())
-        config.setPrivateKeyPem(qt.privateKey().toPem());
-    switch (qt.peerVerifyMode()) {
-    case QSslSocket::VerifyNone:
-        config.setPeerVerifyMode(SecureConfiguration::VerifyNone);
-        break;
-    case QSslSocket::QueryPeer:
-        config.setPeerVerifyMode(SecureConfiguration::QueryPeer);
-        break;
-    case QSslSocket::VerifyPeer:
-        config.setPeerVerifyMode(SecureConfiguration::VerifyPeer);
-        break;
-    case QSslSocket::AutoVerifyPeer:
-        config.setPeerVerifyMode(SecureConfiguration::AutoVerifyPeer);
-        break;
-    }
-    switch (qt.protocol()) {
-    case QSsl::TlsV1_3:
-        config.setMaximumProtocol(SecureConfiguration::Tls13);
-        Q_FALLTHROUGH();
-    case QSsl::TlsV1_3OrLater:
-        config.setMinimumProtocol(SecureConfiguration::Tls13);
-        break;
-    case QSsl::TlsV1_2:
-        config.setMaximumProtocol(SecureConfiguration::Tls12);
-        break;
-    default:
-        break;
-    }
-    QByteArray list, suites;
-    if (qt.ciphers() != QSslConfiguration::supportedCiphers()) {
-        for (const QSslCipher &cipher : qt.ciphers()) {
-            QByteArray &target = cipher.name().startsWith(QLatin1String("TLS_")) ? suites : list;
-            target += (target.isEmpty() ? "" : ":") + cipher.name().toLatin1();
-        }
-    }
-    config.setCipherList(list);
-    config.setCipherSuites(suites);
-    config.setAlpnProtocols(qt.allowedNextProtocols());
-    config.setPeerVerifyName(d->m_config.peerVerifyName());
-    d->m_config = config;
 }
 
 void SecureSocket::setCaCertificatesFile(const QString &path)
