@@ -300,6 +300,8 @@ qint64 pendingWrite(const QTcpSocket *socket)
 {
     if (const auto *qt = qobject_cast<const QSslSocket *>(socket))
         return qt->bytesToWrite() + qt->encryptedBytesToWrite();
+    if (const auto *ours = qobject_cast<const SecureSocket *>(socket))
+        return ours->bytesToWrite() + ours->encryptedBytesToWrite();
     return socket->bytesToWrite();
 }
 
@@ -308,6 +310,8 @@ void onWritten(QTcpSocket *socket, QObject *context, const std::function<void()>
     QObject::connect(socket, &QIODevice::bytesWritten, context, f);
     if (auto *qt = qobject_cast<QSslSocket *>(socket))
         QObject::connect(qt, &QSslSocket::encryptedBytesWritten, context, f);
+    if (auto *ours = qobject_cast<SecureSocket *>(socket))
+        QObject::connect(ours, &SecureSocket::encryptedBytesWritten, context, f);
 }
 
 void closeSocket(QTcpSocket *socket)

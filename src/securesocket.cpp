@@ -331,6 +331,11 @@ qint64 SecureSocket::bytesToWrite() const
     return d->usesTls() ? d->m_plainSubmitted - d->m_plainReported : d->m_tcp->bytesToWrite();
 }
 
+qint64 SecureSocket::encryptedBytesToWrite() const
+{
+    return d->m_transport && d->usesTls() ? d->m_transport->bytesToWrite() : 0;
+}
+
 bool SecureSocket::canReadLine() const
 {
     if (QIODevice::canReadLine())

@@ -140,7 +140,10 @@ public:
     // Encrypted, bytesAvailable() never exceeds size: the socket stops decrypting, then reading.
     void setReadBufferSize(qint64 size) override;
     qint64 bytesAvailable() const override;
+    // Encrypted, as QSslSocket's: plaintext written and not yet encrypted; the ciphertext not
+    // yet taken by the kernel is encryptedBytesToWrite() (use both for flow control).
     qint64 bytesToWrite() const override;
+    qint64 encryptedBytesToWrite() const;
     bool canReadLine() const override;
     bool atEnd() const override;
     bool waitForConnected(int msecs = 30000) override;

@@ -262,6 +262,7 @@ private slots:
     void endInReadyRead();
     void truncation();
     void reset();
+    void writeCounters();
     void finLeavesWithCloseNotify();
     void closeWithSilentPeer();
     void peerStopsReadingAfterCloseNotify();
@@ -838,6 +839,37 @@ void tst_Socket::tlsSignals()
     // answer is read (and dropped) by the lingering close.
     QCOMPARE(alertsReceived.count(), 0);
     QVERIFY(log.errors.isEmpty());
+}
+
+// bytesToWrite() counts the plaintext not yet encrypted (as QSslSocket's: none once the event
+// loop has run); encryptedBytesToWrite() the ciphertext the kernel has not taken yet, which
+// drains once the peer reads. Flow control uses both.
+void tst_Socket::writeCounters()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    server.readIncoming = false;
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    ClientLog log(&client);
+    client.connectToHostEncrypted(kIp, server.port());
+    QVERIFY(waitUntil([&] { return log.encrypted == 1 && server.lastPeer(); }, kTimeout));
+    QCOMPARE(client.encryptedBytesToWrite(), qint64(0));
+    const QByteArray data = pattern(32 * 1024 * 1024);
+    QSignalSpy written(&client, &QIODevice::bytesWritten);
+    QCOMPARE(client.write(data), data.size());
+    QCOMPARE(client.bytesToWrite(), data.size());
+    QVERIFY(written.wait(kTimeout));
+    QCOMPARE(client.bytesToWrite(), qint64(0));
+    // The peer reads nothing: the kernel cannot have taken 32 MiB.
+    QVERIFY2(client.encryptedBytesToWrite() > 0, "all sent?");
+    QTcpSocket *peer = server.lastPeer();
+    QByteArray received;
+    QObject::connect(peer, &QIODevice::readyRead, peer, [&] { received += peer->readAll(); });
+    received += peer->readAll();
+    QVERIFY(waitUntil([&] { return received.size() == data.size(); }, 30000));
+    QVERIFY(received == data);
+    QCOMPARE(client.encryptedBytesToWrite(), qint64(0));
 }
 
 // --- closing -------------------------------------------------------------------------------
