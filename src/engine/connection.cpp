@@ -1,3 +1,7 @@
+// Connection: one TLS connection over OpenSSL (handshake, verification pause, data,
+// close_notify, failure), the BIO over its two byte queues, the output sink and input source,
+// and the release of buffers when idle. Its buffers are in bytequeue.cpp, the error sentences in
+// errors.cpp.
 #include "connection.h"
 
 #include <openssl/err.h>
@@ -7,62 +11,6 @@
 #include <cstring>
 
 namespace securesocket::engine {
-
-namespace detail {
-
-char *ByteQueue::space(size_t want)
-{
-    want = std::max<size_t>(want, 1);
-    if (spaceSize() >= want)
-        return m_storage.get() + m_end;
-    const size_t held = size();
-    // Move the bytes to the front only when they are fewer than the bytes consumed before
-    // them (so each byte is moved at most about once), otherwise grow.
-    if (m_capacity - held >= want && held <= m_begin) {
-        if (held > 0)
-            std::memmove(m_storage.get(), m_storage.get() + m_begin, held);
-        m_begin = 0;
-        m_end = held;
-        return m_storage.get() + m_end;
-    }
-    // After release(), the size the last burst needed comes back in one allocation.
-    const size_t capacity = std::max(
-        {m_capacity + m_capacity / 2, held + want, m_capacity == 0 ? m_hint : 0, size_t(4096)});
-    std::unique_ptr<char[]> storage(new char[capacity]);
-    if (held > 0)
-        std::memcpy(storage.get(), m_storage.get() + m_begin, held);
-    m_storage = std::move(storage);
-    m_capacity = capacity;
-    m_begin = 0;
-    m_end = held;
-    return m_storage.get() + m_end;
-}
-
-void ByteQueue::append(const char *bytes, size_t n)
-{
-    if (n == 0)
-        return;
-    std::memcpy(space(n), bytes, n);
-    m_end += n;
-}
-
-void ByteQueue::consume(size_t n)
-{
-    m_begin += std::min(n, size());
-    if (m_begin == m_end)
-        m_begin = m_end = 0;
-}
-
-void ByteQueue::release()
-{
-    // Remembered for the next burst, up to a size malloc still serves from its heap.
-    if (m_capacity > 0)
-        m_hint = std::min(m_capacity, kMaxHint);
-    m_storage.reset();
-    m_capacity = m_begin = m_end = 0;
-}
-
-} // namespace detail
 
 namespace {
 
@@ -184,113 +132,6 @@ void infoCallback(const SSL *ssl, int where, int value)
     if ((where & SSL_CB_ALERT) != 0) {
         if (Connection *connection = connectionOf(ssl))
             connection->onAlert((where & SSL_CB_READ) != 0, value);
-    }
-}
-
-// The alert's name; OpenSSL 3.0 calls some TLS 1.3 alerts "unknown".
-std::string alertName(int description)
-{
-    switch (description) {
-    case 109:
-        return "missing extension";
-    case 116:
-        return "certificate required";
-    case 120:
-        return "no application protocol";
-    default:
-        break;
-    }
-    const std::string text = SSL_alert_desc_string_long(description);
-    return text == "unknown" ? "alert " + std::to_string(description) : text;
-}
-
-const char *versionName(int version)
-{
-    switch (version) {
-    case TLS1_3_VERSION:
-        return "TLS 1.3";
-    case TLS1_2_VERSION:
-        return "TLS 1.2";
-    default:
-        return "TLS";
-    }
-}
-
-std::string versionRange(int minVersion, int maxVersion)
-{
-    return minVersion == maxVersion
-               ? std::string("only ") + versionName(minVersion)
-               : std::string(versionName(minVersion)) + " to " + versionName(maxVersion);
-}
-
-// Turns OpenSSL's reason for a failed handshake or record into a sentence and a kind.
-Error describeSslFailure(const OsslError &cause, Role role, int minVersion, int maxVersion)
-{
-    const int reason = ERR_GET_REASON(cause.code);
-    const std::string peer = role == Role::Client ? "the server" : "the client";
-    const std::string detail = cause.text.empty() ? "" : " (" + cause.text + ")";
-    if (ERR_GET_LIB(cause.code) != ERR_LIB_SSL)
-        return {Error::Protocol, "TLS error with " + peer + detail};
-    if (reason >= SSL_AD_REASON_OFFSET) {
-        const std::string alert = alertName(reason - SSL_AD_REASON_OFFSET);
-        std::string message = peer + " aborted with the alert '" + alert + "'";
-        if (reason - SSL_AD_REASON_OFFSET == 116)
-            message += ": it requires a client certificate";
-        return {Error::AlertReceived, message};
-    }
-    switch (reason) {
-    case SSL_R_HTTP_REQUEST:
-    case SSL_R_HTTPS_PROXY_REQUEST:
-        return {Error::Protocol, peer + " sent a plain HTTP request, not TLS" + detail};
-    case SSL_R_WRONG_VERSION_NUMBER:
-    case SSL_R_UNKNOWN_PROTOCOL:
-    case SSL_R_UNEXPECTED_MESSAGE:
-    case SSL_R_UNEXPECTED_RECORD:
-    case SSL_R_LENGTH_MISMATCH:
-    case SSL_R_BAD_PACKET_LENGTH:
-    case SSL_R_BAD_RECORD_TYPE:
-        return {Error::Protocol, peer + " sent data that is not valid TLS" + detail};
-    case SSL_R_PACKET_LENGTH_TOO_LONG:
-    case SSL_R_ENCRYPTED_LENGTH_TOO_LONG:
-    case SSL_R_DATA_LENGTH_TOO_LONG:
-    case SSL_R_RECORD_TOO_SMALL:
-    case SSL_R_EXCESSIVE_MESSAGE_SIZE:
-        return {Error::Protocol,
-                peer + " sent a TLS record of a size the protocol forbids" + detail};
-    case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
-    case SSL_R_DECRYPTION_FAILED:
-        return {Error::Protocol, "a record from " + peer +
-                                     " failed its integrity check (data altered in transit?)" +
-                                     detail};
-    case SSL_R_UNSUPPORTED_PROTOCOL:
-    case SSL_R_VERSION_TOO_LOW:
-    case SSL_R_NO_PROTOCOLS_AVAILABLE:
-    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-        // When we allow the newest version, the peer can only be too old.
-        if (maxVersion >= TLS1_3_VERSION)
-            return {Error::Incompatible, peer + " offered only TLS versions older than " +
-                                             versionName(minVersion) + ", the minimum allowed" +
-                                             detail};
-        return {Error::Incompatible, peer + " has no TLS version in common with us (allowed " +
-                                         "here: " + versionRange(minVersion, maxVersion) + ")" +
-                                         detail};
-    case SSL_R_NO_SHARED_CIPHER:
-    case SSL_R_NO_CIPHERS_AVAILABLE:
-    case SSL_R_NO_SHARED_GROUPS:
-    case SSL_R_NO_SUITABLE_KEY_SHARE:
-    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
-    case SSL_R_WRONG_CIPHER_RETURNED:
-        return {Error::Incompatible, peer +
-                                         " has no cipher suite, group or signature algorithm "
-                                         "in common with us" +
-                                         detail};
-    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-        return {Error::Certificate, "client certificate missing: the client sent no certificate "
-                                    "and one is required"};
-    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-        return {Error::Truncated, peer + " closed the connection without close_notify"};
-    default:
-        return {Error::Protocol, "TLS error with " + peer + detail};
     }
 }
 
@@ -796,7 +637,8 @@ void Connection::failFromSsl(int sslError)
     }
     if (sslError == SSL_ERROR_SSL || cause.code != 0) {
         Error error =
-            describeSslFailure(cause, role(), SSL_CTX_get_min_proto_version(m_context->native()),
+            describeSslFailure(cause, role() == Role::Client ? "the server" : "the client",
+                               SSL_CTX_get_min_proto_version(m_context->native()),
                                SSL_CTX_get_max_proto_version(m_context->native()));
         if (ERR_GET_REASON(cause.code) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
             VerifyFailure missing;

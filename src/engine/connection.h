@@ -48,10 +48,11 @@
 #ifndef SECURESOCKET_ENGINE_CONNECTION_H
 #define SECURESOCKET_ENGINE_CONNECTION_H
 
+#include "bytequeue.h"
 #include "context.h"
+#include "errors.h"
 #include "verify.h"
 
-#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -61,35 +62,6 @@
 
 namespace securesocket::engine {
 
-namespace detail {
-// Bytes in one contiguous block: appended at the end, consumed from the front. Ciphertext only
-// (nothing secret): storage is freed without wiping.
-class ByteQueue
-{
-public:
-    const char *data() const { return m_storage.get() + m_begin; }
-    size_t size() const { return m_end - m_begin; }
-    bool empty() const { return m_begin == m_end; }
-    // At least want writable bytes at data() + size(); spaceSize() says how many.
-    char *space(size_t want);
-    size_t spaceSize() const { return m_capacity - m_end; }
-    void commit(size_t n) { m_end += std::min(n, spaceSize()); }
-    void append(const char *bytes, size_t n);
-    void consume(size_t n);
-    // Frees the storage (the queue must be empty or its contents are dropped).
-    void release();
-    size_t capacity() const { return m_capacity; }
-
-private:
-    static constexpr size_t kMaxHint = 96 * 1024;
-    std::unique_ptr<char[]> m_storage;
-    size_t m_capacity = 0;
-    size_t m_hint = 0; // the capacity before release()
-    size_t m_begin = 0;
-    size_t m_end = 0;
-};
-} // namespace detail
-
 enum class Phase {
     Handshake,     // negotiating
     VerifyPending, // handshake paused until resolveVerification()
@@ -97,22 +69,6 @@ enum class Phase {
     Shutdown,      // close_notify sent or received, the other not yet
     Closed,        // close_notify sent and received: clean end
     Failed         // fatal error (see error()); includes truncation
-};
-
-struct Error
-{
-    enum Kind {
-        None,
-        Config,        // the local configuration is unusable
-        Protocol,      // the peer sent something that is not valid TLS
-        Incompatible,  // no common version, cipher, group or ALPN
-        Certificate,   // verification failed and was not forgiven
-        AlertReceived, // the peer aborted with an alert
-        Truncated,     // the transport closed without close_notify
-        Internal       // OpenSSL failed unexpectedly
-    };
-    Kind kind = None;
-    std::string message; // a sentence a person can act on
 };
 
 struct Alert
