@@ -4,8 +4,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <map>
-#include <mutex>
 #include <stdexcept>
 
 namespace fuzzsupport {
@@ -123,25 +121,15 @@ Config clientConfig(uint8_t options)
 
 std::shared_ptr<const Context> context(const Config &config, Role role)
 {
-    // Context::get keeps 32 contexts; the targets use up to 128 settings: keep them all here.
-    static std::mutex mutex;
-    static std::map<std::string, std::shared_ptr<const Context>> built;
-    const std::string key = std::string(role == Role::Client ? "C" : "S") + config.caPem +
-                            config.certChainPem + std::to_string(int(config.verifyMode)) +
-                            std::to_string(config.minVersion) + std::to_string(config.maxVersion) +
-                            std::to_string(config.alpn.size());
-    std::lock_guard<std::mutex> lock(mutex);
-    auto &slot = built[key];
-    if (!slot) {
-        std::string error;
-        slot = Context::get(config, role, &error);
-        requireEmptyErrorQueue("Context::get");
-        if (!slot) {
-            std::fprintf(stderr, "fuzz: cannot build the context: %s\n", error.c_str());
-            std::abort();
-        }
+    static ContextCache cache(256); // the targets use up to 128 settings: every one is kept
+    std::string error;
+    auto context = cache.get(config, role, &error);
+    requireEmptyErrorQueue("ContextCache::get");
+    if (!context) {
+        std::fprintf(stderr, "fuzz: cannot build the context: %s\n", error.c_str());
+        std::abort();
     }
-    return slot;
+    return context;
 }
 
 void drive(Connection &connection, const uint8_t *stream, size_t size, const Drive &how)

@@ -57,9 +57,10 @@ void pump(Connection &client, Connection &server, Streams &streams)
 Streams converse(const Config &clientConfig, const Config &serverConfig,
                  const std::string &sessionKey = {})
 {
+    static ContextCache cache; // a resumed conversation finds the session of the one before
     std::string error;
-    auto clientContext = Context::get(clientConfig, Role::Client, &error);
-    auto serverContext = Context::get(serverConfig, Role::Server, &error);
+    auto clientContext = cache.get(clientConfig, Role::Client, &error);
+    auto serverContext = cache.get(serverConfig, Role::Server, &error);
     if (!clientContext || !serverContext)
         throw std::runtime_error("context: " + error);
     Connection client(clientContext, "localhost", sessionKey);

@@ -122,69 +122,15 @@ const BIO_METHOD *queueBioMethod()
     return method.get();
 }
 
-Connection *connectionOf(const SSL *ssl)
-{
-    return static_cast<Connection *>(SSL_get_app_data(ssl));
-}
-
-void infoCallback(const SSL *ssl, int where, int value)
-{
-    if ((where & SSL_CB_ALERT) != 0) {
-        if (Connection *connection = connectionOf(ssl))
-            connection->onAlert((where & SSL_CB_READ) != 0, value);
-    }
-}
-
 } // namespace
 
-namespace detail {
-int certVerifyCallback(X509_STORE_CTX *store, void *)
+void Connection::infoCallback(const SSL *ssl, int where, int value)
 {
-    const int index = SSL_get_ex_data_X509_STORE_CTX_idx();
-    auto *ssl = static_cast<SSL *>(X509_STORE_CTX_get_ex_data(store, index));
-    Connection *connection = ssl ? connectionOf(ssl) : nullptr;
-    return connection ? connection->verifyPeer(store) : 0;
+    if ((where & SSL_CB_ALERT) == 0)
+        return;
+    if (ConnectionHooks *hooks = ConnectionHooks::of(ssl))
+        static_cast<Connection *>(hooks)->onAlert((where & SSL_CB_READ) != 0, value);
 }
-
-int newSessionCallback(SSL *ssl, SSL_SESSION *session)
-{
-    Connection *connection = connectionOf(ssl);
-    return connection && connection->storeSession(session) ? 1 : 0;
-}
-
-int ticketKeyCallback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
-                      EVP_MAC_CTX *mac, int encrypt)
-{
-    Connection *connection = connectionOf(ssl);
-    return connection ? connection->context().ticketKeyCallback(name, iv, cipher, mac, encrypt)
-                      : -1;
-}
-
-// Each ticket records whether the client's certificate had verification failures; such a
-// ticket never resumes, since a resumed session skips verification and its failures.
-int ticketMadeCallback(SSL *ssl, void *)
-{
-    Connection *connection = connectionOf(ssl);
-    const unsigned char mark = connection && connection->verifyFailures().empty() ? 'V' : 'F';
-    return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), &mark, 1);
-}
-
-SSL_TICKET_RETURN ticketOpenedCallback(SSL *, SSL_SESSION *session, const unsigned char *, size_t,
-                                       SSL_TICKET_STATUS status, void *)
-{
-    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
-        return status == SSL_TICKET_EMPTY || status == SSL_TICKET_NO_DECRYPT
-                   ? SSL_TICKET_RETURN_IGNORE_RENEW
-                   : SSL_TICKET_RETURN_IGNORE;
-    void *data = nullptr;
-    size_t size = 0;
-    if (SSL_SESSION_get0_ticket_appdata(session, &data, &size) != 1 || size != 1 ||
-        *static_cast<unsigned char *>(data) != 'V')
-        return SSL_TICKET_RETURN_IGNORE_RENEW;
-    // Renew always: without a fresh ticket the client could not resume its next connection.
-    return SSL_TICKET_RETURN_USE_RENEW;
-}
-} // namespace detail
 
 bool Connection::storeSession(SSL_SESSION *session)
 {
@@ -218,7 +164,7 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
     // The record buffers are kept while data flows and freed when the connection is idle
     // (releaseBuffersIfIdle()), rather than after every record.
     SSL_clear_mode(m_ssl.get(), SSL_MODE_RELEASE_BUFFERS);
-    SSL_set_app_data(m_ssl.get(), this);
+    SSL_set_app_data(m_ssl.get(), static_cast<ConnectionHooks *>(this));
     SSL_set_info_callback(m_ssl.get(), infoCallback);
 
     if (role() == Role::Server) {

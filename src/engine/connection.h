@@ -49,6 +49,7 @@
 #define SECURESOCKET_ENGINE_CONNECTION_H
 
 #include "bytequeue.h"
+#include "connectionhooks.h"
 #include "context.h"
 #include "errors.h"
 #include "verify.h"
@@ -103,7 +104,7 @@ struct HandshakeInfo
     bool resumed = false;
 };
 
-class Connection
+class Connection final : private ConnectionHooks
 {
 public:
     // A client checks the peer's certificate against peerName (DNS name or IP address), and
@@ -116,6 +117,7 @@ public:
     Connection &operator=(const Connection &) = delete;
 
     Role role() const { return m_context->role(); }
+    const Context &context() const { return *m_context; }
     Phase phase() const { return m_phase; }
     bool isFailed() const { return m_phase == Phase::Failed; }
     const Error &error() const { return m_error; }
@@ -159,13 +161,14 @@ public:
 
     std::vector<Event> takeEvents();
 
-    // Called by OpenSSL through detail::certVerifyCallback.
-    int verifyPeer(X509_STORE_CTX *store);
-    bool storeSession(SSL_SESSION *session);
-    const Context &context() const { return *m_context; }
+private:
+    // ConnectionHooks, called by the context's OpenSSL callbacks.
+    int verifyPeer(X509_STORE_CTX *store) override;
+    bool storeSession(SSL_SESSION *session) override;
+    bool hadVerifyFailures() const override { return !m_verifyFailures.empty(); }
+    static void infoCallback(const SSL *ssl, int where, int value);
     void onAlert(bool received, int value);
 
-private:
     void advanceHandshake();
     void finishHandshake();
     void writeNow(const char *data, size_t size);
@@ -203,17 +206,6 @@ private:
     bool m_closeNotifyReceived = false;
     enum class Decision { None, Accepted, Rejected } m_decision = Decision::None;
 };
-
-namespace detail {
-// Callbacks installed on every context; they find the Connection through the SSL object.
-int certVerifyCallback(X509_STORE_CTX *store, void *);
-int newSessionCallback(SSL *ssl, SSL_SESSION *session);
-int ticketKeyCallback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
-                      EVP_MAC_CTX *mac, int encrypt);
-int ticketMadeCallback(SSL *ssl, void *);
-SSL_TICKET_RETURN ticketOpenedCallback(SSL *ssl, SSL_SESSION *session, const unsigned char *,
-                                       size_t, SSL_TICKET_STATUS status, void *);
-} // namespace detail
 
 } // namespace securesocket::engine
 

@@ -9,8 +9,6 @@
 
 namespace enginetest {
 
-using securesocket::engine::Context;
-
 namespace {
 
 std::string g_errorQueueViolation;
@@ -53,17 +51,19 @@ std::string Side::describe() const
 }
 
 EnginePair::EnginePair(const Config &clientConfig, const Config &serverConfig,
-                       const std::string &peerName, const std::string &sessionKey)
+                       const std::string &peerName, const std::string &sessionKey,
+                       ContextCache &cache, ContextCache *serverCache)
 {
     std::string error;
-    auto serverContext = Context::get(serverConfig, Role::Server, &error);
-    checkErrorQueue("Context::get(server)");
+    auto serverContext =
+        (serverCache ? *serverCache : cache).get(serverConfig, Role::Server, &error);
+    checkErrorQueue("ContextCache::get(server)");
     if (!serverContext) {
         m_setupError = "server context: " + error;
         return;
     }
-    auto clientContext = Context::get(clientConfig, Role::Client, &error);
-    checkErrorQueue("Context::get(client)");
+    auto clientContext = cache.get(clientConfig, Role::Client, &error);
+    checkErrorQueue("ContextCache::get(client)");
     if (!clientContext) {
         m_setupError = "client context: " + error;
         return;

@@ -19,6 +19,7 @@ namespace enginetest {
 
 using securesocket::engine::Config;
 using securesocket::engine::Connection;
+using securesocket::engine::ContextCache;
 using securesocket::engine::Error;
 using securesocket::engine::Event;
 using securesocket::engine::Phase;
@@ -53,11 +54,13 @@ struct Side
 class EnginePair
 {
 public:
-    // Builds the two contexts and connections; the client checks the server against peerName
-    // and, with a sessionKey, resumes and stores sessions under it. When a context cannot be
-    // built, isValid() is false and setupError() says why.
+    // Builds the two contexts (from cache; the server's from serverCache if given) and the
+    // two connections; the client checks the server against peerName and, with a sessionKey,
+    // resumes and stores sessions under it. When a context cannot be built, isValid() is false
+    // and setupError() says why.
     EnginePair(const Config &clientConfig, const Config &serverConfig,
-               const std::string &peerName = "localhost", const std::string &sessionKey = {});
+               const std::string &peerName = "localhost", const std::string &sessionKey = {},
+               ContextCache &cache = ContextCache::shared(), ContextCache *serverCache = nullptr);
 
     bool isValid() const { return client.connection && server.connection; }
     const std::string &setupError() const { return m_setupError; }

@@ -1094,8 +1094,8 @@ void TestEngine::errorQueueEmptyAfterFailures()
         std::string error;
         Config bad = m_pki.serverConfig();
         bad.keyFile = m_dir.path("missing.key");
-        QVERIFY(!securesocket::engine::Context::get(bad, Role::Server, &error));
-        checkErrorQueue("Context::get(missing key)");
+        QVERIFY(!ContextCache().get(bad, Role::Server, &error));
+        checkErrorQueue("ContextCache::get(missing key)");
     }
     // A stale error left in the queue by the application is not taken for the engine's own.
     EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
