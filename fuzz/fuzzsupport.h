@@ -56,8 +56,10 @@ Config clientConfig(uint8_t options);
 // the targets' own cache keeps every one they use.
 std::shared_ptr<const Context> context(const Config &config, Role role);
 
-// Feeds stream to connection in pieces cut by splitSeed; after each piece: process(), every
-// plaintext read, verification resolved, output and events taken. Every loop is bounded.
+// Gives stream to connection in pieces cut by splitSeed, every other piece with feed() and the
+// others through an Io given to the calls (receive() hands the piece over, send() takes all);
+// after each piece: process(), every plaintext read, verification resolved, output and events
+// taken. Every loop is bounded; a read() that breaks the contract of connection.h aborts.
 struct Drive
 {
     uint8_t splitSeed = 0;

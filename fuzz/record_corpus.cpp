@@ -19,6 +19,7 @@
 
 using namespace fuzzsupport;
 using securesocket::engine::Phase;
+using securesocket::engine::Status;
 using securesocket::engine::VerifyMode;
 
 namespace {
@@ -38,13 +39,13 @@ void pump(Connection &client, Connection &server, Streams &streams)
         streams.fromClient += toServer;
         server.feed(toServer.data(), toServer.size());
         server.process();
-        while (server.read(buffer, sizeof buffer) > 0) {
+        while (server.read(buffer, sizeof buffer).status == Status::Data) {
         }
         const std::string toClient = server.takeOutput();
         streams.fromServer += toClient;
         client.feed(toClient.data(), toClient.size());
         client.process();
-        while (client.read(buffer, sizeof buffer) > 0) {
+        while (client.read(buffer, sizeof buffer).status == Status::Data) {
         }
         client.takeEvents();
         server.takeEvents();

@@ -445,7 +445,7 @@ qint64 SecureSocket::writeData(const char *data, qint64 len)
             setErrorString(tr("The TLS connection is closing or has failed"));
             return -1;
         }
-        d->m_engine->write(data, static_cast<size_t>(len));
+        d->m_engine->write(data, static_cast<size_t>(len), d->engineIo());
         d->m_plainSubmitted += len;
         d->flushOutput();
         if (d->m_engine->isFailed())

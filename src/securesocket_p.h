@@ -19,8 +19,23 @@
 
 class FdStream;
 class QTimer;
+class SecureSocketPrivate;
 
 Q_DECLARE_LOGGING_CATEGORY(lcSecureSocket)
+
+// The adopted descriptor as one engine call sees it (engine::Io), passed to each call: records
+// go to the kernel as OpenSSL makes them, without a copy into the engine's output
+// (flushOutput() accounts for them), and OpenSSL receives straight into its record buffer.
+class StreamIo final : public securesocket::engine::Io
+{
+public:
+    explicit StreamIo(SecureSocketPrivate &d) : d(d) {}
+    size_t send(const char *data, size_t size) override;
+    size_t receive(char *buffer, size_t capacity) override;
+
+private:
+    SecureSocketPrivate &d;
+};
 
 class SecureSocketPrivate
 {
@@ -105,9 +120,13 @@ public:
     std::unique_ptr<FdStream> m_stream; // the descriptor, once adopted from m_plain
     bool m_streamEnded = false;         // m_stream's read found the end, to report after pump()
     bool m_disconnectWhenFlushed = false;
-    qint64 m_sunk = 0;        // ciphertext the engine's output sink sent, not yet in m_marks
-    bool m_sourceDry = false; // the input source's last read emptied the kernel
-    QTimer *m_closeTimer;     // pokes finishTlsCloseIfDone() when the peer is slow to answer
+    qint64 m_sunk = 0;        // ciphertext m_streamIo sent, not yet in m_marks
+    bool m_sourceDry = false; // m_streamIo's last receive emptied the kernel
+    StreamIo m_streamIo{*this};
+    // What each engine call is given: the descriptor once adopted, else nothing (the driver
+    // then moves the bytes itself).
+    securesocket::engine::Io *engineIo() { return m_stream ? &m_streamIo : nullptr; }
+    QTimer *m_closeTimer; // pokes finishTlsCloseIfDone() when the peer is slow to answer
     SecureConfiguration m_config;
     std::unique_ptr<securesocket::engine::Connection> m_engine;
     SecureSocket::Mode m_mode = SecureSocket::UnencryptedMode;

@@ -165,7 +165,7 @@ void SecureSocketPrivate::onPlainReadyRead()
 void SecureSocketPrivate::onTransportWritten(qint64 bytes)
 {
     if (m_sunk > 0)
-        flushOutput(); // the sink's bytes get their mark before they are counted as written
+        flushOutput(); // m_streamIo's bytes get their mark before they are counted as written
     if (isTlsActive())
         emit q->encryptedBytesWritten(bytes);
     if (m_closing) { // progress: give the peer the full time to answer from now
@@ -353,7 +353,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
         return false; // a slot of modeChanged() aborted
     if (!m_early.isEmpty()) {
         // Written between connectToHostEncrypted() and now: sent after the handshake, in order.
-        m_engine->write(m_early.constData(), static_cast<size_t>(m_early.size()));
+        m_engine->write(m_early.constData(), static_cast<size_t>(m_early.size()), engineIo());
         wipe(m_early);
     }
     adoptDescriptor();
@@ -417,23 +417,25 @@ void SecureSocketPrivate::adoptDescriptor()
     m_stream = std::make_unique<FdStream>(
         own, q,
         FdStream::Handlers{[this] { pump(); }, [this](qint64 n) { onTransportWritten(n); }});
-    // Records go to the kernel as OpenSSL makes them, without a copy into the engine's output
-    // (flushOutput() accounts for them).
-    m_engine->setOutputSink([this](const char *data, size_t size) {
-        const qint64 taken = m_stream ? m_stream->sendNow(data, static_cast<qint64>(size)) : 0;
-        m_sunk += taken;
-        return static_cast<size_t>(taken);
-    });
-    // And OpenSSL receives straight into its record buffer. After a short read the kernel is
-    // empty: asking again in the same pump would only cost a system call.
-    m_engine->setInputSource([this](char *data, size_t size) -> size_t {
-        if (m_sourceDry || !m_stream)
-            return 0;
-        const qint64 got = transportRead(data, static_cast<qint64>(size));
-        m_sourceDry = got < static_cast<qint64>(size);
-        return got > 0 ? static_cast<size_t>(got) : 0;
-    });
 #endif
+}
+
+size_t StreamIo::send(const char *data, size_t size)
+{
+    const qint64 taken = d.m_stream ? d.m_stream->sendNow(data, static_cast<qint64>(size)) : 0;
+    d.m_sunk += taken;
+    return static_cast<size_t>(taken);
+}
+
+// After a short read the kernel is empty: asking again in the same pump would only cost a
+// system call.
+size_t StreamIo::receive(char *buffer, size_t capacity)
+{
+    if (d.m_sourceDry || !d.m_stream)
+        return 0;
+    const qint64 got = d.transportRead(buffer, static_cast<qint64>(capacity));
+    d.m_sourceDry = got < static_cast<qint64>(capacity);
+    return got > 0 ? static_cast<size_t>(got) : 0;
 }
 
 bool SecureSocketPrivate::transportConnected() const
@@ -492,7 +494,7 @@ void SecureSocketPrivate::beginTlsClose()
         return;
     }
     m_closing = true;
-    m_engine->shutdown();
+    m_engine->shutdown(engineIo());
     m_closeDeadline.setRemainingTime(kCloseNotifyWaitMs);
     m_closeTimer->start(kCloseNotifyWaitMs);
     QPointer<SecureSocket> guard(q);
@@ -516,9 +518,7 @@ void SecureSocketPrivate::finishTlsCloseIfDone()
     // Once close_notify has left, end our direction of the TCP stream too: many peers (Qt's
     // QSslSocket among them) answer close_notify only by closing, and they do so at once on
     // our FIN. We go on reading until their end of stream, so no reset can occur.
-    const bool closeNotifySent = m_engine->phase() == securesocket::engine::Phase::Shutdown ||
-                                 m_engine->phase() == securesocket::engine::Phase::Closed;
-    if (!m_halfClosed && closeNotifySent && m_engine->pendingOutput() == 0 &&
+    if (!m_halfClosed && m_engine->closeNotifySent() && m_engine->pendingOutput() == 0 &&
         transportBytesToWrite() == 0) {
         m_halfClosed = true;
         if (m_stream)
@@ -607,7 +607,7 @@ void SecureSocketPrivate::pullCiphertext()
     qint64 pulled = 0;
     bool drained = false;
     while (m_engine && !m_engine->isFailed()) {
-        m_engine->process();
+        m_engine->process(engineIo());
         if (!drainPlaintext(false) || pulled >= kPullPerPump) {
             schedulePump(); // the plain socket would not announce again what it holds
             break;
@@ -626,8 +626,8 @@ void SecureSocketPrivate::pullCiphertext()
     }
 }
 
-// With the adopted descriptor, OpenSSL reads the kernel's bytes itself (the engine's input
-// source, see adoptDescriptor()): one pass of process() and draining, bounded by
+// With the adopted descriptor, OpenSSL reads the kernel's bytes itself (through m_streamIo,
+// given to each engine call): one pass of process() and draining, bounded by
 // kPullPerPump; what stays in the kernel wakes the read notifier again.
 void SecureSocketPrivate::pullThroughSource()
 {
@@ -645,7 +645,7 @@ void SecureSocketPrivate::pullThroughSource()
         }
         return;
     }
-    m_engine->process();
+    m_engine->process(engineIo());
     if (!drainPlaintext(false))
         schedulePump(); // OpenSSL may hold records read ahead, which no notifier announces
     else if (!m_closing && m_readLimit > 0 && plaintextHeld() >= m_readLimit && m_stream)
@@ -677,7 +677,7 @@ bool SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
     if (m_closing) { // the application closed: what still comes is read and dropped
         char sink[kPlainChunk];
         while (m_engine && total < kPullPerPump) {
-            const size_t got = m_engine->read(sink, sizeof sink);
+            const size_t got = m_engine->read(sink, sizeof sink, engineIo()).size;
             OPENSSL_cleanse(sink, got);
             if (got == 0)
                 return true;
@@ -700,8 +700,8 @@ bool SecureSocketPrivate::drainPlaintext(bool ignoreLimit)
         }
         const qint64 old = m_in.size();
         m_in.resize(old + room);
-        const qint64 got =
-            static_cast<qint64>(m_engine->read(m_in.data() + old, static_cast<size_t>(room)));
+        const qint64 got = static_cast<qint64>(
+            m_engine->read(m_in.data() + old, static_cast<size_t>(room), engineIo()).size);
         m_in.resize(old + got);
         done = got == 0;
         if (got == room && total == 0 && m_in.capacity() < kPullPerPump)
@@ -722,7 +722,7 @@ void SecureSocketPrivate::flushOutput()
     const size_t pending = m_engine->pendingOutput();
     if (pending == 0 && m_sunk == 0)
         return;
-    qint64 size = std::exchange(m_sunk, 0); // what the output sink sent already
+    qint64 size = std::exchange(m_sunk, 0); // what m_streamIo sent already
     if (pending > 0 && m_stream) {          // sent from the engine's buffer: no copy but what waits
         const auto [out, length] = m_engine->outputView();
         m_stream->write(out, static_cast<qint64>(length));
@@ -809,7 +809,7 @@ void SecureSocketPrivate::onCloseNotify()
              SecureSocket::tr("The remote host closed the connection"));
     if (!guard || !m_engine)
         return;
-    m_engine->shutdown();
+    m_engine->shutdown(engineIo());
     flushOutput();
     transportDisconnect();
 }
@@ -839,7 +839,7 @@ void SecureSocketPrivate::reportVerifyFailures()
         m_ignoreAll || std::all_of(errors.begin(), errors.end(), [this](const auto &e) {
             return m_ignoreList.contains(e.error);
         });
-    m_engine->resolveVerification(accept);
+    m_engine->resolveVerification(accept, engineIo());
     m_pumpAgain = true;
 }
 
@@ -900,7 +900,7 @@ void SecureSocketPrivate::drainAtEof()
     for (qint64 got; (got = transportRead(buffer, kChunk)) > 0;)
         m_engine->feed(buffer, static_cast<size_t>(got));
     m_engine->feedEof();
-    m_engine->process();
+    m_engine->process(engineIo());
     drainPlaintext(true);
     QPointer<SecureSocket> guard(q);
     handleEvents();

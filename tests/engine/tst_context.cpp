@@ -137,7 +137,7 @@ void TestContext::init()
 
 void TestContext::cleanup()
 {
-    const std::string violation = takeErrorQueueViolation();
+    const std::string violation = takeViolation();
     QVERIFY2(violation.empty(), violation.c_str());
     QCOMPARE(ERR_peek_error(), 0UL);
 }

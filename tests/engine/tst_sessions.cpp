@@ -76,7 +76,7 @@ void TestSessions::init()
 
 void TestSessions::cleanup()
 {
-    const std::string violation = takeErrorQueueViolation();
+    const std::string violation = takeViolation();
     QVERIFY2(violation.empty(), violation.c_str());
     QCOMPARE(ERR_peek_error(), 0UL);
 }
