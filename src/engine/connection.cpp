@@ -268,10 +268,12 @@ void Connection::flushPendingWrites()
 
 ReadResult Connection::read(char *buffer, size_t capacity, Io *io)
 {
-    if ((m_phase != Phase::Data && m_phase != Phase::Shutdown) || m_closeNotifyReceived ||
-        capacity == 0)
-        return {0, status()};
     const IoCall call(*this, io);
+    if ((m_phase != Phase::Data && m_phase != Phase::Shutdown) || m_closeNotifyReceived ||
+        capacity == 0) {
+        offerOutput(); // what an earlier call without an Io left
+        return {0, status()};
+    }
     SSL *ssl = m_ssl.get();
     // Nothing received since the last call: SSL_read_ex would only say "want read" (and
     // allocate a record buffer for it). At end of stream it must run: it tells truncation.

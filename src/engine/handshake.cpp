@@ -81,12 +81,12 @@ bool Connection::allAccepted() const
 
 void Connection::resolveVerification(bool accept, Io *io)
 {
-    if (m_phase != Phase::VerifyPending)
-        return;
     const IoCall call(*this, io);
-    m_decision = accept ? Decision::Accepted : Decision::Rejected;
-    m_phase = Phase::Handshake;
-    advanceHandshake();
+    if (m_phase == Phase::VerifyPending) {
+        m_decision = accept ? Decision::Accepted : Decision::Rejected;
+        m_phase = Phase::Handshake;
+        advanceHandshake();
+    }
     offerOutput();
 }
 

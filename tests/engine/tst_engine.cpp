@@ -69,6 +69,7 @@ private slots:
     void ioTakesPartOfEachOffer();
     void ioPathMatchesFeedPath();
     void ioGetsOneSendPerCall();
+    void ioGetsWhatWaitsFromAnyCall();
     void ioReceivesInPieces_data();
     void ioReceivesInPieces();
     void ioReadsAhead();
@@ -863,6 +864,53 @@ void TestEngine::ioGetsOneSendPerCall()
     pair.shutdown(pair.client);
     QCOMPARE(pair.client->pendingOutput(), size_t(0));
     QCOMPARE(clientOffers.size(), size_t(1)); // close_notify
+}
+
+// Every call given an Io offers what waits, whatever else it does or does not do: output left by
+// calls made without one leaves with the next call that has one.
+void TestEngine::ioGetsWhatWaitsFromAnyCall()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig(), "wrong.example");
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    std::string toServer;
+    std::string toClient;
+    MemoryIo clientIo;
+    clientIo.outbound = &toServer;
+    clientIo.takeAll = true;
+    MemoryIo serverIo;
+    serverIo.outbound = &toClient;
+    serverIo.takeAll = true;
+    char plain[16];
+    {
+        // read() in the handshake reads nothing, and sends the ClientHello made before.
+        const MemoryIo::Lend lend(&clientIo);
+        QCOMPARE(pair.client->read(plain, sizeof plain, &clientIo).status, Status::NeedInput);
+    }
+    QCOMPARE(clientIo.offers.size(), size_t(1));
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    pair.server->feed(toServer.data(), toServer.size());
+    QCOMPARE(pair.server->process(), Status::NeedInput); // its flight waits in its output
+    QVERIFY(pair.server->pendingOutput() > 0);
+    {
+        // Nothing to resolve: the flight leaves all the same.
+        const MemoryIo::Lend lend(&serverIo);
+        pair.server->resolveVerification(true, &serverIo);
+    }
+    QCOMPARE(serverIo.offers.size(), size_t(1));
+    QCOMPARE(pair.server->pendingOutput(), size_t(0));
+    pair.client->feed(toClient.data(), toClient.size());
+    QCOMPARE(pair.client->process(), Status::VerifyPending);
+    {
+        const MemoryIo::Lend lend(&clientIo);
+        pair.client->resolveVerification(false, &clientIo); // the alert
+    }
+    QCOMPARE(clientIo.offers.size(), size_t(2));
+    QCOMPARE(pair.client->status(), Status::Failed);
+    {
+        const MemoryIo::Lend lend(&clientIo);
+        QCOMPARE(pair.client->read(plain, sizeof plain, &clientIo).status, Status::Failed);
+    }
+    QCOMPARE(clientIo.offers.size(), size_t(2)); // nothing waited
 }
 
 void TestEngine::ioReceivesInPieces_data()
