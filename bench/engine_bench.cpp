@@ -7,15 +7,14 @@
 //
 // pipeline: the client engine encrypts on one core and the server engine decrypts on the
 // other, 64 KiB writes handed over in blocks, as the two-process socket figure does (through
-// the zero-copy views, each block copied once on each side as send() and recv() would); single:
-// both in one thread. --handshakes S also counts in-memory full and resumed handshakes for S
-// seconds each.
+// an Io given to each call, each block copied once on each side as send() and recv() would);
+// single: both in one thread. --handshakes S also counts in-memory full and resumed handshakes for
+// S seconds each.
 #include "connection.h"
 #include "context.h"
 
 #include <QCoreApplication>
 #include <QDir>
-#include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
 
@@ -109,7 +108,7 @@ size_t move(Connection &from, Connection &to, std::string &wire)
 void drain(Connection &c)
 {
     char buffer[16384];
-    while (c.read(buffer, sizeof buffer) > 0) {
+    while (c.read(buffer, sizeof buffer).status == Status::Data) {
     }
 }
 
@@ -183,8 +182,8 @@ Transfer transferSingle(Pair &pair, size_t bytes)
             sent += n;
         }
         move(*pair.client, *pair.server, wire);
-        for (size_t got; (got = pair.server->read(plain.data(), plain.size())) > 0;)
-            received += got;
+        for (ReadResult r; (r = pair.server->read(plain.data(), plain.size())).size > 0;)
+            received += r.size;
     }
     Transfer t;
     t.wall = wallSeconds() - start;
@@ -235,6 +234,26 @@ private:
     std::vector<std::string> m_empty;
 };
 
+// The network of one engine call in the pipeline: send() appends to the block being filled,
+// receive() takes from the block being read.
+struct BlockIo final : Io
+{
+    std::string *block = nullptr;
+    size_t offset = 0;
+    size_t send(const char *data, size_t size) override
+    {
+        block->append(data, size);
+        return size;
+    }
+    size_t receive(char *data, size_t size) override
+    {
+        const size_t n = std::min(size, block->size() - offset);
+        std::memcpy(data, block->data() + offset, n);
+        offset += n;
+        return n;
+    }
+};
+
 // The client engine encrypts on CPU 0 while the server engine decrypts on CPU 1.
 Transfer transferPipeline(Pair &pair, size_t bytes)
 {
@@ -247,23 +266,20 @@ Transfer transferPipeline(Pair &pair, size_t bytes)
         encryptorPinned = pinThread(0);
         const double cpuStart = threadCpuSeconds();
         const std::vector<char> chunk(kWrite, 'e');
-        // Each write's records go to the block through the output sink, in one offer, as the
-        // socket driver sends them: the copy into the block stands for send()'s copy into the
-        // kernel.
+        // Each write's records go to the block through the Io given to write(), in one offer,
+        // as the socket driver sends them: the copy into the block stands for send()'s copy
+        // into the kernel.
         std::string block;
-        pair.client->setOutputSink([&block](const char *data, size_t size) {
-            block.append(data, size);
-            return size;
-        });
+        BlockIo io;
+        io.block = &block;
         for (size_t sent = 0; sent < bytes;) {
             const size_t n = std::min(kWrite, bytes - sent);
             block = queue.fresh();
             block.clear();
-            pair.client->write(chunk.data(), n);
+            pair.client->write(chunk.data(), n, &io);
             sent += n;
             queue.push(std::move(block));
         }
-        pair.client->setOutputSink({});
         queue.push(std::string()); // end
         t.encryptCpu = threadCpuSeconds() - cpuStart;
     });
@@ -272,24 +288,18 @@ Transfer transferPipeline(Pair &pair, size_t bytes)
         const double cpuStart = threadCpuSeconds();
         std::vector<char> plain(kWrite);
         size_t received = 0;
-        // OpenSSL reads the block straight into its record buffer (the input source, as the
-        // socket driver receives): one copy, like recv()'s.
+        // OpenSSL reads the block straight into its record buffer (through the Io given to
+        // process() and read(), as the socket driver receives): one copy, like recv()'s.
         std::string block;
-        size_t offset = 0;
-        pair.server->setInputSource([&](char *data, size_t size) {
-            const size_t n = std::min(size, block.size() - offset);
-            std::memcpy(data, block.data() + offset, n);
-            offset += n;
-            return n;
-        });
+        BlockIo io;
+        io.block = &block;
         while (!(block = queue.pop()).empty()) {
-            offset = 0;
-            pair.server->process();
-            for (size_t got; (got = pair.server->read(plain.data(), plain.size())) > 0;)
-                received += got;
+            io.offset = 0;
+            pair.server->process(&io);
+            for (ReadResult r; (r = pair.server->read(plain.data(), plain.size(), &io)).size > 0;)
+                received += r.size;
             queue.recycle(std::move(block));
         }
-        pair.server->setInputSource({});
         t.decryptCpu = threadCpuSeconds() - cpuStart;
         if (received != bytes)
             t.wall = -1;
@@ -353,9 +363,10 @@ int main(int argc, char **argv)
         return fail("usage: securesocket-bench-engine --dir PKI [--bytes N] [--mode M]");
 
     std::string error;
-    auto server = Context::get(serverConfig(s), Role::Server, &error);
+    ContextCache &cache = ContextCache::shared();
+    auto server = cache.get(serverConfig(s), Role::Server, &error);
     auto clientNoResume =
-        server ? Context::get(clientConfig(s, false), Role::Client, &error) : nullptr;
+        server ? cache.get(clientConfig(s, false), Role::Client, &error) : nullptr;
     if (!server || !clientNoResume)
         return fail("context: " + error);
 
@@ -383,17 +394,13 @@ int main(int argc, char **argv)
                        {"openssl", QString::fromLatin1(OpenSSL_version(OPENSSL_VERSION))}};
 
     // A client configuration that differs only by resumption must get a context of its own.
-    auto clientResume = Context::get(clientConfig(s, true), Role::Client, &error);
+    auto clientResume = cache.get(clientConfig(s, true), Role::Client, &error);
     result.insert("context_cache_keeps_resumption_apart",
                   clientResume && clientResume->resumesSessions());
     if (s.handshakeSeconds > 0) {
-        // Resumption on, in a configuration that is distinct for the cache in any case.
-        Config resumeConfig = clientConfig(s, true);
-        resumeConfig.caFile.clear();
-        QFile ca(QString::fromStdString(s.dir + "/ca.pem"));
-        if (ca.open(QIODevice::ReadOnly))
-            resumeConfig.caPem = ca.readAll().toStdString();
-        auto resuming = Context::get(resumeConfig, Role::Client, &error);
+        // Resumption on, in a context (so a session cache) of its own.
+        ContextCache own;
+        auto resuming = own.get(clientConfig(s, true), Role::Client, &error);
         if (!resuming)
             return fail("context: " + error);
         result.insert("handshakes_full",

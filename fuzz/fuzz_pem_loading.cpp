@@ -1,6 +1,6 @@
-// libFuzzer target: in-memory PEM given to Context::get as a certificate chain, a private key
-// (with and without passphrase) or CA certificates. Everything Context::get parses from memory
-// (and any PEM scanner it uses) is reached this way.
+// libFuzzer target: in-memory PEM given to ContextCache::get as a certificate chain, a private
+// key (with and without passphrase) or CA certificates. Everything a context is built from in
+// memory (and the PEM scanner) is reached this way.
 //
 // Input layout: byte 0 options, the rest is the PEM text.
 //   bits 0-1  0 certificate chain (with the test server's key), 1 private key (with the test
@@ -45,8 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         config.keyPassphrase = SecretString("fuzzing");
     const Role role = (options & 8) ? Role::Client : Role::Server;
     std::string error;
-    const auto context = Context::get(config, role, &error);
-    requireEmptyErrorQueue("Context::get");
+    ContextCache cache(1); // each input parsed afresh, nothing kept
+    const auto context = cache.get(config, role, &error);
+    requireEmptyErrorQueue("ContextCache::get");
     (void)context;
     return 0;
 }

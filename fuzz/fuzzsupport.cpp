@@ -2,15 +2,18 @@
 
 #include <openssl/err.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
-#include <mutex>
+#include <cstring>
 #include <stdexcept>
 
 namespace fuzzsupport {
 
+using securesocket::engine::Io;
 using securesocket::engine::Phase;
+using securesocket::engine::ReadResult;
+using securesocket::engine::Status;
 using securesocket::engine::VerifyMode;
 
 namespace {
@@ -35,21 +38,59 @@ uint32_t nextRandom(uint32_t &state)
     return state;
 }
 
-void step(Connection &connection, const Drive &how, bool &wrote)
+// One piece of the stream as the network of the calls it is given to: receive() hands it over,
+// send() takes everything (as takeOutput() would).
+class PieceIo final : public Io
 {
-    connection.process();
+public:
+    PieceIo(const uint8_t *data, size_t size) : m_data(data), m_left(size) {}
+    size_t send(const char *, size_t size) override { return size; }
+    size_t receive(char *buffer, size_t capacity) override
+    {
+        const size_t n = std::min(capacity, m_left);
+        std::memcpy(buffer, m_data, n);
+        m_data += n;
+        m_left -= n;
+        return n;
+    }
+    const uint8_t *rest() const { return m_data; }
+    size_t left() const { return m_left; }
+
+private:
+    const uint8_t *m_data;
+    size_t m_left;
+};
+
+void requireContract(const Connection &connection, const ReadResult &result)
+{
+    if ((result.size > 0) == (result.status == Status::Data) &&
+        (result.size > 0 || result.status == connection.status()))
+        return;
+    std::fprintf(stderr, "fuzz: read() returned %zu bytes with status %d, status() says %d\n",
+                 result.size, static_cast<int>(result.status),
+                 static_cast<int>(connection.status()));
+    std::abort();
+}
+
+void step(Connection &connection, const Drive &how, bool &wrote, Io *io = nullptr)
+{
+    connection.process(io);
     requireEmptyErrorQueue("process");
     char buffer[4096];
-    for (int i = 0; i < kMaxReadsPerStep && connection.read(buffer, sizeof buffer) > 0; ++i)
+    for (int i = 0; i < kMaxReadsPerStep; ++i) {
+        const ReadResult result = connection.read(buffer, sizeof buffer, io);
         requireEmptyErrorQueue("read");
-    requireEmptyErrorQueue("read");
+        requireContract(connection, result);
+        if (result.status != Status::Data)
+            break;
+    }
     if (connection.phase() == Phase::VerifyPending) {
-        connection.resolveVerification(how.acceptVerification);
+        connection.resolveVerification(how.acceptVerification, io);
         requireEmptyErrorQueue("resolveVerification");
     }
     if (how.writeWhenReady && !wrote && connection.phase() == Phase::Data) {
         static const char kReply[] = "HTTP/1.1 200 OK\r\n\r\n";
-        connection.write(kReply, sizeof kReply - 1);
+        connection.write(kReply, sizeof kReply - 1, io);
         requireEmptyErrorQueue("write");
         wrote = true;
     }
@@ -123,40 +164,39 @@ Config clientConfig(uint8_t options)
 
 std::shared_ptr<const Context> context(const Config &config, Role role)
 {
-    // Context::get keeps 32 contexts; the targets use up to 128 settings: keep them all here.
-    static std::mutex mutex;
-    static std::map<std::string, std::shared_ptr<const Context>> built;
-    const std::string key = std::string(role == Role::Client ? "C" : "S") + config.caPem +
-                            config.certChainPem + std::to_string(int(config.verifyMode)) +
-                            std::to_string(config.minVersion) + std::to_string(config.maxVersion) +
-                            std::to_string(config.alpn.size());
-    std::lock_guard<std::mutex> lock(mutex);
-    auto &slot = built[key];
-    if (!slot) {
-        std::string error;
-        slot = Context::get(config, role, &error);
-        requireEmptyErrorQueue("Context::get");
-        if (!slot) {
-            std::fprintf(stderr, "fuzz: cannot build the context: %s\n", error.c_str());
-            std::abort();
-        }
+    static ContextCache cache(256); // the targets use up to 128 settings: every one is kept
+    std::string error;
+    auto context = cache.get(config, role, &error);
+    requireEmptyErrorQueue("ContextCache::get");
+    if (!context) {
+        std::fprintf(stderr, "fuzz: cannot build the context: %s\n", error.c_str());
+        std::abort();
     }
-    return slot;
+    return context;
 }
 
 void drive(Connection &connection, const uint8_t *stream, size_t size, const Drive &how)
 {
     uint32_t random = 0x9e3779b9u ^ (how.splitSeed * 0x01000193u);
     bool wrote = false;
+    size_t pieces = 0;
     step(connection, how, wrote);
     for (size_t done = 0; done < size;) {
         // Mostly small pieces (record headers cut anywhere), sometimes large ones.
         const uint32_t limit = nextRandom(random) % 4 == 0 ? 20000 : 16;
         const size_t piece = std::min<size_t>(1 + nextRandom(random) % limit, size - done);
-        connection.feed(reinterpret_cast<const char *>(stream + done), piece);
-        requireEmptyErrorQueue("feed");
+        if (((++pieces ^ how.splitSeed) & 1) == 0) {
+            connection.feed(reinterpret_cast<const char *>(stream + done), piece);
+            requireEmptyErrorQueue("feed");
+            step(connection, how, wrote);
+        } else {
+            PieceIo io(stream + done, piece);
+            step(connection, how, wrote, &io);
+            // What the engine did not take (it waits for a decision, or failed) comes next.
+            connection.feed(reinterpret_cast<const char *>(io.rest()), io.left());
+            requireEmptyErrorQueue("feed");
+        }
         done += piece;
-        step(connection, how, wrote);
     }
     if (how.shutdownAtEnd) {
         connection.shutdown();

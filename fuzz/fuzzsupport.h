@@ -22,6 +22,7 @@ namespace fuzzsupport {
 using securesocket::engine::Config;
 using securesocket::engine::Connection;
 using securesocket::engine::Context;
+using securesocket::engine::ContextCache;
 using securesocket::engine::Role;
 
 // A root CA, a server leaf (localhost) and a client leaf issued by it, made on first use.
@@ -51,11 +52,14 @@ Config serverConfig(uint8_t options);
 //   bit 7     end with feedEof()
 Config clientConfig(uint8_t options);
 
-// The context for these settings, built once per process (contexts are immutable and shared).
+// The context for these settings, built once per process (contexts are immutable and shared):
+// the targets' own cache keeps every one they use.
 std::shared_ptr<const Context> context(const Config &config, Role role);
 
-// Feeds stream to connection in pieces cut by splitSeed; after each piece: process(), every
-// plaintext read, verification resolved, output and events taken. Every loop is bounded.
+// Gives stream to connection in pieces cut by splitSeed, every other piece with feed() and the
+// others through an Io given to the calls (receive() hands the piece over, send() takes all);
+// after each piece: process(), every plaintext read, verification resolved, output and events
+// taken. Every loop is bounded; a read() that breaks the contract of connection.h aborts.
 struct Drive
 {
     uint8_t splitSeed = 0;

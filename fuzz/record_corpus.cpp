@@ -19,6 +19,7 @@
 
 using namespace fuzzsupport;
 using securesocket::engine::Phase;
+using securesocket::engine::Status;
 using securesocket::engine::VerifyMode;
 
 namespace {
@@ -38,13 +39,13 @@ void pump(Connection &client, Connection &server, Streams &streams)
         streams.fromClient += toServer;
         server.feed(toServer.data(), toServer.size());
         server.process();
-        while (server.read(buffer, sizeof buffer) > 0) {
+        while (server.read(buffer, sizeof buffer).status == Status::Data) {
         }
         const std::string toClient = server.takeOutput();
         streams.fromServer += toClient;
         client.feed(toClient.data(), toClient.size());
         client.process();
-        while (client.read(buffer, sizeof buffer) > 0) {
+        while (client.read(buffer, sizeof buffer).status == Status::Data) {
         }
         client.takeEvents();
         server.takeEvents();
@@ -57,9 +58,10 @@ void pump(Connection &client, Connection &server, Streams &streams)
 Streams converse(const Config &clientConfig, const Config &serverConfig,
                  const std::string &sessionKey = {})
 {
+    static ContextCache cache; // a resumed conversation finds the session of the one before
     std::string error;
-    auto clientContext = Context::get(clientConfig, Role::Client, &error);
-    auto serverContext = Context::get(serverConfig, Role::Server, &error);
+    auto clientContext = cache.get(clientConfig, Role::Client, &error);
+    auto serverContext = cache.get(serverConfig, Role::Server, &error);
     if (!clientContext || !serverContext)
         throw std::runtime_error("context: " + error);
     Connection client(clientContext, "localhost", sessionKey);

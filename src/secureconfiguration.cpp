@@ -1,3 +1,5 @@
+// SecureConfiguration: the settings (implicitly shared), their conversion to the engine's Config,
+// and the engine contexts each configuration remembers, its files re-checked at most once a second.
 #include <SecureSocket/secureconfiguration.h>
 
 #include "secureconfiguration_p.h"
@@ -19,6 +21,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using securesocket::engine::Context;
+using securesocket::engine::ContextCache;
 using securesocket::engine::Role;
 
 // How long a remembered context is used before the files it was built from are stat()ed
@@ -224,7 +227,7 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
     std::string failure;
-    auto context = Context::get(config, role, &failure);
+    auto context = ContextCache::shared().get(config, role, &failure);
     if (context) {
         d.contexts.store(role, context, std::move(files), checked);
         logWarnings(*context);

@@ -14,7 +14,7 @@ namespace securesocket {
 // The engine's settings for this role (AutoVerifyPeer depends on it).
 engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::Role role);
 
-// The engine context for these settings and role: what engine::Context::get() returns for
+// The engine context for these settings and role: what engine::ContextCache::shared() gives for
 // toEngineConfig(configuration, role), remembered in the configuration's shared data so that every
 // socket given a copy of it skips converting the settings and building the cache key. The
 // files it names (CA, CRL, certificate, key, passphrase) are stat()ed again at most once per

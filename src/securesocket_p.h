@@ -62,7 +62,7 @@ public:
     void schedulePump();
     void receive();
     enum class ReadLimit { Respect, Ignore };
-    bool drainPlaintext(ReadLimit limit);
+    bool drainPlaintext(ReadLimit limit, securesocket::engine::Io *io);
     void discardIncoming();
     void onTransportEnded();
     void queueWrite(const char *data, qint64 size);

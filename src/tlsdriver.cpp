@@ -15,7 +15,7 @@
 
 using securesocket::engine::Error;
 using securesocket::engine::Event;
-using securesocket::engine::Phase;
+using securesocket::engine::Status;
 
 namespace {
 // Plaintext decrypted by one pump(): past it, the application gets readyRead() and the rest
@@ -42,29 +42,44 @@ int remainingMs(const QDeadlineTimer &deadline)
     return static_cast<int>(std::min<qint64>(deadline.remainingTime(), INT_MAX));
 }
 
-// The transport as the engine reads it during one call: a short read means the kernel is
-// empty, so it is not asked again in the same pass.
-struct ReceiveIo
+// The transport as the engine sees it during one call: it receives straight from the kernel
+// (a short read means the kernel is empty, so it is not asked again in the same pass) and
+// sends nothing: the driver sends all the engine made at the end of the pass, with what the
+// application wrote meanwhile.
+class ReceiveIo final : public securesocket::engine::Io
 {
-    Transport &transport;
-    qint64 received = 0;
-    bool dry = false;
-    bool ended = false;
+public:
+    explicit ReceiveIo(Transport &transport) : m_transport(transport) {}
 
-    size_t receive(char *buffer, size_t capacity)
+    size_t send(const char *, size_t) override { return 0; }
+    size_t receive(char *buffer, size_t capacity) override
     {
-        if (dry || ended)
+        if (m_dry || m_ended)
             return 0;
-        const qint64 got = transport.read(buffer, static_cast<qint64>(capacity));
+        const qint64 got = m_transport.read(buffer, static_cast<qint64>(capacity));
         if (got < 0) {
-            ended = true;
+            m_ended = true;
             return 0;
         }
-        dry = got < static_cast<qint64>(capacity);
-        received += got;
+        m_dry = got < static_cast<qint64>(capacity);
+        m_received += got;
         return static_cast<size_t>(got);
     }
+    qint64 received() const { return m_received; }
+    bool ended() const { return m_ended; } // the transport's stream ended
+
+private:
+    Transport &m_transport;
+    qint64 m_received = 0;
+    bool m_dry = false;
+    bool m_ended = false;
 };
+
+// The engine reads and writes no more: the peer closed, or the connection failed.
+bool isOver(Status status)
+{
+    return status == Status::PeerClosed || status == Status::Truncated || status == Status::Failed;
+}
 } // namespace
 
 // --- receiving -----------------------------------------------------------------------------
@@ -100,22 +115,20 @@ void SecureSocketPrivate::schedulePump()
 // limit, the rest stays in the engine and the kernel until the application reads.
 void SecureSocketPrivate::receive()
 {
-    if (m_closing || m_engine->isFailed() || m_engine->phase() == Phase::Closed) {
+    if (m_closing || isOver(m_engine->status())) {
         discardIncoming();
         return;
     }
     m_transport->setReadEnabled(true);
-    ReceiveIo io{*m_transport};
-    m_engine->setInputSource([&io](char *data, size_t size) { return io.receive(data, size); });
-    m_engine->process();
-    const bool bounded = !drainPlaintext(ReadLimit::Respect);
-    m_engine->setInputSource(nullptr);
-    m_wireBytes += io.received;
+    ReceiveIo io(*m_transport);
+    m_engine->process(&io);
+    const bool bounded = !drainPlaintext(ReadLimit::Respect, &io);
+    m_wireBytes += io.received();
     if (bounded)
         schedulePump(); // the engine may hold records read ahead
     else if (m_readLimit > 0 && plaintextHeld() >= m_readLimit)
         m_transport->setReadEnabled(false); // back-pressure: the rest waits in the kernel
-    if (io.ended)
+    if (io.ended())
         onTransportEnded();
 }
 
@@ -136,9 +149,9 @@ void SecureSocketPrivate::discardIncoming()
     }
 }
 
-// Decrypts what the engine holds (reading the transport as it goes) into m_in, at most
-// kPullPerPump bytes; returns false when it stopped at that bound.
-bool SecureSocketPrivate::drainPlaintext(ReadLimit limit)
+// Decrypts what the engine holds (reading the transport through io as it goes) into m_in, at
+// most kPullPerPump bytes; returns false when it stopped at that bound.
+bool SecureSocketPrivate::drainPlaintext(ReadLimit limit, securesocket::engine::Io *io)
 {
     qint64 total = 0;
     for (;;) {
@@ -155,10 +168,10 @@ bool SecureSocketPrivate::drainPlaintext(ReadLimit limit)
         }
         const qint64 old = m_in.size();
         m_in.resize(old + room);
-        const qint64 got =
-            static_cast<qint64>(m_engine->read(m_in.data() + old, static_cast<size_t>(room)));
+        const auto result = m_engine->read(m_in.data() + old, static_cast<size_t>(room), io);
+        const qint64 got = static_cast<qint64>(result.size);
         m_in.resize(old + got);
-        if (got == 0)
+        if (result.status != Status::Data)
             break;
         if (got == room && total == 0 && m_in.capacity() < kPullPerPump)
             m_in.reserve(old + kPullPerPump + 2 * kPlainChunk); // a burst: grow once
@@ -176,29 +189,19 @@ bool SecureSocketPrivate::drainPlaintext(ReadLimit limit)
 void SecureSocketPrivate::onTransportEnded()
 {
     QPointer<SecureSocket> guard(q);
-    const bool expected = m_closing || m_engine->isFailed() || m_engine->phase() == Phase::Closed;
-    if (!expected) {
+    if (!m_closing && !isOver(m_engine->status())) {
         m_engine->feedEof();
         m_engine->process();
-        drainPlaintext(ReadLimit::Ignore);
+        drainPlaintext(ReadLimit::Ignore, nullptr); // ends with PeerClosed or Truncated
         handleEvents();
-        if (guard && m_engine &&
-            (m_engine->phase() == Phase::Data || m_engine->phase() == Phase::Shutdown)) {
-            drainPlaintext(
-                ReadLimit::Ignore); // read() reports a truncation once it finds the input ended
-            handleEvents();
-        }
         if (!guard)
             return;
         emitReadyReadIfNew();
         if (!guard || !m_transport)
             return;
+        if (!isOver(m_engine->status())) // not told by the engine (it always should)
+            setError(m_transport->error(), SecureSocket::NoTlsError, m_transport->errorString());
     }
-    const bool reported = expected || !m_engine || m_engine->isFailed() ||
-                          m_engine->phase() == Phase::Closed ||
-                          m_engine->phase() == Phase::Shutdown;
-    if (!reported)
-        setError(m_transport->error(), SecureSocket::NoTlsError, m_transport->errorString());
     if (guard && m_transport)
         closeTransport();
 }
@@ -365,7 +368,7 @@ void SecureSocketPrivate::reportVerifyFailures()
             return;
     }
     emit q->certificateErrors(errors);
-    if (!guard || !m_engine || m_engine->phase() != Phase::VerifyPending)
+    if (!guard || !m_engine || m_engine->status() != Status::VerifyPending)
         return;
     const auto forgiven = [this](const SecureCertificateError &e) {
         return m_ignoreList.contains(e.error) ||

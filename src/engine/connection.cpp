@@ -1,3 +1,7 @@
+// Connection: setting up one TLS connection, the calls that move data (each with its Io, if
+// any) and the statuses they return, close_notify, failure, and the release of buffers when
+// idle. The handshake and verification are in handshake.cpp, the BIO in queuebio.cpp, the
+// error sentences in errors.cpp, the context's callbacks in sessions.cpp and contextbuilder.cpp.
 #include "connection.h"
 
 #include <openssl/err.h>
@@ -8,68 +12,12 @@
 
 namespace securesocket::engine {
 
-namespace detail {
-
-char *ByteQueue::space(size_t want)
-{
-    want = std::max<size_t>(want, 1);
-    if (spaceSize() >= want)
-        return m_storage.get() + m_end;
-    const size_t held = size();
-    // Move the bytes to the front only when they are fewer than the bytes consumed before
-    // them (so each byte is moved at most about once), otherwise grow.
-    if (m_capacity - held >= want && held <= m_begin) {
-        if (held > 0)
-            std::memmove(m_storage.get(), m_storage.get() + m_begin, held);
-        m_begin = 0;
-        m_end = held;
-        return m_storage.get() + m_end;
-    }
-    // After release(), the size the last burst needed comes back in one allocation.
-    const size_t capacity = std::max(
-        {m_capacity + m_capacity / 2, held + want, m_capacity == 0 ? m_hint : 0, size_t(4096)});
-    std::unique_ptr<char[]> storage(new char[capacity]);
-    if (held > 0)
-        std::memcpy(storage.get(), m_storage.get() + m_begin, held);
-    m_storage = std::move(storage);
-    m_capacity = capacity;
-    m_begin = 0;
-    m_end = held;
-    return m_storage.get() + m_end;
-}
-
-void ByteQueue::append(const char *bytes, size_t n)
-{
-    if (n == 0)
-        return;
-    std::memcpy(space(n), bytes, n);
-    m_end += n;
-}
-
-void ByteQueue::consume(size_t n)
-{
-    m_begin += std::min(n, size());
-    if (m_begin == m_end)
-        m_begin = m_end = 0;
-}
-
-void ByteQueue::release()
-{
-    // Remembered for the next burst, up to a size malloc still serves from its heap.
-    if (m_capacity > 0)
-        m_hint = std::min(m_capacity, kMaxHint);
-    m_storage.reset();
-    m_capacity = m_begin = m_end = 0;
-}
-
-} // namespace detail
-
 namespace {
 
-// OpenSSL's record buffer when it reads ahead from an input source: a few full records.
+// OpenSSL's record buffer when it reads ahead through an Io: a few full records.
 constexpr size_t kReadAheadBuffer = 64 * 1024;
-// Plaintext encrypted per offer to the output sink in a large write: four full records.
-constexpr size_t kSinkSlice = 4 * SSL3_RT_MAX_PLAIN_LENGTH;
+// Plaintext encrypted per offer to an Io in a large write: four full records.
+constexpr size_t kSendSlice = 4 * SSL3_RT_MAX_PLAIN_LENGTH;
 
 // SSL_free_buffers() is safe from 3.0.14, 3.1.6, 3.2.2 and 3.3.1 on (CVE-2024-4741).
 bool freeBuffersIsSafe()
@@ -85,274 +33,19 @@ bool freeBuffersIsSafe()
     return safe;
 }
 
-// The BIO between OpenSSL and the engine's two queues: OpenSSL reads received ciphertext from
-// the input queue and appends what it sends to the output queue, with no memory BIO (and none
-// of its zero-filling and copies) in between. An empty input means "wait for more", never end
-// of stream: feedEof() tells the engine, which decides.
-struct BioQueues
-{
-    detail::ByteQueue *input;
-    detail::ByteQueue *output;
-    const Connection::InputSource *source; // read from when the input is empty
-};
-
-int queueBioCreate(BIO *bio)
-{
-    BIO_set_init(bio, 1);
-    return 1;
-}
-
-int queueBioDestroy(BIO *bio)
-{
-    delete static_cast<BioQueues *>(BIO_get_data(bio));
-    BIO_set_data(bio, nullptr);
-    return 1;
-}
-
-int queueBioRead(BIO *bio, char *data, size_t size, size_t *done)
-{
-    BIO_clear_retry_flags(bio);
-    auto *queues = static_cast<BioQueues *>(BIO_get_data(bio));
-    if (queues && queues->input->empty() && *queues->source) {
-        *done = std::min((*queues->source)(data, size), size);
-        if (*done == 0)
-            BIO_set_retry_read(bio);
-        return *done > 0 ? 1 : 0;
-    }
-    const size_t n = queues ? std::min(size, queues->input->size()) : 0;
-    *done = n;
-    if (n == 0) {
-        BIO_set_retry_read(bio);
-        return 0;
-    }
-    std::memcpy(data, queues->input->data(), n);
-    queues->input->consume(n);
-    return 1;
-}
-
-int queueBioWrite(BIO *bio, const char *data, size_t size, size_t *done)
-{
-    BIO_clear_retry_flags(bio);
-    auto *queues = static_cast<BioQueues *>(BIO_get_data(bio));
-    *done = 0;
-    if (!queues)
-        return 0;
-    *done = size;
-    queues->output->append(data, size);
-    return 1;
-}
-
-long queueBioCtrl(BIO *bio, int command, long, void *)
-{
-    auto *queues = static_cast<BioQueues *>(BIO_get_data(bio));
-    switch (command) {
-    case BIO_CTRL_FLUSH:
-        return 1;
-    case BIO_CTRL_PENDING:
-        return queues ? static_cast<long>(queues->input->size()) : 0;
-    case BIO_CTRL_WPENDING:
-        return queues ? static_cast<long>(queues->output->size()) : 0;
-    default:
-        return 0; // no EOF, no kTLS, no descriptor
-    }
-}
-
-// Made once per process, never changed.
-const BIO_METHOD *queueBioMethod()
-{
-    static const BioMethodPtr method = [] {
-        BioMethodPtr m(
-            BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "securesocket engine queues"));
-        if (m && (BIO_meth_set_create(m.get(), queueBioCreate) != 1 ||
-                  BIO_meth_set_destroy(m.get(), queueBioDestroy) != 1 ||
-                  BIO_meth_set_read_ex(m.get(), queueBioRead) != 1 ||
-                  BIO_meth_set_write_ex(m.get(), queueBioWrite) != 1 ||
-                  BIO_meth_set_ctrl(m.get(), queueBioCtrl) != 1))
-            m.reset();
-        return m;
-    }();
-    return method.get();
-}
-
-Connection *connectionOf(const SSL *ssl)
-{
-    return static_cast<Connection *>(SSL_get_app_data(ssl));
-}
-
-void infoCallback(const SSL *ssl, int where, int value)
-{
-    if ((where & SSL_CB_ALERT) != 0) {
-        if (Connection *connection = connectionOf(ssl))
-            connection->onAlert((where & SSL_CB_READ) != 0, value);
-    }
-}
-
-// The alert's name; OpenSSL 3.0 calls some TLS 1.3 alerts "unknown".
-std::string alertName(int description)
-{
-    switch (description) {
-    case 109:
-        return "missing extension";
-    case 116:
-        return "certificate required";
-    case 120:
-        return "no application protocol";
-    default:
-        break;
-    }
-    const std::string text = SSL_alert_desc_string_long(description);
-    return text == "unknown" ? "alert " + std::to_string(description) : text;
-}
-
-const char *versionName(int version)
-{
-    switch (version) {
-    case TLS1_3_VERSION:
-        return "TLS 1.3";
-    case TLS1_2_VERSION:
-        return "TLS 1.2";
-    default:
-        return "TLS";
-    }
-}
-
-std::string versionRange(int minVersion, int maxVersion)
-{
-    return minVersion == maxVersion
-               ? std::string("only ") + versionName(minVersion)
-               : std::string(versionName(minVersion)) + " to " + versionName(maxVersion);
-}
-
-// Turns OpenSSL's reason for a failed handshake or record into a sentence and a kind.
-Error describeSslFailure(const OsslError &cause, Role role, int minVersion, int maxVersion)
-{
-    const int reason = ERR_GET_REASON(cause.code);
-    const std::string peer = role == Role::Client ? "the server" : "the client";
-    const std::string detail = cause.text.empty() ? "" : " (" + cause.text + ")";
-    if (ERR_GET_LIB(cause.code) != ERR_LIB_SSL)
-        return {Error::Protocol, "TLS error with " + peer + detail};
-    if (reason >= SSL_AD_REASON_OFFSET) {
-        const std::string alert = alertName(reason - SSL_AD_REASON_OFFSET);
-        std::string message = peer + " aborted with the alert '" + alert + "'";
-        if (reason - SSL_AD_REASON_OFFSET == 116)
-            message += ": it requires a client certificate";
-        return {Error::AlertReceived, message};
-    }
-    switch (reason) {
-    case SSL_R_HTTP_REQUEST:
-    case SSL_R_HTTPS_PROXY_REQUEST:
-        return {Error::Protocol, peer + " sent a plain HTTP request, not TLS" + detail};
-    case SSL_R_WRONG_VERSION_NUMBER:
-    case SSL_R_UNKNOWN_PROTOCOL:
-    case SSL_R_UNEXPECTED_MESSAGE:
-    case SSL_R_UNEXPECTED_RECORD:
-    case SSL_R_LENGTH_MISMATCH:
-    case SSL_R_BAD_PACKET_LENGTH:
-    case SSL_R_BAD_RECORD_TYPE:
-        return {Error::Protocol, peer + " sent data that is not valid TLS" + detail};
-    case SSL_R_PACKET_LENGTH_TOO_LONG:
-    case SSL_R_ENCRYPTED_LENGTH_TOO_LONG:
-    case SSL_R_DATA_LENGTH_TOO_LONG:
-    case SSL_R_RECORD_TOO_SMALL:
-    case SSL_R_EXCESSIVE_MESSAGE_SIZE:
-        return {Error::Protocol,
-                peer + " sent a TLS record of a size the protocol forbids" + detail};
-    case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
-    case SSL_R_DECRYPTION_FAILED:
-        return {Error::Protocol, "a record from " + peer +
-                                     " failed its integrity check (data altered in transit?)" +
-                                     detail};
-    case SSL_R_UNSUPPORTED_PROTOCOL:
-    case SSL_R_VERSION_TOO_LOW:
-    case SSL_R_NO_PROTOCOLS_AVAILABLE:
-    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-        // When we allow the newest version, the peer can only be too old.
-        if (maxVersion >= TLS1_3_VERSION)
-            return {Error::Incompatible, peer + " offered only TLS versions older than " +
-                                             versionName(minVersion) + ", the minimum allowed" +
-                                             detail};
-        return {Error::Incompatible, peer + " has no TLS version in common with us (allowed " +
-                                         "here: " + versionRange(minVersion, maxVersion) + ")" +
-                                         detail};
-    case SSL_R_NO_SHARED_CIPHER:
-    case SSL_R_NO_CIPHERS_AVAILABLE:
-    case SSL_R_NO_SHARED_GROUPS:
-    case SSL_R_NO_SUITABLE_KEY_SHARE:
-    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
-    case SSL_R_WRONG_CIPHER_RETURNED:
-        return {Error::Incompatible, peer +
-                                         " has no cipher suite, group or signature algorithm "
-                                         "in common with us" +
-                                         detail};
-    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-        return {Error::Certificate, "client certificate missing: the client sent no certificate "
-                                    "and one is required"};
-    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-        return {Error::Truncated, peer + " closed the connection without close_notify"};
-    default:
-        return {Error::Protocol, "TLS error with " + peer + detail};
-    }
-}
-
 } // namespace
 
-namespace detail {
-int certVerifyCallback(X509_STORE_CTX *store, void *)
+Connection::IoCall::IoCall(Connection &connection, Io *io) : m_scope(connection.m_bio, io)
 {
-    const int index = SSL_get_ex_data_X509_STORE_CTX_idx();
-    auto *ssl = static_cast<SSL *>(X509_STORE_CTX_get_ex_data(store, index));
-    Connection *connection = ssl ? connectionOf(ssl) : nullptr;
-    return connection ? connection->verifyPeer(store) : 0;
+    connection.useReadAhead(io != nullptr);
 }
 
-int newSessionCallback(SSL *ssl, SSL_SESSION *session)
+void Connection::infoCallback(const SSL *ssl, int where, int value)
 {
-    Connection *connection = connectionOf(ssl);
-    return connection && connection->storeSession(session) ? 1 : 0;
-}
-
-int ticketKeyCallback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
-                      EVP_MAC_CTX *mac, int encrypt)
-{
-    Connection *connection = connectionOf(ssl);
-    return connection ? connection->context().ticketKeyCallback(name, iv, cipher, mac, encrypt)
-                      : -1;
-}
-
-// Each ticket records whether the client's certificate had verification failures; such a
-// ticket never resumes, since a resumed session skips verification and its failures.
-int ticketMadeCallback(SSL *ssl, void *)
-{
-    Connection *connection = connectionOf(ssl);
-    const unsigned char mark = connection && connection->verifyFailures().empty() ? 'V' : 'F';
-    return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), &mark, 1);
-}
-
-SSL_TICKET_RETURN ticketOpenedCallback(SSL *, SSL_SESSION *session, const unsigned char *, size_t,
-                                       SSL_TICKET_STATUS status, void *)
-{
-    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
-        return status == SSL_TICKET_EMPTY || status == SSL_TICKET_NO_DECRYPT
-                   ? SSL_TICKET_RETURN_IGNORE_RENEW
-                   : SSL_TICKET_RETURN_IGNORE;
-    void *data = nullptr;
-    size_t size = 0;
-    if (SSL_SESSION_get0_ticket_appdata(session, &data, &size) != 1 || size != 1 ||
-        *static_cast<unsigned char *>(data) != 'V')
-        return SSL_TICKET_RETURN_IGNORE_RENEW;
-    // Renew always: without a fresh ticket the client could not resume its next connection.
-    return SSL_TICKET_RETURN_USE_RENEW;
-}
-} // namespace detail
-
-bool Connection::storeSession(SSL_SESSION *session)
-{
-    // A session whose verification had failures (even forgiven ones) is never reused: a
-    // resumed handshake would skip the checks.
-    if (m_sessionKey.empty() || !m_verifyFailures.empty() || !m_context->resumesSessions())
-        return false;
-    m_context->storeSession(m_sessionKey, session);
-    return true;
+    if ((where & SSL_CB_ALERT) == 0)
+        return;
+    if (ConnectionHooks *hooks = ConnectionHooks::of(ssl))
+        static_cast<Connection *>(hooks)->onAlert((where & SSL_CB_READ) != 0, value);
 }
 
 Connection::Connection(std::shared_ptr<const Context> context, std::string peerName,
@@ -363,21 +56,19 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
 {
     OsslErrorScope errors;
     m_ssl.reset(SSL_new(m_context->native()));
-    const BIO_METHOD *method = queueBioMethod();
-    BioPtr bio(method ? BIO_new(method) : nullptr);
+    BioPtr bio = m_bio.makeBio();
     if (!m_ssl || !bio) {
         m_ssl.reset();
         fail(Error::Internal, "cannot create a TLS connection (out of memory)");
         return;
     }
-    BIO_set_data(bio.get(), new BioQueues{&m_input, &m_output, &m_source});
     // One BIO for both directions: SSL_set_bio takes its one reference.
     SSL_set_bio(m_ssl.get(), bio.get(), bio.get());
     bio.release();
     // The record buffers are kept while data flows and freed when the connection is idle
     // (releaseBuffersIfIdle()), rather than after every record.
     SSL_clear_mode(m_ssl.get(), SSL_MODE_RELEASE_BUFFERS);
-    SSL_set_app_data(m_ssl.get(), this);
+    SSL_set_app_data(m_ssl.get(), static_cast<ConnectionHooks *>(this));
     SSL_set_info_callback(m_ssl.get(), infoCallback);
 
     if (role() == Role::Server) {
@@ -412,11 +103,29 @@ Connection::~Connection()
         OPENSSL_cleanse(m_pendingPlain.data(), m_pendingPlain.size());
 }
 
+Status Connection::status() const
+{
+    switch (m_phase) {
+    case Phase::Failed:
+        return m_error.kind == Error::Truncated ? Status::Truncated : Status::Failed;
+    case Phase::VerifyPending:
+        return Status::VerifyPending;
+    case Phase::Closed:
+        return Status::PeerClosed;
+    default:
+        break;
+    }
+    if (m_closeNotifyReceived)
+        return Status::PeerClosed;
+    return m_inputWanted && m_input.empty() && !m_eof ? Status::NeedInput : Status::Ok;
+}
+
 void Connection::feed(const char *data, size_t size)
 {
     if (isFailed() || m_eof || size == 0)
         return;
     m_input.append(data, size);
+    m_inputWanted = false;
 }
 
 std::pair<char *, size_t> Connection::inputSpace(size_t want)
@@ -427,19 +136,15 @@ std::pair<char *, size_t> Connection::inputSpace(size_t want)
 
 void Connection::commitInput(size_t n)
 {
-    if (isFailed() || m_eof)
+    if (isFailed() || m_eof || n == 0)
         return;
     m_input.commit(n);
+    m_inputWanted = false;
 }
 
 void Connection::feedEof()
 {
     m_eof = true;
-}
-
-size_t Connection::pendingOutput() const
-{
-    return m_output.size();
 }
 
 size_t Connection::takeOutput(char *buffer, size_t capacity)
@@ -483,173 +188,61 @@ void Connection::releaseBuffersIfIdle()
     m_output.release();
 }
 
-void Connection::process()
+// Reading ahead, one receive() brings several records; without it OpenSSL reads a record's
+// header and its body separately. Applies to record buffers made from now on (they are freed
+// whenever the connection is idle); bytes already read ahead are used either way.
+void Connection::useReadAhead(bool on)
 {
+    if (on == m_readAhead || !m_ssl)
+        return;
+    m_readAhead = on;
+    SSL_set_read_ahead(m_ssl.get(), on ? 1 : 0);
+    SSL_set_default_read_buffer_len(m_ssl.get(), on ? kReadAheadBuffer : 0);
+}
+
+Status Connection::process(Io *io)
+{
+    const IoCall call(*this, io);
     if (m_phase == Phase::Handshake)
         advanceHandshake();
     offerOutput();
+    return status();
 }
 
-// All that one call made goes to the sink at once: a flight of handshake records, or the
+// All that one call made goes to the Io at once: a flight of handshake records, or the
 // records of one write, leave in one send() instead of one each. Buffers are released once the
-// sink took everything, but not between a write's slices nor in the middle of a handshake (the
+// Io took everything, but not between a write's slices nor in the middle of a handshake (the
 // next flight would allocate them again at once).
 void Connection::offerOutput(bool mayRelease)
 {
-    if (!m_sink || m_output.empty())
+    Io *io = m_bio.io();
+    if (!io || m_output.empty())
         return;
-    m_output.consume(m_sink(m_output.data(), m_output.size()));
+    m_output.consume(io->send(m_output.data(), m_output.size()));
     if (mayRelease && m_output.empty() && m_phase != Phase::Handshake)
         releaseBuffersIfIdle();
 }
 
-void Connection::advanceHandshake()
+void Connection::write(const char *data, size_t size, Io *io)
 {
-    OsslErrorScope errors;
-    const int result = SSL_do_handshake(m_ssl.get());
-    if (result == 1) {
-        finishHandshake();
-        return;
+    const IoCall call(*this, io);
+    if (!isFailed() && !m_shutdownRequested && size > 0) {
+        if (m_phase == Phase::Data && m_pendingPlain.empty())
+            writeNow(data, size);
+        else
+            m_pendingPlain.append(data, size);
     }
-    const int error = SSL_get_error(m_ssl.get(), result);
-    if (error == SSL_ERROR_WANT_RETRY_VERIFY) {
-        m_phase = Phase::VerifyPending;
-        pushEvent(Event::VerifyFailed);
-    } else if (error == SSL_ERROR_WANT_READ) {
-        if (m_eof)
-            fail(Error::Truncated, std::string("the connection closed during the TLS handshake ") +
-                                       "(the " + (role() == Role::Client ? "server" : "client") +
-                                       " hung up)");
-    } else if (error == SSL_ERROR_ZERO_RETURN) {
-        fail(Error::AlertReceived, std::string("the ") +
-                                       (role() == Role::Client ? "server" : "client") +
-                                       " closed the connection (close_notify) during the TLS "
-                                       "handshake");
-    } else {
-        failFromSsl(error);
-    }
-}
-
-int Connection::verifyPeer(X509_STORE_CTX *store)
-{
-    const VerifyMode mode = m_context->verifyMode();
-    if (mode == VerifyMode::None || m_decision == Decision::Accepted)
-        return 1;
-    if (m_decision == Decision::Rejected) {
-        X509_STORE_CTX_set_error(store, m_verifyFailures.empty()
-                                            ? X509_V_ERR_APPLICATION_VERIFICATION
-                                            : m_verifyFailures.front().opensslCode);
-        return 0;
-    }
-    m_verifyFailures = verifyChain(store, m_peerName, role() == Role::Client);
-    if (m_verifyFailures.empty())
-        return 1;
-    if (role() == Role::Server) {
-        // A resumed session would skip verification and forget these failures: none is made.
-        SSL_set_num_tickets(m_ssl.get(), 0);
-        SSL_set_options(m_ssl.get(), SSL_OP_NO_TICKET);
-    }
-    if (mode == VerifyMode::Query || allAccepted()) {
-        pushEvent(Event::VerifyFailed);
-        return 1;
-    }
-    if (role() == Role::Client) {
-        // Pause before our Finished: the application decides, the server has seen nothing.
-        return SSL_set_retry_verify(m_ssl.get());
-    }
-    // A server cannot pause here: refuse now, with the alert that matches the first failure.
-    pushEvent(Event::VerifyFailed);
-    m_decision = Decision::Rejected;
-    X509_STORE_CTX_set_error(store, m_verifyFailures.front().opensslCode);
-    return 0;
-}
-
-bool Connection::allAccepted() const
-{
-    return std::all_of(m_verifyFailures.begin(), m_verifyFailures.end(),
-                       [this](const VerifyFailure &failure) {
-                           return std::find(m_accepted.begin(), m_accepted.end(), failure.code) !=
-                                  m_accepted.end();
-                       });
-}
-
-void Connection::resolveVerification(bool accept)
-{
-    if (m_phase != Phase::VerifyPending)
-        return;
-    m_decision = accept ? Decision::Accepted : Decision::Rejected;
-    m_phase = Phase::Handshake;
-    advanceHandshake();
     offerOutput();
-}
-
-void Connection::finishHandshake()
-{
-    SSL *ssl = m_ssl.get();
-    m_phase = Phase::Data;
-    m_info.protocol = SSL_get_version(ssl);
-    m_info.cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
-    const unsigned char *alpn = nullptr;
-    unsigned int alpnSize = 0;
-    SSL_get0_alpn_selected(ssl, &alpn, &alpnSize);
-    m_info.alpn.assign(reinterpret_cast<const char *>(alpn), alpn ? alpnSize : 0);
-    const char *group = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
-    m_info.group = group ? group : "";
-    m_info.resumed = SSL_session_reused(ssl) == 1;
-    if (role() == Role::Server && !m_verifyFailures.empty())
-        SSL_CTX_remove_session(m_context->native(), SSL_get0_session(ssl));
-    pushEvent(Event::HandshakeDone);
-    flushPendingWrites();
-    if (m_shutdownRequested && !isFailed())
-        sendCloseNotify();
-}
-
-std::vector<std::string> Connection::peerCertificateChainPem() const
-{
-    std::vector<std::string> chain;
-    if (!m_ssl)
-        return chain;
-    auto appendPem = [&chain](X509 *cert) {
-        BioPtr bio(BIO_new(BIO_s_mem()));
-        if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1)
-            return;
-        char *data = nullptr;
-        const long size = BIO_get_mem_data(bio.get(), &data);
-        chain.emplace_back(data, static_cast<size_t>(size));
-    };
-    X509 *leaf = SSL_get0_peer_certificate(m_ssl.get());
-    if (leaf)
-        appendPem(leaf);
-    // A client's list starts with the server's own certificate; a server's does not.
-    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(m_ssl.get());
-    for (int i = 0; sent && i < sk_X509_num(sent); ++i) {
-        X509 *cert = sk_X509_value(sent, i);
-        if (!leaf || X509_cmp(cert, leaf) != 0)
-            appendPem(cert);
-    }
-    return chain;
-}
-
-void Connection::write(const char *data, size_t size)
-{
-    if (isFailed() || m_shutdownRequested || size == 0)
-        return;
-    if (m_phase == Phase::Data && m_pendingPlain.empty()) {
-        writeNow(data, size);
-        offerOutput();
-    } else {
-        m_pendingPlain.append(data, size);
-    }
 }
 
 void Connection::writeNow(const char *data, size_t size)
 {
     OsslErrorScope errors;
-    // With a sink, a large write goes out a slice of a few records at a time: the output queue
+    // With an Io, a large write goes out a slice of a few records at a time: the output queue
     // holds one slice, not the whole write, and the first bytes leave before the last are
     // encrypted. Our BIO takes everything (the queue grows), so SSL_write_ex never stops half
     // way.
-    const size_t slice = m_sink ? kSinkSlice : size;
+    const size_t slice = m_bio.io() ? kSendSlice : size;
     for (size_t done = 0; done < size;) {
         const size_t n = std::min(size - done, slice);
         size_t written = 0;
@@ -673,43 +266,49 @@ void Connection::flushPendingWrites()
     OPENSSL_cleanse(pending.data(), pending.size());
 }
 
-size_t Connection::read(char *buffer, size_t capacity)
+ReadResult Connection::read(char *buffer, size_t capacity, Io *io)
 {
+    const IoCall call(*this, io);
     if ((m_phase != Phase::Data && m_phase != Phase::Shutdown) || m_closeNotifyReceived ||
-        capacity == 0)
-        return 0;
+        capacity == 0) {
+        offerOutput(); // what an earlier call without an Io left
+        return {0, status()};
+    }
     SSL *ssl = m_ssl.get();
     // Nothing received since the last call: SSL_read_ex would only say "want read" (and
     // allocate a record buffer for it). At end of stream it must run: it tells truncation.
-    if (m_input.empty() && !m_eof && !m_source && SSL_has_pending(ssl) == 0) {
+    if (m_input.empty() && !m_eof && !io && SSL_has_pending(ssl) == 0) {
+        m_inputWanted = true;
         releaseBuffersIfIdle();
-        return 0;
+        return {0, Status::NeedInput};
     }
     OsslErrorScope errors;
     size_t total = 0;
     // SSL_read_ex returns one record at most: fill the caller's buffer with as many as there
     // are. A condition met after some data (close_notify, failure) is handled at once, after
-    // that data; the next call returns 0.
+    // that data; the next call returns it.
     while (total < capacity) {
         size_t got = 0;
         const int result = SSL_read_ex(ssl, buffer + total, capacity - total, &got);
         if (result == 1) {
             total += got;
+            m_inputWanted = false;
             if (m_input.empty() && SSL_has_pending(ssl) == 0)
                 break;
             continue;
         }
         const int error = SSL_get_error(ssl, result);
         if (error == SSL_ERROR_WANT_READ) {
+            m_inputWanted = true;
             if (m_eof && m_closeNotifySent) {
                 // We ended the session; a peer may close without answering our close_notify.
-                m_closeNotifyReceived = true;
                 m_phase = Phase::Closed;
                 pushEvent(Event::Closed);
-            } else if (m_eof)
-                fail(Error::Truncated,
-                     std::string("the ") + (role() == Role::Client ? "server" : "client") +
-                         " closed the connection without close_notify: the data may be truncated");
+            } else if (m_eof) {
+                fail(Error::Truncated, "the " + peer() +
+                                           " closed the connection without close_notify: the "
+                                           "data may be truncated");
+            }
         } else if (error == SSL_ERROR_ZERO_RETURN) {
             onPeerCloseNotify();
         } else {
@@ -718,30 +317,20 @@ size_t Connection::read(char *buffer, size_t capacity)
         break;
     }
     offerOutput(); // an alert, or the answer to the peer's KeyUpdate
-    if (total == 0)
-        releaseBuffersIfIdle();
-    return total;
+    if (total > 0)
+        return {total, Status::Data};
+    releaseBuffersIfIdle();
+    return {0, status()};
 }
 
-void Connection::setInputSource(InputSource source)
+void Connection::shutdown(Io *io)
 {
-    m_source = std::move(source);
-    if (!m_ssl)
-        return;
-    // Reading ahead, one recv() brings several records; without it OpenSSL reads a record's
-    // header and its body separately. Applies to record buffers made from now on (they are
-    // freed whenever the connection is idle).
-    SSL_set_read_ahead(m_ssl.get(), m_source ? 1 : 0);
-    SSL_set_default_read_buffer_len(m_ssl.get(), m_source ? kReadAheadBuffer : 0);
-}
-
-void Connection::shutdown()
-{
-    if (isFailed() || m_phase == Phase::Closed || m_shutdownRequested)
-        return;
-    m_shutdownRequested = true;
-    if (m_phase == Phase::Data || m_phase == Phase::Shutdown)
-        sendCloseNotify(); // else after the handshake, behind the queued writes
+    const IoCall call(*this, io);
+    if (!isFailed() && m_phase != Phase::Closed && !m_shutdownRequested) {
+        m_shutdownRequested = true;
+        if (m_phase == Phase::Data || m_phase == Phase::Shutdown)
+            sendCloseNotify(); // else after the handshake, behind the queued writes
+    }
     offerOutput();
 }
 
@@ -776,6 +365,11 @@ void Connection::onAlert(bool received, int value)
     pushEvent(received ? Event::AlertReceived : Event::AlertSent, std::move(alert));
 }
 
+std::string Connection::peer() const
+{
+    return role() == Role::Client ? "server" : "client";
+}
+
 std::string Connection::verifySummary() const
 {
     if (m_verifyFailures.empty())
@@ -795,9 +389,9 @@ void Connection::failFromSsl(int sslError)
         return;
     }
     if (sslError == SSL_ERROR_SSL || cause.code != 0) {
-        Error error =
-            describeSslFailure(cause, role(), SSL_CTX_get_min_proto_version(m_context->native()),
-                               SSL_CTX_get_max_proto_version(m_context->native()));
+        Error error = describeSslFailure(cause, "the " + peer(),
+                                         SSL_CTX_get_min_proto_version(m_context->native()),
+                                         SSL_CTX_get_max_proto_version(m_context->native()));
         if (ERR_GET_REASON(cause.code) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
             VerifyFailure missing;
             missing.code = VerifyError::NoPeerCertificate;

@@ -1,59 +1,81 @@
-// The sans-I/O TLS engine: one TLS connection over buffers of its own (a BIO of ours, see
-// connection.cpp). It never touches a socket; the caller moves bytes between it and the network.
+// The sans-I/O TLS engine: one TLS connection. It never touches a socket and never calls back
+// into its caller. Each call that may move ciphertext is given the network for its own length
+// (an Io, see io.h) or none, and says what holds afterwards (a Status); status() says it at any
+// time, so a caller keeps no copy of the engine's state.
 //
 // Contract, in the order a caller drives it:
-//   1. feed(ciphertext) with every byte received from the network (any split, any size), or
-//      feedEof() when the transport has closed; then process().
-//   2. read(buffer) until it returns 0 to collect plaintext.
-//   3. takeOutput(buffer) until it returns 0 and send those bytes to the network.
-//   4. takeEvents() to learn what happened (handshake done, alerts, close_notify, errors).
+//   1. Input, in either way (both may be mixed; bytes fed are read first):
+//      - pass an Io to process() and read(): when the engine's input is empty, OpenSSL receives
+//        through io->receive() straight into its record buffer, reading ahead up to 64 KiB at a
+//        time. The caller's receive() bounds how much it takes per turn.
+//      - or feed(ciphertext) with every byte received (any split, any size), or its zero-copy
+//        form: inputSpace(want) returns writable space of at least want bytes (at least 1) at
+//        the end of the input, commitInput(n) then adds the n bytes received there (n <= the
+//        size returned; 0 is allowed). The space is valid until the next call of any other
+//        method.
+//      When the transport has closed, feedEof() (with an Io: only once its receive() has nothing
+//      more for good). Bytes given after feedEof() or after a failure are dropped.
+//   2. process(io) advances the handshake (decrypting is read()'s job) and returns status():
+//        NeedInput      nothing to do until more ciphertext arrives (in the handshake: the
+//                       peer's next flight)
+//        Ok             there is work for the next call (input, the end of the stream, or
+//                       plaintext a full buffer left): read() once the handshake is done,
+//                       process() before
+//        VerifyPending  the peer's certificate failed verification (VerifyMode::Verify, a
+//                       client): verifyFailures() says why; resolveVerification(accept, io)
+//                       continues (true) or aborts (false) the handshake
+//        PeerClosed, Truncated, Failed: see read()
+//   3. read(buffer, capacity, io) until its status is not Data. Its size is > 0 exactly when the
+//      status is Data (plaintext; several records per call if they fit). With size 0 it returns
+//      status(), one of:
+//        NeedInput      no plaintext until more ciphertext arrives
+//        Ok             input waits that read() leaves alone: the handshake is not done, so
+//                       call process() (read() never advances the handshake); or capacity
+//                       was 0
+//        VerifyPending  as for process()
+//        PeerClosed     the peer sent close_notify (or ended the stream after our own
+//                       close_notify): no more plaintext will come; a clean end
+//        Truncated      the input ended without close_notify (error() says so, kind Truncated)
+//        Failed         a fatal error: error() says why
+//      A condition met after some plaintext is returned by the next call (status() has it at
+//      once). PeerClosed, Truncated and Failed are for good.
+//   4. Output. With an Io, each call of process(), read(), write(), shutdown() and
+//      resolveVerification() ends by offering all pending output (what the call made, and what
+//      an earlier offer left) to io->send() as one block, from its front; send() takes 0 to
+//      all of it (e.g. a non-blocking send()) and the rest stays queued, first in line. One
+//      call's records thus leave in one send(): a handshake flight, an alert, a write's records
+//      (a write of more than 64 KiB is offered a 64 KiB slice at a time, as it is encrypted).
+//      Without an Io, or for what an Io left: takeOutput(), or send from outputView() and then
+//      consumeOutput(n) with the n bytes sent (the view is valid until the next call of any
+//      other method). pendingOutput() says how much waits.
+//   5. takeEvents() to learn what happened, for reporting: handshake done, verification
+//      failed, alerts sent and received, close_notify, closed, failed.
+// The engine uses an Io only during the call it is given to, never afterwards; an Io must not
+// call back into the engine.
+//
 // write(plaintext) may be called at any time, before the handshake too: it is queued and
 // encrypted in order once the handshake is done. shutdown() queues close_notify after all
 // pending plaintext. After a fatal error every call is a no-op and error() stays set; the
 // output may still hold an alert to send.
 //
-// Zero-copy variants of steps 1 and 3, to be mixed freely with feed() and takeOutput():
-//   - inputSpace(want) returns writable space of at least want bytes (at least 1) at the end of
-//     the engine's input buffer: receive from the network straight into it, then
-//     commitInput(n) with the n bytes received (n <= the size returned; 0 is allowed). That is
-//     feed() of those bytes without the copy; like feed(), bytes committed after feedEof() or
-//     after a failure are dropped. The space is valid until the next call of any other method.
-//   - outputView() returns all pending output as one contiguous block: send from it, then
-//     consumeOutput(n) with the n bytes sent (n <= its size; partial is fine, the rest stays
-//     first in line). The view is valid until the next call of any other method.
-//   - setOutputSink(sink): at the end of each write(), process(), read(), shutdown() and
-//     resolveVerification(), all pending output (what the call made, and what an earlier offer
-//     left) is offered to sink as one block, from its front; sink returns how many bytes it took
-//     (0 to all, e.g. a non-blocking send()) and the rest stays queued, first in line. One
-//     call's records thus leave in one send(): a handshake flight, an alert, a write's records
-//     (a write of more than 64 KiB is offered a 64 KiB slice at a time, as it is encrypted).
-//     The sink must not call back into the engine.
-//   - setInputSource(source): when the input buffer is empty, OpenSSL reads through source
-//     straight into its record buffer (e.g. a non-blocking recv()), reading ahead up to 64 KiB
-//     at a time; source returns how many bytes it wrote, 0 for "nothing now". This saves the
-//     copy through the input buffer. process() and read() then pull input themselves (feed()
-//     still works, and is read first); the caller bounds how much it reads per turn. Call
-//     feedEof() only once the source has nothing more for good: after it, a source that gives
-//     nothing is the end of the stream. Same rule for calling back as for the sink.
-//
 // Memory: while data flows the engine keeps its input and output buffers and OpenSSL's record
-// buffers (about 17 KiB each way; 64 KiB for reading with an input source). When the connection is
-// idle (read() finds no input left and nothing decrypted pending, or the caller has taken all
-// output and no input is pending) it frees them all; they come back, sized as before, on the next
-// use. read() with no new input returns 0 without calling into OpenSSL.
-//
-// When the peer's certificate fails verification and the mode is VerifyMode::Verify, the
-// engine pauses in Phase::VerifyPending (events: VerifyFailed) before any application data
-// can pass; resolveVerification(true) continues the handshake, false aborts it.
+// buffers (about 17 KiB each way; 64 KiB for reading while calls are given an Io). When the
+// connection is idle (read() finds no input left and nothing decrypted pending, or the caller
+// has taken all output and no input is pending) it frees them all; they come back, sized as
+// before, on the next use. read() without an Io and with no new input returns NeedInput without
+// calling into OpenSSL.
 #ifndef SECURESOCKET_ENGINE_CONNECTION_H
 #define SECURESOCKET_ENGINE_CONNECTION_H
 
+#include "bytequeue.h"
+#include "connectionhooks.h"
 #include "context.h"
+#include "errors.h"
+#include "io.h"
+#include "queuebio.h"
 #include "verify.h"
 
-#include <algorithm>
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -61,58 +83,13 @@
 
 namespace securesocket::engine {
 
-namespace detail {
-// Bytes in one contiguous block: appended at the end, consumed from the front. Ciphertext only
-// (nothing secret): storage is freed without wiping.
-class ByteQueue
-{
-public:
-    const char *data() const { return m_storage.get() + m_begin; }
-    size_t size() const { return m_end - m_begin; }
-    bool empty() const { return m_begin == m_end; }
-    // At least want writable bytes at data() + size(); spaceSize() says how many.
-    char *space(size_t want);
-    size_t spaceSize() const { return m_capacity - m_end; }
-    void commit(size_t n) { m_end += std::min(n, spaceSize()); }
-    void append(const char *bytes, size_t n);
-    void consume(size_t n);
-    // Frees the storage (the queue must be empty or its contents are dropped).
-    void release();
-    size_t capacity() const { return m_capacity; }
-
-private:
-    static constexpr size_t kMaxHint = 96 * 1024;
-    std::unique_ptr<char[]> m_storage;
-    size_t m_capacity = 0;
-    size_t m_hint = 0; // the capacity before release()
-    size_t m_begin = 0;
-    size_t m_end = 0;
-};
-} // namespace detail
-
 enum class Phase {
     Handshake,     // negotiating
     VerifyPending, // handshake paused until resolveVerification()
     Data,          // application data flows both ways
     Shutdown,      // close_notify sent or received, the other not yet
-    Closed,        // close_notify sent and received: clean end
+    Closed,        // close_notify sent and received (or the stream ended after ours): clean end
     Failed         // fatal error (see error()); includes truncation
-};
-
-struct Error
-{
-    enum Kind {
-        None,
-        Config,        // the local configuration is unusable
-        Protocol,      // the peer sent something that is not valid TLS
-        Incompatible,  // no common version, cipher, group or ALPN
-        Certificate,   // verification failed and was not forgiven
-        AlertReceived, // the peer aborted with an alert
-        Truncated,     // the transport closed without close_notify
-        Internal       // OpenSSL failed unexpectedly
-    };
-    Kind kind = None;
-    std::string message; // a sentence a person can act on
 };
 
 struct Alert
@@ -147,7 +124,7 @@ struct HandshakeInfo
     bool resumed = false;
 };
 
-class Connection
+class Connection final : private ConnectionHooks
 {
 public:
     // A client checks the peer's certificate against peerName (DNS name or IP address), and
@@ -160,41 +137,42 @@ public:
     Connection &operator=(const Connection &) = delete;
 
     Role role() const { return m_context->role(); }
+    const Context &context() const { return *m_context; }
     Phase phase() const { return m_phase; }
+    // The standing condition, as process() would return it now (never Data).
+    Status status() const;
     bool isFailed() const { return m_phase == Phase::Failed; }
     const Error &error() const { return m_error; }
+    // close_notify was made (it is in the output, or was offered to an Io) / was received.
+    bool closeNotifySent() const { return m_closeNotifySent; }
+    bool closeNotifyReceived() const { return m_closeNotifyReceived; }
     const HandshakeInfo &handshakeInfo() const { return m_info; }
     const std::vector<VerifyFailure> &verifyFailures() const { return m_verifyFailures; }
 
-    // Network side.
+    // Network side, for callers that move the bytes themselves (see the contract at the top).
     void feed(const char *data, size_t size);
     void feedEof();
-    size_t pendingOutput() const;
-    size_t takeOutput(char *buffer, size_t capacity);
-    std::string takeOutput(); // all of it
-    // Zero-copy input and output (see the contract at the top).
     std::pair<char *, size_t> inputSpace(size_t want);
     void commitInput(size_t n);
+    size_t pendingOutput() const { return m_output.size(); }
+    size_t takeOutput(char *buffer, size_t capacity);
+    std::string takeOutput(); // all of it
     std::pair<const char *, size_t> outputView() const
     {
         return {m_output.data(), m_output.size()};
     }
     void consumeOutput(size_t n);
-    using OutputSink = std::function<size_t(const char *data, size_t size)>;
-    void setOutputSink(OutputSink sink) { m_sink = std::move(sink); }
-    using InputSource = std::function<size_t(char *buffer, size_t capacity)>;
-    void setInputSource(InputSource source);
 
-    // Advances the handshake with what was fed. Cheap to call when there is nothing to do.
-    void process();
+    // Advances the handshake with what was received. Cheap to call when there is nothing to do.
+    Status process(Io *io = nullptr);
 
     // Application side.
-    void write(const char *data, size_t size);
+    void write(const char *data, size_t size, Io *io = nullptr);
     size_t pendingWrite() const { return m_pendingPlain.size(); } // not yet encrypted
-    size_t read(char *buffer, size_t capacity);
-    void shutdown();
+    [[nodiscard]] ReadResult read(char *buffer, size_t capacity, Io *io = nullptr);
+    void shutdown(Io *io = nullptr);
     // Continues (accept) or aborts a handshake paused in Phase::VerifyPending.
-    void resolveVerification(bool accept);
+    void resolveVerification(bool accept, Io *io = nullptr);
     // Failures with these codes are forgiven without pausing (they are still reported).
     void setAcceptedFailures(std::vector<VerifyError> codes) { m_accepted = std::move(codes); }
 
@@ -203,13 +181,25 @@ public:
 
     std::vector<Event> takeEvents();
 
-    // Called by OpenSSL through detail::certVerifyCallback.
-    int verifyPeer(X509_STORE_CTX *store);
-    bool storeSession(SSL_SESSION *session);
-    const Context &context() const { return *m_context; }
+private:
+    // One public call given io: lends it to the BIO for the call's length and sets OpenSSL's
+    // reading to match (reading ahead into a 64 KiB buffer with an Io).
+    class IoCall
+    {
+    public:
+        IoCall(Connection &connection, Io *io);
+
+    private:
+        detail::QueueBio::IoScope m_scope;
+    };
+
+    // ConnectionHooks, called by the context's OpenSSL callbacks.
+    int verifyPeer(X509_STORE_CTX *store) override;
+    bool storeSession(SSL_SESSION *session) override;
+    bool hadVerifyFailures() const override { return !m_verifyFailures.empty(); }
+    static void infoCallback(const SSL *ssl, int where, int value);
     void onAlert(bool received, int value);
 
-private:
     void advanceHandshake();
     void finishHandshake();
     void writeNow(const char *data, size_t size);
@@ -219,20 +209,21 @@ private:
     void onPeerCloseNotify();
     void fail(Error::Kind kind, std::string message);
     void failFromSsl(int sslError);
+    std::string peer() const; // "server" or "client"
     std::string verifySummary() const;
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
     void offerOutput(bool mayRelease = true);
+    void useReadAhead(bool on);
 
     std::shared_ptr<const Context> m_context;
     std::string m_peerName;
     std::string m_sessionKey;
-    // Ciphertext received and not yet read by OpenSSL, and ciphertext to send. Declared before
-    // m_ssl: the BIO that OpenSSL reads and writes through points at them.
+    // Ciphertext received and not yet read by OpenSSL, and ciphertext to send, and the BIO
+    // state over them. Declared before m_ssl, whose BIO points at them.
     detail::ByteQueue m_input;
     detail::ByteQueue m_output;
-    OutputSink m_sink;
-    InputSource m_source;
+    detail::QueueBio m_bio{m_input, m_output};
     SslPtr m_ssl;
     Phase m_phase = Phase::Handshake;
     Error m_error;
@@ -242,22 +233,14 @@ private:
     std::vector<Event> m_events;
     std::string m_pendingPlain;
     bool m_eof = false;
+    // OpenSSL's last read stopped for want of input, and none has come since: NeedInput.
+    bool m_inputWanted = true;
+    bool m_readAhead = false;
     bool m_shutdownRequested = false;
     bool m_closeNotifySent = false;
     bool m_closeNotifyReceived = false;
     enum class Decision { None, Accepted, Rejected } m_decision = Decision::None;
 };
-
-namespace detail {
-// Callbacks installed on every context; they find the Connection through the SSL object.
-int certVerifyCallback(X509_STORE_CTX *store, void *);
-int newSessionCallback(SSL *ssl, SSL_SESSION *session);
-int ticketKeyCallback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
-                      EVP_MAC_CTX *mac, int encrypt);
-int ticketMadeCallback(SSL *ssl, void *);
-SSL_TICKET_RETURN ticketOpenedCallback(SSL *ssl, SSL_SESSION *session, const unsigned char *,
-                                       size_t, SSL_TICKET_STATUS status, void *);
-} // namespace detail
 
 } // namespace securesocket::engine
 

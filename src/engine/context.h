@@ -1,17 +1,22 @@
-// Shared, immutable OpenSSL contexts, one per distinct configuration and role.
+// Shared, immutable OpenSSL contexts, one per distinct configuration and role, and the cache
+// that finds or builds them (ContextCache). How a context is built from its settings is in
+// contextbuilder.cpp; its session resumption state (ticket keys, client sessions) in sessions.h.
 #ifndef SECURESOCKET_ENGINE_CONTEXT_H
 #define SECURESOCKET_ENGINE_CONTEXT_H
 
 #include "identitycheck.h"
 #include "ossl.h"
+#include "sessions.h"
 
-#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace securesocket::engine {
@@ -58,16 +63,11 @@ struct Config
 };
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
-// made with equal settings. Connections hold a shared_ptr; the cache keeps the 32 most
+// made with equal settings. Connections hold a shared_ptr; a ContextCache keeps the most
 // recently used contexts alive too, so that a context outlives its last connection.
 class Context
 {
 public:
-    // Finds the context for (config, role) or builds it. Files are identified by path, size and
-    // modification time, so an unchanged file is never read twice. On failure returns null and
-    // sets *error to a sentence naming the file and the cause.
-    static std::shared_ptr<const Context> get(const Config &config, Role role, std::string *error);
-
     Role role() const { return m_role; }
     VerifyMode verifyMode() const { return m_verifyMode; }
     SSL_CTX *native() const { return m_ctx.get(); }
@@ -85,39 +85,60 @@ public:
     // Client session cache, keyed by "host:port" (thread-safe). Sessions are kept only when
     // resumption is on and the peer was verified without any failure.
     bool resumesSessions() const { return m_resumption; }
-    SslSessionPtr findSession(const std::string &key) const;
-    void storeSession(const std::string &key, SSL_SESSION *session) const;
-
-    // Server ticket keys (OpenSSL's ticket key callback, thread-safe).
-    int ticketKeyCallback(unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
-                          EVP_MAC_CTX *mac, int encrypt) const;
+    SslSessionPtr findSession(const std::string &key) const { return m_sessions.find(key); }
+    void storeSession(const std::string &key, SSL_SESSION *session) const
+    {
+        m_sessions.store(key, session);
+    }
 
     Context(Role role, VerifyMode mode) : m_role(role), m_verifyMode(mode) {}
 
 private:
     friend class ContextBuilder;
-    struct TicketKey
-    {
-        unsigned char name[16];
-        unsigned char aes[32];
-        unsigned char hmac[32];
-        std::chrono::steady_clock::time_point created;
-    };
-    bool newTicketKey(TicketKey &key) const;
 
     Role m_role;
     VerifyMode m_verifyMode;
-    SslCtxPtr m_ctx;
     std::vector<uint8_t> m_alpnWire; // ALPN list in wire format, for the server's selection
     bool m_resumption = false;
     IdentityCheck m_identity;
-    mutable std::vector<std::string> m_loggedWarnings; // under m_mutex
-    std::chrono::seconds m_ticketKeyLifetime{3600};
+    mutable std::mutex m_warningsMutex;
+    mutable std::vector<std::string> m_loggedWarnings; // under m_warningsMutex
+    mutable SessionCache m_sessions;                   // a client's
+    std::unique_ptr<TicketKeys> m_ticketKeys;          // a server's
+    // Declared last, so freed first: its callbacks use the members above.
+    SslCtxPtr m_ctx;
+};
 
+// Finds the context for a configuration and role, or builds it, and keeps the most recently
+// used ones: building one parses keys and CA files, which costs more than many handshakes.
+// Thread-safe.
+//
+// The library uses one, shared(). Whoever wants contexts of its own (and so their session
+// caches and ticket keys), or another clock for ticket-key rotation, makes one: a test owns a
+// fresh cache instead of inventing settings to get fresh contexts from the shared one.
+class ContextCache
+{
+public:
+    explicit ContextCache(size_t capacity = 32, Clock clock = steadyClock());
+    ContextCache(const ContextCache &) = delete;
+    ContextCache &operator=(const ContextCache &) = delete;
+
+    // The process-wide cache of the library.
+    static ContextCache &shared();
+
+    // The context for (config, role), built if no kept one matches. Files are identified by
+    // path, size, modification time and inode (see fileStamp()), so an unchanged file is never
+    // read twice and a changed one gives a new context. On failure returns null and sets
+    // *error to a sentence naming the file and the cause.
+    std::shared_ptr<const Context> get(const Config &config, Role role, std::string *error);
+
+    size_t size() const; // contexts kept
+
+private:
+    const size_t m_capacity;
+    const Clock m_clock; // given to the server contexts' ticket keys
     mutable std::mutex m_mutex;
-    mutable std::list<std::pair<std::string, SslSessionPtr>> m_sessions; // newest first
-    mutable TicketKey m_ticketKeys[2] = {};                              // current, previous
-    mutable bool m_haveTicketKeys = false;
+    std::list<std::pair<std::string, std::shared_ptr<const Context>>> m_entries; // newest first
 };
 
 // A file's identity for the context cache: its path, size, modification time (to the

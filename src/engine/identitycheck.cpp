@@ -1,3 +1,5 @@
+// The checks of our own certificate: its dates against a given time, its (extended) key usage
+// against the role, each problem as one sentence.
 #include "identitycheck.h"
 
 #include "verify.h"

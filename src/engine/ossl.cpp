@@ -1,6 +1,9 @@
+// The thread's OpenSSL error queue (taking the telling error, clearing it around each call),
+// and the digest used in cache keys.
 #include "ossl.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 namespace securesocket::engine {
 
@@ -45,6 +48,23 @@ OsslErrorScope::OsslErrorScope()
 OsslErrorScope::~OsslErrorScope()
 {
     clearErrorQueue();
+}
+
+std::string sha256Hex(const std::string &data)
+{
+    if (data.empty())
+        return "-";
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+    static const char hex[] = "0123456789abcdef";
+    std::string out(2 * size, '0');
+    for (unsigned int i = 0; i < size; ++i) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    OPENSSL_cleanse(digest, sizeof digest);
+    return out;
 }
 
 } // namespace securesocket::engine

@@ -1,4 +1,5 @@
-// RAII owners for OpenSSL objects: every object the engine owns is held by one of these.
+// RAII owners for OpenSSL objects (every object the engine owns is held by one of these), the
+// thread's error queue, secrets, and a digest.
 #ifndef SECURESOCKET_ENGINE_OSSL_H
 #define SECURESOCKET_ENGINE_OSSL_H
 
@@ -101,6 +102,10 @@ struct OsslErrorScope
     OsslErrorScope(const OsslErrorScope &) = delete;
     OsslErrorScope &operator=(const OsslErrorScope &) = delete;
 };
+
+// The SHA-256 digest of data in hex, or "-" for empty data: lets a secret or a large text
+// enter a cache key without being kept.
+std::string sha256Hex(const std::string &data);
 
 } // namespace securesocket::engine
 

@@ -1,3 +1,5 @@
+// The strict PEM scanner and decoder: line by line, every block's label, body and END checked,
+// each error named by block and line.
 #include "pem.h"
 
 #include <map>

@@ -1,3 +1,5 @@
+// Finding the system CA bundle or directory (environment, OpenSSL's defaults, common paths) and
+// loading it once per process into the store that contexts share.
 #include "systemca.h"
 
 #include "context.h"

@@ -1,3 +1,5 @@
+// Certificate verification: collecting every failure of OpenSSL's chain and host checks,
+// mapping each to a VerifyError and a sentence naming the certificate; the VerifyError names.
 #include "verify.h"
 
 #include <openssl/pem.h>

@@ -9,16 +9,54 @@
 
 namespace enginetest {
 
-using securesocket::engine::Context;
-
 namespace {
 
-std::string g_errorQueueViolation;
+std::string g_violation;
 
 // Upper bound of read() calls in one drain: far more than any test's data needs (16 KiB each).
 constexpr int kMaxReadsPerDrain = 1 << 16;
 
 } // namespace
+
+size_t MemoryIo::send(const char *data, size_t size)
+{
+    if (!lent)
+        recordViolation("an Io was sent to outside the engine call it was given to");
+    if (owner && (data != owner->outputView().first || size != owner->pendingOutput()))
+        recordViolation("an Io was offered something else than all the queued output");
+    const size_t turn = offers.size() % 3;
+    offers.push_back(size);
+    const size_t take = takeAll || turn == 0 ? size : turn == 1 ? size / 2 : 0;
+    if (outbound)
+        outbound->append(data, take);
+    return take;
+}
+
+size_t MemoryIo::receive(char *buffer, size_t capacity)
+{
+    if (!lent)
+        recordViolation("an Io was received from outside the engine call it was given to");
+    ++receives;
+    if (!inbound || inbound->empty() || random() % 8 == 0)
+        return 0; // nothing now
+    const uint32_t limit = random() % 4 == 0 ? 20000 : 16;
+    const size_t n = std::min({capacity, inbound->size(), size_t(1 + random() % limit)});
+    std::memcpy(buffer, inbound->data(), n);
+    inbound->erase(0, n);
+    return n;
+}
+
+MemoryIo::Lend::Lend(MemoryIo *io) : io(io)
+{
+    if (io)
+        io->lent = true;
+}
+
+MemoryIo::Lend::~Lend()
+{
+    if (io)
+        io->lent = false;
+}
 
 int Side::eventCount(Event::Kind kind) const
 {
@@ -53,17 +91,21 @@ std::string Side::describe() const
 }
 
 EnginePair::EnginePair(const Config &clientConfig, const Config &serverConfig,
-                       const std::string &peerName, const std::string &sessionKey)
+                       const std::string &peerName, const std::string &sessionKey,
+                       ContextCache &cache, ContextCache *serverCache)
 {
+    client.io.outbound = server.io.inbound = &m_toServer;
+    server.io.outbound = client.io.inbound = &m_toClient;
     std::string error;
-    auto serverContext = Context::get(serverConfig, Role::Server, &error);
-    checkErrorQueue("Context::get(server)");
+    auto serverContext =
+        (serverCache ? *serverCache : cache).get(serverConfig, Role::Server, &error);
+    checkErrorQueue("ContextCache::get(server)");
     if (!serverContext) {
         m_setupError = "server context: " + error;
         return;
     }
-    auto clientContext = Context::get(clientConfig, Role::Client, &error);
-    checkErrorQueue("Context::get(client)");
+    auto clientContext = cache.get(clientConfig, Role::Client, &error);
+    checkErrorQueue("ContextCache::get(client)");
     if (!clientContext) {
         m_setupError = "client context: " + error;
         return;
@@ -72,6 +114,8 @@ EnginePair::EnginePair(const Config &clientConfig, const Config &serverConfig,
     checkErrorQueue("Connection(server)");
     client.connection = std::make_unique<Connection>(clientContext, peerName, sessionKey);
     checkErrorQueue("Connection(client)");
+    client.io.owner = client.connection.get();
+    server.io.owner = server.connection.get();
     drain(server);
     drain(client);
 }
@@ -80,6 +124,38 @@ void EnginePair::setDelivery(Delivery delivery, uint32_t seed)
 {
     m_delivery = delivery;
     m_random.seed(seed);
+    client.io.random.seed(seed + 1000);
+    server.io.random.seed(seed + 2000);
+}
+
+MemoryIo *EnginePair::io(Side &side)
+{
+    return m_delivery == Delivery::ThroughIo ? &side.io : nullptr;
+}
+
+Status EnginePair::process(Side &side)
+{
+    const MemoryIo::Lend lend(io(side));
+    const Status status = side->process(lend.io);
+    checkErrorQueue("process");
+    if (status != side->status())
+        recordViolation(std::string("process() returned ") + statusName(status) +
+                        ", status() says " + statusName(side->status()));
+    return status;
+}
+
+void EnginePair::write(Side &side, const std::string &data)
+{
+    const MemoryIo::Lend lend(io(side));
+    side->write(data.data(), data.size(), lend.io);
+    checkErrorQueue("write");
+}
+
+void EnginePair::shutdown(Side &side)
+{
+    const MemoryIo::Lend lend(io(side));
+    side->shutdown(lend.io);
+    checkErrorQueue("shutdown");
 }
 
 size_t EnginePair::transfer()
@@ -93,6 +169,13 @@ size_t EnginePair::transfer(Side &from, Side &to)
 {
     if (m_delivery == Delivery::ZeroCopy)
         return transferZeroCopy(from, to);
+    if (m_delivery == Delivery::ThroughIo) {
+        // What the sender's Io did not take, and what calls made without it queued, leave after
+        // what it took.
+        from.io.outbound->append(from->takeOutput());
+        checkErrorQueue("takeOutput");
+        return receiveThroughIo(to);
+    }
     const std::string bytes = from->takeOutput();
     checkErrorQueue("takeOutput");
     if (!bytes.empty())
@@ -126,11 +209,25 @@ size_t EnginePair::transferZeroCopy(Side &from, Side &to)
         from->consumeOutput(size);
         checkErrorQueue("consumeOutput");
         moved += size;
-        to->process();
-        checkErrorQueue("process");
+        process(to);
         drain(to);
     }
     return moved;
+}
+
+// The receiver's calls take its inbound bytes through its Io until none are left, or until a
+// few turns in a row take nothing (the receiver failed, or waits for a decision).
+size_t EnginePair::receiveThroughIo(Side &to)
+{
+    std::string &wire = *to.io.inbound;
+    const size_t before = wire.size();
+    for (int idle = 0; !wire.empty() && idle < 16;) {
+        const size_t left = wire.size();
+        process(to);
+        drain(to);
+        idle = wire.size() < left ? 0 : idle + 1;
+    }
+    return before - wire.size();
 }
 
 int EnginePair::run(int maxRounds)
@@ -154,11 +251,9 @@ bool EnginePair::handshake(int maxRounds)
 
 bool EnginePair::closeBoth()
 {
-    client->shutdown();
-    checkErrorQueue("shutdown");
+    shutdown(client);
     run();
-    server->shutdown();
-    checkErrorQueue("shutdown");
+    shutdown(server);
     run();
     drain(client);
     drain(server);
@@ -168,6 +263,10 @@ bool EnginePair::closeBoth()
 void EnginePair::deliver(Side &to, const std::string &bytes)
 {
     switch (m_delivery) {
+    case Delivery::ThroughIo:
+        to.io.inbound->append(bytes);
+        receiveThroughIo(to);
+        return;
     case Delivery::Whole:
         feedChunk(to, bytes.data(), bytes.size());
         return;
@@ -192,20 +291,21 @@ void EnginePair::feedChunk(Side &to, const char *data, size_t size)
 {
     to->feed(data, size);
     checkErrorQueue("feed");
-    to->process();
-    checkErrorQueue("process");
+    process(to);
     drain(to);
 }
 
 void EnginePair::drain(Side &side)
 {
     char buffer[16384];
+    const MemoryIo::Lend lend(io(side));
     for (int i = 0; i < kMaxReadsPerDrain; ++i) {
-        const size_t got = side->read(buffer, sizeof buffer);
+        const ReadResult result = side->read(buffer, sizeof buffer, lend.io);
         checkErrorQueue("read");
-        if (got == 0)
+        checkReadResult(*side.connection, result);
+        if (result.status != Status::Data)
             break;
-        side.received.append(buffer, got);
+        side.received.append(buffer, result.size);
     }
     std::vector<Event> events = side->takeEvents();
     checkErrorQueue("takeEvents");
@@ -222,19 +322,33 @@ void checkErrorQueue(const char *operation)
     const unsigned long code = ERR_peek_error();
     if (code == 0)
         return;
-    if (g_errorQueueViolation.empty()) {
-        char text[256];
-        ERR_error_string_n(code, text, sizeof text);
-        g_errorQueueViolation =
-            std::string("OpenSSL error queue not empty after ") + operation + ": " + text;
-    }
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    recordViolation(std::string("OpenSSL error queue not empty after ") + operation + ": " + text);
     ERR_clear_error();
 }
 
-std::string takeErrorQueueViolation()
+void checkReadResult(const Connection &connection, const ReadResult &result)
+{
+    if ((result.size > 0) != (result.status == Status::Data))
+        recordViolation("read() returned " + std::to_string(result.size) + " bytes with status " +
+                        statusName(result.status));
+    else if (result.size == 0 && result.status != connection.status())
+        recordViolation(std::string("read() returned nothing with status ") +
+                        statusName(result.status) + ", status() says " +
+                        statusName(connection.status()));
+}
+
+void recordViolation(const std::string &what)
+{
+    if (g_violation.empty())
+        g_violation = what;
+}
+
+std::string takeViolation()
 {
     std::string violation;
-    violation.swap(g_errorQueueViolation);
+    violation.swap(g_violation);
     return violation;
 }
 
@@ -292,6 +406,27 @@ const char *phaseName(Phase phase)
     return "?";
 }
 
+const char *statusName(Status status)
+{
+    switch (status) {
+    case Status::Ok:
+        return "Ok";
+    case Status::Data:
+        return "Data";
+    case Status::NeedInput:
+        return "NeedInput";
+    case Status::VerifyPending:
+        return "VerifyPending";
+    case Status::PeerClosed:
+        return "PeerClosed";
+    case Status::Truncated:
+        return "Truncated";
+    case Status::Failed:
+        return "Failed";
+    }
+    return "?";
+}
+
 const char *errorKindName(Error::Kind kind)
 {
     switch (kind) {
@@ -342,6 +477,10 @@ namespace securesocket::engine {
 char *toString(Phase phase)
 {
     return qstrdup(enginetest::phaseName(phase));
+}
+char *toString(Status status)
+{
+    return qstrdup(enginetest::statusName(status));
 }
 char *toString(Error::Kind kind)
 {

@@ -53,7 +53,7 @@ void TestAuthentication::initTestCase()
 
 void TestAuthentication::cleanup()
 {
-    const std::string violation = takeErrorQueueViolation();
+    const std::string violation = takeViolation();
     QVERIFY2(violation.empty(), violation.c_str());
     QCOMPARE(ERR_peek_error(), 0UL);
 }

@@ -1,6 +1,6 @@
-// Context::get: configuration errors that name the file and the cause, encrypted keys, the
-// context cache, the default cipher list; and a server engine fed bytes that are not a valid TLS
-// client.
+// Building contexts: configuration errors that name the file and the cause, encrypted keys,
+// the context cache, the default cipher list; and a server engine fed bytes that are not a valid
+// TLS client. Each test function owns a fresh ContextCache.
 #include "pkifixture.h"
 #include "testsupport.h"
 
@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 
 using namespace enginetest;
 using securesocket::engine::Context;
@@ -86,6 +87,7 @@ class TestContext : public QObject
 
 private slots:
     void initTestCase();
+    void init();
     void cleanup();
 
     void configurationErrors_data();
@@ -119,6 +121,7 @@ private slots:
 private:
     PkiDir m_dir;
     StandardPki m_pki;
+    std::unique_ptr<ContextCache> m_cache;
 };
 
 void TestContext::initTestCase()
@@ -127,9 +130,14 @@ void TestContext::initTestCase()
     m_pki.create(m_dir);
 }
 
+void TestContext::init()
+{
+    m_cache = std::make_unique<ContextCache>();
+}
+
 void TestContext::cleanup()
 {
-    const std::string violation = takeErrorQueueViolation();
+    const std::string violation = takeViolation();
     QVERIFY2(violation.empty(), violation.c_str());
     QCOMPARE(ERR_peek_error(), 0UL);
 }
@@ -254,8 +262,8 @@ void TestContext::configurationErrors()
     scenarios.at(scenario)();
 
     std::string error;
-    const auto context = Context::get(config, server ? Role::Server : Role::Client, &error);
-    checkErrorQueue("Context::get");
+    const auto context = m_cache->get(config, server ? Role::Server : Role::Client, &error);
+    checkErrorQueue("ContextCache::get");
     QVERIFY2(!context, "the configuration must be refused");
     QVERIFY(!error.empty());
     const QString dir = QString::fromStdString(m_dir.path("")) + "/";
@@ -266,7 +274,7 @@ void TestContext::configurationErrors()
     }
     // A refused configuration is not cached: asking again gives the same answer.
     std::string again;
-    QVERIFY(!Context::get(config, server ? Role::Server : Role::Client, &again));
+    QVERIFY(!m_cache->get(config, server ? Role::Server : Role::Client, &again));
     QCOMPARE(again, error);
 }
 
@@ -315,7 +323,8 @@ void TestContext::encryptedKeys()
 
     // And the key really works: a client completes a handshake with it, in both versions.
     for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
-        EnginePair pair(withVersion(m_pki.clientConfig(), version), withVersion(config, version));
+        EnginePair pair(withVersion(m_pki.clientConfig(), version), withVersion(config, version),
+                        "localhost", {}, *m_cache);
         QVERIFY2(pair.isValid(), pair.setupError().c_str());
         QVERIFY2(pair.handshake(), state(pair).c_str());
         QCOMPARE(pair.client->peerCertificateChainPem().front(), server.certPem);
@@ -400,8 +409,8 @@ void TestContext::brokenPemIsRefused()
     Q_UNUSED(file);
 
     std::string error;
-    const auto context = Context::get(config, server ? Role::Server : Role::Client, &error);
-    checkErrorQueue("Context::get");
+    const auto context = m_cache->get(config, server ? Role::Server : Role::Client, &error);
+    checkErrorQueue("ContextCache::get");
     QVERIFY2(!context, "the configuration must be refused");
     const QString dir = QString::fromStdString(m_dir.path("")) + "/";
     for (QString fragment : fragments) {
@@ -421,15 +430,15 @@ void TestContext::textAroundPemIsAccepted()
     Config config = m_pki.serverConfig();
     config.certChainFile = config.keyFile = m_dir.write("combined.pem", combined);
     std::string error;
-    QVERIFY2(Context::get(config, Role::Server, &error), error.c_str());
+    QVERIFY2(m_cache->get(config, Role::Server, &error), error.c_str());
 
     Config client = m_pki.clientConfig();
     client.caFile = m_dir.write("bundle.pem", "# Root\n" + m_pki.root.certPem + "\n# Other\n" +
                                                   m_pki.otherRoot.certPem);
     client.crlFile = m_dir.write("crl.pem", "Certificate Revocation List (CRL):\n" +
                                                 testpki::makeCrl(m_pki.root, {}));
-    QVERIFY2(Context::get(client, Role::Client, &error), error.c_str());
-    checkErrorQueue("Context::get");
+    QVERIFY2(m_cache->get(client, Role::Client, &error), error.c_str());
+    checkErrorQueue("ContextCache::get");
 }
 
 void TestContext::certificateWarnings_data()
@@ -512,8 +521,8 @@ void TestContext::certificateWarnings()
     }
 
     std::string error;
-    const auto context = Context::get(config, server ? Role::Server : Role::Client, &error);
-    checkErrorQueue("Context::get");
+    const auto context = m_cache->get(config, server ? Role::Server : Role::Client, &error);
+    checkErrorQueue("ContextCache::get");
     QVERIFY2(context, error.c_str()); // a warning never stops the certificate's use
     QStringList warnings;
     for (const std::string &text : context->warnings(std::time(nullptr)))
@@ -528,7 +537,7 @@ void TestContext::certificateWarnings()
     // The same certificate given in memory is named so.
     config.certChainFile.clear();
     config.certChainPem = issued.certPem;
-    const auto inMemory = Context::get(config, server ? Role::Server : Role::Client, &error);
+    const auto inMemory = m_cache->get(config, server ? Role::Server : Role::Client, &error);
     QVERIFY2(inMemory, error.c_str());
     const std::vector<std::string> inMemoryWarnings = inMemory->warnings(std::time(nullptr));
     QCOMPARE(inMemoryWarnings.size(), size_t(1));
@@ -551,7 +560,7 @@ void TestContext::certificateWarningsFollowTheClock()
     config.certChainPem = issued.certPem;
     config.keyPem = issued.keyPem;
     std::string error;
-    const auto context = Context::get(config, Role::Server, &error);
+    const auto context = m_cache->get(config, Role::Server, &error);
     QVERIFY2(context, error.c_str());
     const std::time_t now = std::time(nullptr);
     QVERIFY(context->warnings(now).empty());
@@ -576,20 +585,20 @@ void TestContext::certificateWarningsFollowTheClock()
 void TestContext::equalConfigsShareOneContext()
 {
     std::string error;
-    const auto first = Context::get(m_pki.serverConfig(), Role::Server, &error);
+    const auto first = m_cache->get(m_pki.serverConfig(), Role::Server, &error);
     QVERIFY2(first, error.c_str());
-    const auto second = Context::get(m_pki.serverConfig(), Role::Server, &error);
+    const auto second = m_cache->get(m_pki.serverConfig(), Role::Server, &error);
     QCOMPARE(second.get(), first.get());
 
-    const auto client = Context::get(m_pki.clientConfig(), Role::Client, &error);
+    const auto client = m_cache->get(m_pki.clientConfig(), Role::Client, &error);
     QVERIFY2(client, error.c_str());
-    QCOMPARE(Context::get(m_pki.clientConfig(), Role::Client, &error).get(), client.get());
+    QCOMPARE(m_cache->get(m_pki.clientConfig(), Role::Client, &error).get(), client.get());
     QCOMPARE(client->role(), Role::Client);
     QCOMPARE(first->role(), Role::Server);
 
     // The same settings in the other role are another context.
     Config both = m_pki.serverConfig();
-    const auto asClient = Context::get(both, Role::Client, &error);
+    const auto asClient = m_cache->get(both, Role::Client, &error);
     QVERIFY2(asClient, error.c_str());
     QVERIFY(asClient.get() != first.get());
 }
@@ -664,12 +673,12 @@ void TestContext::changedSettingGivesAnotherContext()
 
     const Role role = server ? Role::Server : Role::Client;
     std::string error;
-    const auto before = Context::get(base, role, &error);
+    const auto before = m_cache->get(base, role, &error);
     QVERIFY2(before, error.c_str());
-    const auto after = Context::get(changed, role, &error);
+    const auto after = m_cache->get(changed, role, &error);
     QVERIFY2(after, error.c_str());
     QVERIFY2(after.get() != before.get(), "the changed setting gave the same context");
-    QCOMPARE(Context::get(changed, role, &error).get(), after.get());
+    QCOMPARE(m_cache->get(changed, role, &error).get(), after.get());
 }
 
 void TestContext::changedFileGivesAnotherContext()
@@ -679,14 +688,14 @@ void TestContext::changedFileGivesAnotherContext()
     config.certChainFile = m_dir.write("rotating.pem", m_pki.server.certPem);
     config.keyFile = m_dir.write("rotating.key", m_pki.server.keyPem);
     std::string error;
-    const auto first = Context::get(config, Role::Server, &error);
+    const auto first = m_cache->get(config, Role::Server, &error);
     QVERIFY2(first, error.c_str());
-    QCOMPARE(Context::get(config, Role::Server, &error).get(), first.get());
+    QCOMPARE(m_cache->get(config, Role::Server, &error).get(), first.get());
 
     // Touched: same content, a new modification time.
     const auto mtime = fs::last_write_time(config.certChainFile);
     fs::last_write_time(config.certChainFile, mtime + std::chrono::seconds(2));
-    const auto touched = Context::get(config, Role::Server, &error);
+    const auto touched = m_cache->get(config, Role::Server, &error);
     QVERIFY2(touched, error.c_str());
     QVERIFY(touched.get() != first.get());
 
@@ -699,21 +708,21 @@ void TestContext::changedFileGivesAnotherContext()
     testpki::writeFile(config.keyFile, renewed.keyPem);
     fs::last_write_time(config.certChainFile, mtime + std::chrono::seconds(4));
     fs::last_write_time(config.keyFile, mtime + std::chrono::seconds(4));
-    const auto rewritten = Context::get(config, Role::Server, &error);
+    const auto rewritten = m_cache->get(config, Role::Server, &error);
     QVERIFY2(rewritten, error.c_str());
     QVERIFY(rewritten.get() != touched.get());
 
-    EnginePair pair(m_pki.clientConfig(), config);
+    EnginePair pair(m_pki.clientConfig(), config, "localhost", {}, *m_cache);
     QVERIFY2(pair.handshake(), state(pair).c_str());
     QCOMPARE(pair.client->peerCertificateChainPem().front(), renewed.certPem);
 
     // The CA file of a client is watched the same way.
     Config client = m_pki.clientConfig();
     client.caFile = m_dir.write("rotating-ca.pem", m_pki.root.certPem);
-    const auto before = Context::get(client, Role::Client, &error);
+    const auto before = m_cache->get(client, Role::Client, &error);
     QVERIFY2(before, error.c_str());
     testpki::writeFile(client.caFile, m_pki.root.certPem + m_pki.otherRoot.certPem);
-    QVERIFY(Context::get(client, Role::Client, &error).get() != before.get());
+    QVERIFY(m_cache->get(client, Role::Client, &error).get() != before.get());
 }
 
 void TestContext::fileReplacedByRenameGivesAnotherContext()
@@ -724,29 +733,34 @@ void TestContext::fileReplacedByRenameGivesAnotherContext()
     Config client = m_pki.clientConfig();
     client.caFile = m_dir.write("renamed-ca.pem", m_pki.root.certPem);
     std::string error;
-    const auto before = Context::get(client, Role::Client, &error);
+    const auto before = m_cache->get(client, Role::Client, &error);
     QVERIFY2(before, error.c_str());
     const std::string replacement = m_dir.write("replacement-ca.pem", m_pki.root.certPem);
     fs::last_write_time(replacement, fs::last_write_time(client.caFile));
     QCOMPARE(fs::file_size(replacement), fs::file_size(client.caFile));
     fs::rename(replacement, client.caFile);
-    const auto after = Context::get(client, Role::Client, &error);
+    const auto after = m_cache->get(client, Role::Client, &error);
     QVERIFY2(after, error.c_str());
     QVERIFY(after.get() != before.get());
-    QCOMPARE(Context::get(client, Role::Client, &error).get(), after.get());
+    QCOMPARE(m_cache->get(client, Role::Client, &error).get(), after.get());
 }
 
 void TestContext::contextOutlivesCacheEntry()
 {
     // A connection keeps its context even when the cache has long forgotten it.
-    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    ContextCache cache(2);
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig(), "localhost", {}, cache);
     QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    const Context *client = &pair.client->context();
+    QCOMPARE(cache.size(), size_t(2));
     std::string error;
-    for (int i = 0; i < 40; ++i) { // more than the cache holds
+    for (const char *protocol : {"a", "b"}) { // as many as the cache holds
         Config other = m_pki.clientConfig();
-        other.alpn = {"protocol-" + std::to_string(i)};
-        QVERIFY2(Context::get(other, Role::Client, &error), error.c_str());
+        other.alpn = {protocol};
+        QVERIFY2(cache.get(other, Role::Client, &error), error.c_str());
     }
+    QCOMPARE(cache.size(), size_t(2));
+    QVERIFY(cache.get(m_pki.clientConfig(), Role::Client, &error).get() != client); // forgotten
     QVERIFY2(pair.handshake(), state(pair).c_str());
 }
 
@@ -764,7 +778,7 @@ void TestContext::systemCaSource()
     // A client using only the system CAs gets a context.
     Config config;
     std::string error;
-    QVERIFY2(Context::get(config, Role::Client, &error), error.c_str());
+    QVERIFY2(m_cache->get(config, Role::Client, &error), error.c_str());
 }
 
 // --- Cipher defaults -----------------------------------------------------------------------
@@ -797,8 +811,8 @@ void TestContext::defaultCipherList()
 {
     QFETCH(bool, server);
     std::string error;
-    const auto context = server ? Context::get(m_pki.serverConfig(), Role::Server, &error)
-                                : Context::get(m_pki.clientConfig(), Role::Client, &error);
+    const auto context = server ? m_cache->get(m_pki.serverConfig(), Role::Server, &error)
+                                : m_cache->get(m_pki.clientConfig(), Role::Client, &error);
     QVERIFY2(context, error.c_str());
 
     const STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(context->native());
@@ -826,7 +840,7 @@ void TestContext::userCipherListWins()
     Config config = m_pki.serverConfig();
     config.cipherList = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-GCM-SHA384";
     std::string error;
-    const auto context = Context::get(config, Role::Server, &error);
+    const auto context = m_cache->get(config, Role::Server, &error);
     QVERIFY2(context, error.c_str());
     QStringList tls12, tls13;
     cipherNames(*context, tls12, tls13);
@@ -876,7 +890,7 @@ void TestContext::badInputToServer()
     QFETCH(int, kind);
     QFETCH(QString, fragment);
 
-    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig(), "localhost", {}, *m_cache);
     QVERIFY2(pair.isValid(), pair.setupError().c_str());
     Side &server = pair.server;
     server->feed(input.constData(), size_t(input.size()));
@@ -911,7 +925,7 @@ void TestContext::alteredRecordIsRejected()
     QFETCH(int, version);
     QFETCH(int, offset);
     EnginePair pair(withVersion(m_pki.clientConfig(), version),
-                    withVersion(m_pki.serverConfig(), version));
+                    withVersion(m_pki.serverConfig(), version), "localhost", {}, *m_cache);
     QVERIFY2(pair.handshake(), state(pair).c_str());
 
     pair.client->write("intact", 6);

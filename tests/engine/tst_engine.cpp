@@ -66,10 +66,14 @@ private slots:
     void coalescedRecords();
     void largeTransfer();
     void zeroCopyMixedWithCopies();
-    void outputSink();
-    void outputSinkOffersEverything();
-    void inputSource_data();
-    void inputSource();
+    void ioTakesPartOfEachOffer();
+    void ioPathMatchesFeedPath();
+    void ioGetsOneSendPerCall();
+    void ioGetsWhatWaitsFromAnyCall();
+    void ioReceivesInPieces_data();
+    void ioReceivesInPieces();
+    void ioReadsAhead();
+    void ioIsNotKeptAfterTheCall();
     void partialRecordAcrossIdle();
     void idleReleaseThenMoreData_data();
     void idleReleaseThenMoreData();
@@ -77,6 +81,14 @@ private slots:
     void endAfterIdle_data();
     void endAfterIdle();
     void inputAfterEndIsDropped();
+
+    void statusData();
+    void statusNeedInput();
+    void statusOk();
+    void statusVerifyPending();
+    void statusPeerClosed();
+    void statusTruncated();
+    void statusFailed();
 
     void errorQueueEmptyAfterFailures();
     void failureIsSticky();
@@ -94,7 +106,7 @@ void TestEngine::initTestCase()
 
 void TestEngine::cleanup()
 {
-    const std::string violation = takeErrorQueueViolation();
+    const std::string violation = takeViolation();
     QVERIFY2(violation.empty(), violation.c_str());
     QCOMPARE(ERR_peek_error(), 0UL);
 }
@@ -348,7 +360,11 @@ void TestEngine::closeNotify()
     QCOMPARE(second.eventCount(Event::CloseNotify), 1);
     QCOMPARE(second.phase(), Phase::Shutdown);
     char byte;
-    QCOMPARE(second->read(&byte, 1), size_t(0));
+    const ReadResult ended = second->read(&byte, 1);
+    QCOMPARE(ended.size, size_t(0));
+    QCOMPARE(ended.status, Status::PeerClosed);
+    QVERIFY(second->closeNotifyReceived());
+    QVERIFY(!second->closeNotifySent());
 
     // Half-closed: the second side may still send before it replies.
     second->write("reply", 5);
@@ -589,6 +605,9 @@ void TestEngine::delivery_data()
         for (uint seed : {1u, 2u, 3u})
             QTest::newRow(v + ", zero-copy views, seed " + QByteArray::number(seed))
                 << version << int(Delivery::ZeroCopy) << seed;
+        for (uint seed : {1u, 2u, 3u})
+            QTest::newRow(v + ", through an Io, seed " + QByteArray::number(seed))
+                << version << int(Delivery::ThroughIo) << seed;
     }
 }
 
@@ -639,15 +658,9 @@ void TestEngine::coalescedRecords()
     // Every record at once, read back through a small buffer.
     const std::string wire = pair.client->takeOutput();
     pair.server->feed(wire.data(), wire.size());
-    pair.server->process();
+    QCOMPARE(pair.server->process(), Status::Ok);
     std::string received;
-    char buffer[7];
-    for (int i = 0; i < 100000; ++i) {
-        const size_t got = pair.server->read(buffer, sizeof buffer);
-        if (got == 0)
-            break;
-        received.append(buffer, got);
-    }
+    QCOMPARE(readAll(*pair.server.connection, received, 7), Status::PeerClosed);
     QVERIFY2(received == expected, firstDifference(received, expected).c_str());
     QCOMPARE(pair.server.phase(), Phase::Shutdown);
     pair.drain(pair.server);
@@ -678,7 +691,6 @@ void TestEngine::zeroCopyMixedWithCopies()
     pair.client->write(data.data(), data.size());
     QCOMPARE(pair.client->outputView().second, pair.client->pendingOutput());
     std::string received;
-    char plain[5000];
     for (size_t step = 0; pair.client->pendingOutput() > 0; ++step) {
         const size_t size =
             std::min<size_t>(1 + (step * 7919) % 9000, pair.client->pendingOutput());
@@ -706,8 +718,7 @@ void TestEngine::zeroCopyMixedWithCopies()
             pair.server->commitInput(size - first);
         }
         pair.server->process();
-        for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
-            received.append(plain, got);
+        QCOMPARE(readAll(*pair.server.connection, received, 5000), Status::NeedInput);
     }
     QVERIFY2(received == data, firstDifference(received, data).c_str());
     QCOMPARE(pair.client->pendingOutput(), size_t(0));
@@ -717,204 +728,492 @@ void TestEngine::zeroCopyMixedWithCopies()
     QVERIFY2(pair.closeBoth(), state(pair).c_str());
 }
 
-// An output sink that takes all, part or nothing of what it is offered (as a non-blocking
-// send() does): what it takes and what stays queued reach the peer in order, handshake and
-// close_notify included, and each offer is all the queued output, from its front.
-void TestEngine::outputSink()
+// --- The Io given to a call --------------------------------------------------------------
+
+// An Io that takes all, half or nothing of each offer (as a non-blocking send() does) and
+// receives in random small pieces, sometimes nothing: what it takes and what stays queued reach
+// the peer in order, handshake and close_notify included; each offer is all the queued output,
+// from its front (the bytes takeOutput() would give, checked by MemoryIo), and the Io is used
+// only during the calls it is given to.
+void TestEngine::ioTakesPartOfEachOffer()
 {
     EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
-    std::string wire; // what the client's sink took, not yet delivered
-    size_t offers = 0;
-    size_t offersNotWhole = 0;
-    size_t partialTakes = 0;
-    pair.client->setOutputSink([&](const char *data, size_t size) {
-        const auto [front, queued] = pair.client->outputView();
-        if (front != data || queued != size)
-            ++offersNotWhole;
-        const size_t turn = offers++ % 3; // all, half, nothing, all, ...
-        const size_t take = turn == 0 ? size : turn == 1 ? size / 2 : 0;
-        partialTakes += take > 0 && take < size ? 1 : 0;
-        wire.append(data, take);
-        return take;
-    });
-    // Moves the client's bytes in wire order: what the sink took, then what was queued.
-    auto deliverClient = [&] {
-        std::string queued(pair.client->pendingOutput(), '\0');
-        queued.resize(pair.client->takeOutput(queued.data(), queued.size()));
-        pair.deliver(pair.server, wire + queued);
-        wire.clear();
-    };
-    for (int round = 0; round < 16 && !(pair.client.hasEvent(Event::HandshakeDone) &&
-                                        pair.server.hasEvent(Event::HandshakeDone));
-         ++round) {
-        pair.client->process();
-        deliverClient();
-        pair.transfer(pair.server, pair.client);
-    }
-    QVERIFY2(pair.client.hasEvent(Event::HandshakeDone), state(pair).c_str());
-    QVERIFY2(pair.server.hasEvent(Event::HandshakeDone), state(pair).c_str());
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    pair.setDelivery(Delivery::ThroughIo, 5);
+    QVERIFY2(pair.handshake(), state(pair).c_str());
 
     std::string data;
     for (int i = 0; i < 20; ++i) {
         const std::string piece = patternData(1 + (i * 7919) % 40000, i);
-        pair.client->write(piece.data(), piece.size());
+        pair.write(pair.client, piece);
         data += piece;
         if (i % 4 == 3)
-            deliverClient();
+            pair.transfer(pair.client, pair.server);
     }
-    deliverClient();
+    pair.run();
     QVERIFY2(pair.server.received == data, firstDifference(pair.server.received, data).c_str());
-    QVERIFY(offers > 3);
-    QVERIFY(partialTakes > 0);
-    QCOMPARE(offersNotWhole, size_t(0));
+    const std::vector<size_t> &offers = pair.client.io.offers;
+    QVERIFY(offers.size() > 20);
+    QVERIFY(pair.server.io.receives > 20);
 
-    pair.client->shutdown();
-    deliverClient();
+    pair.shutdown(pair.client);
+    pair.run();
     QVERIFY(pair.server.hasEvent(Event::CloseNotify));
+    QCOMPARE(pair.server->status(), Status::PeerClosed);
 }
 
-// With a sink that takes everything, nothing is ever left queued after a call: every call
-// that makes output (a handshake flight, a write, close_notify, the alert of a failure)
-// offers it before it returns, a write's records in one offer, and a large write a slice of
-// at most 64 KiB of plaintext at a time.
-void TestEngine::outputSinkOffersEverything()
+// The same exchange gives the same result whichever way the bytes move: whole, in random
+// splits, or through an Io (sends taken in part, input received in small pieces): the same
+// plaintext, the same events, the same end.
+void TestEngine::ioPathMatchesFeedPath()
+{
+    struct Outcome
+    {
+        std::string clientReceived, serverReceived;
+        std::vector<Event::Kind> clientEvents, serverEvents;
+        Phase clientPhase, serverPhase;
+    };
+    const auto kinds = [](const Side &side) {
+        std::vector<Event::Kind> kinds;
+        for (const Event &event : side.events)
+            kinds.push_back(event.kind);
+        return kinds;
+    };
+    const auto exchange = [&](Delivery delivery) {
+        EnginePair pair(m_pki.clientWithCertificate(),
+                        m_pki.mutualServerConfig(VerifyMode::Verify));
+        pair.setDelivery(delivery, 9);
+        pair.write(pair.client, patternData(70000, 1)); // queued until the handshake is done
+        pair.handshake();
+        for (size_t size : {1, 16384, 16385, 200000, 5}) {
+            pair.write(pair.server, patternData(size, uint32_t(size)));
+            pair.write(pair.client, patternData(size + 3, uint32_t(size + 3)));
+            pair.run();
+        }
+        pair.shutdown(pair.server);
+        pair.run();
+        pair.shutdown(pair.client);
+        pair.run();
+        return Outcome{pair.client.received, pair.server.received, kinds(pair.client),
+                       kinds(pair.server),   pair.client.phase(),  pair.server.phase()};
+    };
+    const Outcome whole = exchange(Delivery::Whole);
+    QCOMPARE(whole.clientPhase, Phase::Closed);
+    QCOMPARE(whole.serverPhase, Phase::Closed);
+    for (Delivery delivery : {Delivery::RandomSplits, Delivery::ThroughIo}) {
+        const Outcome other = exchange(delivery);
+        QVERIFY(other.clientReceived == whole.clientReceived);
+        QVERIFY(other.serverReceived == whole.serverReceived);
+        QCOMPARE(other.clientEvents, whole.clientEvents);
+        QCOMPARE(other.serverEvents, whole.serverEvents);
+        QCOMPARE(other.clientPhase, whole.clientPhase);
+        QCOMPARE(other.serverPhase, whole.serverPhase);
+    }
+}
+
+// With an Io that takes everything, nothing is ever left queued after a call: every call that
+// makes output (a handshake flight, a write, close_notify, the alert of a failure) offers it
+// before it returns, in one send(): a write's records in one offer, a large write a slice of at
+// most 64 KiB of plaintext at a time.
+void TestEngine::ioGetsOneSendPerCall()
 {
     EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
-    std::vector<std::string> clientOffers;
-    std::vector<std::string> serverOffers;
-    pair.client->setOutputSink([&](const char *data, size_t size) {
-        clientOffers.emplace_back(data, size);
-        return size;
-    });
-    pair.server->setOutputSink([&](const char *data, size_t size) {
-        serverOffers.emplace_back(data, size);
-        return size;
-    });
-    auto concat = [](std::vector<std::string> &offers) {
-        std::string all;
-        for (const std::string &offer : offers)
-            all += offer;
-        offers.clear();
-        return all;
-    };
-    for (int round = 0; round < 8 && !(pair.client.hasEvent(Event::HandshakeDone) &&
-                                       pair.server.hasEvent(Event::HandshakeDone));
-         ++round) {
-        pair.client->process();
-        QCOMPARE(pair.client->pendingOutput(), size_t(0));
-        pair.deliver(pair.server, concat(clientOffers));
-        QCOMPARE(pair.server->pendingOutput(), size_t(0));
-        pair.deliver(pair.client, concat(serverOffers));
-        pair.drain(pair.client);
-        pair.drain(pair.server);
-    }
-    QVERIFY2(pair.client.hasEvent(Event::HandshakeDone), state(pair).c_str());
-    QVERIFY2(pair.server.hasEvent(Event::HandshakeDone), state(pair).c_str());
-    pair.deliver(pair.server, concat(clientOffers)); // the client's Finished, if still here
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    pair.setDelivery(Delivery::ThroughIo);
+    pair.client.io.takeAll = pair.server.io.takeAll = true;
+    std::vector<size_t> &clientOffers = pair.client.io.offers;
+    std::vector<size_t> &serverOffers = pair.server.io.offers;
 
+    QCOMPARE(pair.process(pair.client), Status::NeedInput); // offers the ClientHello
+    QCOMPARE(clientOffers.size(), size_t(1));
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    // The server's flight (ServerHello to Finished) in one send.
+    QCOMPARE(pair.transfer(pair.client, pair.server) > 0, true);
+    QCOMPARE(serverOffers.size(), size_t(1));
+    QCOMPARE(pair.server->pendingOutput(), size_t(0));
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.run(); // the tickets
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    QCOMPARE(pair.server->pendingOutput(), size_t(0));
+
+    clientOffers.clear();
     const std::string small = patternData(40000, 1); // three records
-    pair.client->write(small.data(), small.size());
+    pair.write(pair.client, small);
     QCOMPARE(pair.client->pendingOutput(), size_t(0));
     QCOMPARE(clientOffers.size(), size_t(1));
     const std::string large = patternData(200 * 1024, 2); // four slices
-    pair.client->write(large.data(), large.size());
+    pair.write(pair.client, large);
     QCOMPARE(pair.client->pendingOutput(), size_t(0));
     QCOMPARE(clientOffers.size(), size_t(5));
-    for (const std::string &offer : clientOffers)
-        QVERIFY2(offer.size() <= 64 * 1024 + 4 * 256, std::to_string(offer.size()).c_str());
-    pair.deliver(pair.server, concat(clientOffers));
-    pair.drain(pair.server);
+    for (size_t offer : clientOffers)
+        QVERIFY2(offer <= 64 * 1024 + 4 * 256, std::to_string(offer).c_str());
+    pair.run();
     QVERIFY(pair.server.received == small + large);
 
     // A record that fails its integrity check: the server's fatal alert goes out at once.
+    serverOffers.clear();
     const std::string forged =
         std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x'); // 32 bytes of junk
-    pair.server->feed(forged.data(), forged.size());
-    pair.drain(pair.server);
+    pair.deliver(pair.server, forged);
     QCOMPARE(pair.server.phase(), Phase::Failed);
     QVERIFY(pair.server.hasEvent(Event::AlertSent));
     QCOMPARE(pair.server->pendingOutput(), size_t(0));
     QCOMPARE(serverOffers.size(), size_t(1));
 
-    pair.client->shutdown();
+    clientOffers.clear();
+    pair.shutdown(pair.client);
     QCOMPARE(pair.client->pendingOutput(), size_t(0));
     QCOMPARE(clientOffers.size(), size_t(1)); // close_notify
 }
 
-void TestEngine::inputSource_data()
+// Every call given an Io offers what waits, whatever else it does or does not do: output left by
+// calls made without one leaves with the next call that has one.
+void TestEngine::ioGetsWhatWaitsFromAnyCall()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig(), "wrong.example");
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    std::string toServer;
+    std::string toClient;
+    MemoryIo clientIo;
+    clientIo.outbound = &toServer;
+    clientIo.takeAll = true;
+    MemoryIo serverIo;
+    serverIo.outbound = &toClient;
+    serverIo.takeAll = true;
+    char plain[16];
+    {
+        // read() in the handshake reads nothing, and sends the ClientHello made before.
+        const MemoryIo::Lend lend(&clientIo);
+        QCOMPARE(pair.client->read(plain, sizeof plain, &clientIo).status, Status::NeedInput);
+    }
+    QCOMPARE(clientIo.offers.size(), size_t(1));
+    QCOMPARE(pair.client->pendingOutput(), size_t(0));
+    pair.server->feed(toServer.data(), toServer.size());
+    QCOMPARE(pair.server->process(), Status::NeedInput); // its flight waits in its output
+    QVERIFY(pair.server->pendingOutput() > 0);
+    {
+        // Nothing to resolve: the flight leaves all the same.
+        const MemoryIo::Lend lend(&serverIo);
+        pair.server->resolveVerification(true, &serverIo);
+    }
+    QCOMPARE(serverIo.offers.size(), size_t(1));
+    QCOMPARE(pair.server->pendingOutput(), size_t(0));
+    pair.client->feed(toClient.data(), toClient.size());
+    QCOMPARE(pair.client->process(), Status::VerifyPending);
+    {
+        const MemoryIo::Lend lend(&clientIo);
+        pair.client->resolveVerification(false, &clientIo); // the alert
+    }
+    QCOMPARE(clientIo.offers.size(), size_t(2));
+    QCOMPARE(pair.client->status(), Status::Failed);
+    {
+        const MemoryIo::Lend lend(&clientIo);
+        QCOMPARE(pair.client->read(plain, sizeof plain, &clientIo).status, Status::Failed);
+    }
+    QCOMPARE(clientIo.offers.size(), size_t(2)); // nothing waited
+}
+
+void TestEngine::ioReceivesInPieces_data()
 {
     QTest::addColumn<bool>("closeNotify");
     QTest::newRow("close_notify") << true;
     QTest::newRow("truncation") << false;
 }
 
-// An input source that gives what it has in pieces of varying size, and sometimes nothing
-// (a non-blocking recv()): the plaintext arrives whole and in order, records split across
-// pieces included, and the end is still told apart (close_notify or truncation).
-void TestEngine::inputSource()
+// An Io that gives what it has in pieces of varying size, and sometimes nothing (a
+// non-blocking recv()): the plaintext arrives whole and in order, records split across pieces
+// included, and the end is still told apart (close_notify or truncation).
+void TestEngine::ioReceivesInPieces()
 {
     QFETCH(bool, closeNotify);
     EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
     QVERIFY2(pair.handshake(), state(pair).c_str());
-    std::string wire; // the client's ciphertext not yet taken by the server's source
-    size_t calls = 0;
-    pair.server->setInputSource([&](char *buffer, size_t capacity) {
-        ++calls;
-        const size_t n =
-            calls % 5 == 0 ? 0 : std::min({capacity, wire.size(), 1 + calls * 997 % 30000});
-        std::memcpy(buffer, wire.data(), n);
-        wire.erase(0, n);
-        return n;
-    });
-    auto sendClient = [&] {
-        std::string out(pair.client->pendingOutput(), '\0');
-        out.resize(pair.client->takeOutput(out.data(), out.size()));
-        wire += out;
+    pair.run();
+    std::string wire; // the client's ciphertext not yet received by the server
+    MemoryIo io;
+    io.inbound = &wire;
+    auto turn = [&](std::string &received) {
+        const MemoryIo::Lend lend(&io);
+        pair.server->process(&io);
+        return readAll(*pair.server.connection, received, 7000, &io);
     };
     std::string data;
     std::string received;
-    char plain[7000];
     for (int i = 0; i < 30; ++i) {
         const std::string piece = patternData(1 + (i * 7919) % 50000, i);
         pair.client->write(piece.data(), piece.size());
         data += piece;
-        sendClient();
-        for (int turn = 0; turn < 100 && !wire.empty(); ++turn) {
-            pair.server->process();
-            for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
-                received.append(plain, got);
-        }
+        wire += pair.client->takeOutput();
+        for (int n = 0; n < 1000 && !wire.empty(); ++n)
+            QCOMPARE(turn(received), Status::NeedInput);
     }
-    for (int turn = 0; turn < 100 && received.size() < data.size(); ++turn)
-        for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
-            received.append(plain, got);
     QVERIFY2(received == data, firstDifference(received, data).c_str());
-    QVERIFY(wire.empty());
+    QVERIFY(io.receives > 30);
 
     if (closeNotify) {
         pair.client->shutdown();
-        sendClient();
+        wire += pair.client->takeOutput();
     }
-    for (int turn = 0; turn < 100 && !wire.empty(); ++turn) {
-        pair.server->process();
-        while (pair.server->read(plain, sizeof plain) > 0) {
-        }
-    }
+    Status status = Status::NeedInput;
+    for (int n = 0; n < 1000 && !wire.empty(); ++n)
+        status = turn(received);
     QVERIFY(wire.empty());
-    pair.server->feedEof(); // only once the source is dry for good
-    for (int turn = 0; turn < 100 && pair.server.phase() == Phase::Data; ++turn) {
-        pair.server->process();
-        while (pair.server->read(plain, sizeof plain) > 0) {
+    if (!closeNotify) {
+        QCOMPARE(status, Status::NeedInput);
+        pair.server->feedEof();                      // only once the Io is dry for good
+        QCOMPARE(pair.server->status(), Status::Ok); // the end waits to be told by read()
+        status = turn(received);
+    }
+    QVERIFY2(received == data, firstDifference(received, data).c_str());
+    QCOMPARE(status, closeNotify ? Status::PeerClosed : Status::Truncated);
+    QCOMPARE(pair.server->status(), status);
+    pair.drain(pair.server);
+    QCOMPARE(pair.server.hasEvent(Event::CloseNotify), closeNotify);
+    QCOMPARE(pair.server->error().kind, closeNotify ? Error::None : Error::Truncated);
+}
+
+// Reading through an Io, OpenSSL reads ahead: a receive brings several records into its buffer
+// at once, rather than a record's header and then its body.
+void TestEngine::ioReadsAhead()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.run();
+    const std::string data = patternData(40000, 3); // three records
+    pair.client->write(data.data(), data.size());
+    std::string wire = pair.client->takeOutput();
+    size_t receives = 0;
+    size_t largest = 0;
+    struct WholeIo final : Io
+    {
+        std::string *wire;
+        size_t *receives;
+        size_t *largest;
+        size_t send(const char *, size_t) override { return 0; }
+        size_t receive(char *buffer, size_t capacity) override
+        {
+            ++*receives;
+            *largest = std::max(*largest, capacity);
+            const size_t n = std::min(capacity, wire->size());
+            std::memcpy(buffer, wire->data(), n);
+            wire->erase(0, n);
+            return n;
         }
+    } io;
+    io.wire = &wire;
+    io.receives = &receives;
+    io.largest = &largest;
+    std::string received;
+    QCOMPARE(readAll(*pair.server.connection, received, 64 * 1024, &io), Status::NeedInput);
+    QVERIFY2(received == data, firstDifference(received, data).c_str());
+    QVERIFY2(largest >= 3 * 16384, std::to_string(largest).c_str());
+    QVERIFY2(receives <= 3, std::to_string(receives).c_str()); // the data, then "nothing now"
+}
+
+// The engine holds an Io only for the call it was given to: calls without one never reach it,
+// even right after a call with it, and it may be destroyed as soon as the call returns.
+void TestEngine::ioIsNotKeptAfterTheCall()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    std::string toServer;
+    {
+        auto gone = std::make_unique<MemoryIo>(); // a use after this block is a use after free
+        gone->outbound = &toServer;
+        gone->takeAll = true;
+        const MemoryIo::Lend lend(gone.get());
+        pair.client->write("early", 5, gone.get());
+        QCOMPARE(gone->offers.size(), size_t(1)); // the ClientHello
     }
-    for (const Event &event : pair.server->takeEvents())
-        pair.server.events.push_back(event);
-    if (closeNotify) {
-        QVERIFY(pair.server.hasEvent(Event::CloseNotify));
-    } else {
-        QCOMPARE(pair.server.phase(), Phase::Failed);
-        QCOMPARE(pair.server->error().kind, Error::Truncated);
+    MemoryIo kept; // outlives its call: a later use records a violation (it is not lent then)
+    {
+        const MemoryIo::Lend lend(&kept);
+        QCOMPARE(pair.client->process(&kept), Status::NeedInput);
     }
+    QCOMPARE(kept.offers.size(), size_t(0));
+    const size_t receives = kept.receives;
+    // The rest by feed() and takeOutput() only.
+    pair.deliver(pair.server, toServer);
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.client->write("after", 5);
+    pair.run();
+    QCOMPARE(pair.server.received, std::string("earlyafter"));
+    QVERIFY2(pair.closeBoth(), state(pair).c_str());
+    QCOMPARE(kept.offers.size(), size_t(0));
+    QCOMPARE(kept.receives, receives);
+}
+
+// --- The status of a connection ------------------------------------------------------------
+
+// Data: read() returned plaintext. Several records fill one buffer; a buffer filled exactly
+// leaves the status Ok (there may be more), and the next read() says NeedInput.
+void TestEngine::statusData()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.run();
+    const std::string data = patternData(20000, 4);
+    pair.client->write(data.data(), data.size());
+    const std::string wire = pair.client->takeOutput();
+    pair.server->feed(wire.data(), wire.size());
+    QCOMPARE(pair.server->status(), Status::Ok);
+    std::string buffer(data.size(), '\0');
+    const ReadResult all = pair.server->read(buffer.data(), buffer.size());
+    QCOMPARE(all.status, Status::Data);
+    QCOMPARE(all.size, data.size());
+    QVERIFY(buffer == data);
+    QCOMPARE(pair.server->status(), Status::Ok);
+    const ReadResult more = pair.server->read(buffer.data(), buffer.size());
+    QCOMPARE(more.size, size_t(0));
+    QCOMPARE(more.status, Status::NeedInput);
+}
+
+// NeedInput: nothing until more ciphertext arrives. So says a new server, a client that sent
+// its ClientHello, and a connection holding half a record (OpenSSL holds bytes, but not enough).
+void TestEngine::statusNeedInput()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    QCOMPARE(pair.server->status(), Status::NeedInput);
+    QCOMPARE(pair.server->process(), Status::NeedInput);
+    QCOMPARE(pair.client->status(), Status::NeedInput);
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.run();
+    QCOMPARE(pair.client->status(), Status::NeedInput);
+    pair.server->write("half", 4);
+    const std::string wire = pair.server->takeOutput();
+    pair.client->feed(wire.data(), wire.size() - 3);
+    QCOMPARE(pair.client->status(), Status::Ok); // input waits to be read
+    char plain[64];
+    const ReadResult half = pair.client->read(plain, sizeof plain);
+    QCOMPARE(half.size, size_t(0));
+    QCOMPARE(half.status, Status::NeedInput);
+    QCOMPARE(pair.client->process(), Status::NeedInput);
+    pair.client->feed(wire.data() + wire.size() - 3, 3);
+    const ReadResult whole = pair.client->read(plain, sizeof plain);
+    QCOMPARE(whole.status, Status::Data);
+    QCOMPARE(std::string(plain, whole.size), std::string("half"));
+}
+
+// Ok: there is work for the next call. In the handshake, input fed and not yet processed:
+// read() leaves it to process() (it never advances the handshake).
+void TestEngine::statusOk()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    const std::string hello = pair.client->takeOutput();
+    pair.server->feed(hello.data(), hello.size());
+    QCOMPARE(pair.server->status(), Status::Ok);
+    char plain[64];
+    const ReadResult early = pair.server->read(plain, sizeof plain);
+    QCOMPARE(early.size, size_t(0));
+    QCOMPARE(early.status, Status::Ok);
+    QCOMPARE(pair.server->pendingOutput(), size_t(0)); // nothing advanced
+    QCOMPARE(pair.server->process(), Status::NeedInput);
+    QVERIFY(pair.server->pendingOutput() > 0); // the server's flight
+    // The end of the stream waits to be told: Ok until process() tells it.
+    pair.server->feedEof();
+    QCOMPARE(pair.server->status(), Status::Ok);
+    QCOMPARE(pair.server->process(), Status::Truncated);
+}
+
+// VerifyPending: a client paused on certificate failures, for process(), read() and status()
+// alike, until resolveVerification().
+void TestEngine::statusVerifyPending()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig(), "wrong.example");
+    QVERIFY2(pair.isValid(), pair.setupError().c_str());
+    pair.handshake();
+    QCOMPARE(pair.client.phase(), Phase::VerifyPending);
+    QCOMPARE(pair.client->status(), Status::VerifyPending);
+    QCOMPARE(pair.client->process(), Status::VerifyPending);
+    char plain[64];
+    const ReadResult paused = pair.client->read(plain, sizeof plain);
+    QCOMPARE(paused.size, size_t(0));
+    QCOMPARE(paused.status, Status::VerifyPending);
+    pair.client->resolveVerification(true);
+    QVERIFY(pair.client->status() != Status::VerifyPending);
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+}
+
+// PeerClosed: close_notify received, after the data before it; for good. And when we closed
+// first and the peer ended the stream without answering, a clean end all the same.
+void TestEngine::statusPeerClosed()
+{
+    {
+        EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+        QVERIFY2(pair.handshake(), state(pair).c_str());
+        pair.server->write("bye", 3);
+        pair.server->shutdown();
+        QVERIFY(pair.server->closeNotifySent());
+        const std::string wire = pair.server->takeOutput();
+        pair.client->feed(wire.data(), wire.size());
+        std::string received;
+        QCOMPARE(readAll(*pair.client.connection, received), Status::PeerClosed);
+        QCOMPARE(received, std::string("bye"));
+        QVERIFY(pair.client->closeNotifyReceived());
+        QVERIFY(!pair.client->closeNotifySent());
+        QCOMPARE(pair.client->process(), Status::PeerClosed);
+        pair.client->shutdown();
+        QVERIFY(pair.client->closeNotifySent());
+        QCOMPARE(pair.client.phase(), Phase::Closed);
+        QCOMPARE(pair.client->status(), Status::PeerClosed);
+    }
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.run();
+    pair.client->shutdown();
+    pair.client->feedEof(); // the server hangs up without its close_notify
+    char plain[64];
+    const ReadResult ended = pair.client->read(plain, sizeof plain);
+    QCOMPARE(ended.status, Status::PeerClosed);
+    QCOMPARE(pair.client.phase(), Phase::Closed);
+    QVERIFY(!pair.client->closeNotifyReceived());
+    QCOMPARE(pair.client->error().kind, Error::None);
+}
+
+// Truncated: the input ended without close_notify, after the data before it (error() says
+// so); in the handshake too.
+void TestEngine::statusTruncated()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.server->write("cut", 3);
+    const std::string wire = pair.server->takeOutput();
+    pair.client->feed(wire.data(), wire.size());
+    pair.client->feedEof();
+    std::string received;
+    QCOMPARE(readAll(*pair.client.connection, received), Status::Truncated);
+    QCOMPARE(received, std::string("cut"));
+    QCOMPARE(pair.client->error().kind, Error::Truncated);
+    QCOMPARE(pair.client->status(), Status::Truncated);
+    QCOMPARE(pair.client->process(), Status::Truncated);
+
+    EnginePair early(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(early.isValid(), early.setupError().c_str());
+    early.client->feedEof();
+    QCOMPARE(early.client->process(), Status::Truncated);
+    QCOMPARE(early.client->error().kind, Error::Truncated);
+}
+
+// Failed: a fatal error other than truncation; error() says why; for good.
+void TestEngine::statusFailed()
+{
+    EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
+    QVERIFY2(pair.handshake(), state(pair).c_str());
+    pair.client->write("payload", 7);
+    std::string wire = pair.client->takeOutput();
+    wire[wire.size() - 1] = static_cast<char>(wire[wire.size() - 1] ^ 0x01);
+    pair.server->feed(wire.data(), wire.size());
+    char plain[64];
+    const ReadResult failed = pair.server->read(plain, sizeof plain);
+    QCOMPARE(failed.size, size_t(0));
+    QCOMPARE(failed.status, Status::Failed);
+    QCOMPARE(pair.server->error().kind, Error::Protocol);
+    QCOMPARE(pair.server->status(), Status::Failed);
+    QCOMPARE(pair.server->process(), Status::Failed);
+    pair.server->feedEof();
+    QCOMPARE(pair.server->read(plain, sizeof plain).status, Status::Failed);
 }
 
 // Half a record, then a read that finds nothing complete (the engine may look idle), then the
@@ -935,16 +1234,14 @@ void TestEngine::partialRecordAcrossIdle()
             char plain[16384];
             pair.server->feed(wire.data(), cut);
             pair.server->process();
-            for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
-                received.append(plain, got);
-            QCOMPARE(pair.server->read(plain, sizeof plain), size_t(0));
+            QCOMPARE(readAll(*pair.server.connection, received), Status::NeedInput);
+            QCOMPARE(pair.server->read(plain, sizeof plain).status, Status::NeedInput);
             const std::pair<char *, size_t> space = pair.server->inputSpace(wire.size() - cut);
             QVERIFY(space.first && space.second >= wire.size() - cut);
             std::memcpy(space.first, wire.data() + cut, wire.size() - cut);
             pair.server->commitInput(wire.size() - cut);
             pair.server->process();
-            for (size_t got; (got = pair.server->read(plain, sizeof plain)) > 0;)
-                received.append(plain, got);
+            QCOMPARE(readAll(*pair.server.connection, received), Status::NeedInput);
             QVERIFY2(received == data, firstDifference(received, data).c_str());
             QCOMPARE(pair.server.phase(), Phase::Data);
         }
@@ -976,8 +1273,8 @@ void TestEngine::idleReleaseThenMoreData()
         down += b;
         pair.run();
         // Idle: reads with nothing received, on both sides.
-        QCOMPARE(pair.client->read(plain, sizeof plain), size_t(0));
-        QCOMPARE(pair.server->read(plain, sizeof plain), size_t(0));
+        QCOMPARE(pair.client->read(plain, sizeof plain).status, Status::NeedInput);
+        QCOMPARE(pair.server->read(plain, sizeof plain).status, Status::NeedInput);
         QCOMPARE(pair.client->pendingOutput(), size_t(0));
     }
     QVERIFY2(pair.server.received == up, firstDifference(pair.server.received, up).c_str());
@@ -994,8 +1291,10 @@ void TestEngine::readWithoutInput()
     const size_t events = pair.client.events.size();
     char plain[64];
     for (int i = 0; i < 1000; ++i) {
-        QCOMPARE(pair.client->read(plain, sizeof plain), size_t(0));
-        pair.client->process();
+        const ReadResult nothing = pair.client->read(plain, sizeof plain);
+        QCOMPARE(nothing.size, size_t(0));
+        QCOMPARE(nothing.status, Status::NeedInput);
+        QCOMPARE(pair.client->process(), Status::NeedInput);
     }
     QCOMPARE(pair.client.phase(), Phase::Data);
     pair.drain(pair.client);
@@ -1023,7 +1322,7 @@ void TestEngine::endAfterIdle()
     pair.server->write("data", 4);
     pair.run();
     char plain[64];
-    QCOMPARE(pair.client->read(plain, sizeof plain), size_t(0)); // idle
+    QCOMPARE(pair.client->read(plain, sizeof plain).status, Status::NeedInput); // idle
     if (clean) {
         pair.server->shutdown();
         pair.run();
@@ -1060,7 +1359,9 @@ void TestEngine::inputAfterEndIsDropped()
     QVERIFY(space.first && space.second >= 1);
     pair.client->commitInput(1);
     char plain[64];
-    QCOMPARE(pair.client->read(plain, sizeof plain), size_t(0));
+    const ReadResult after = pair.client->read(plain, sizeof plain);
+    QCOMPARE(after.size, size_t(0));
+    QCOMPARE(after.status, Status::Truncated);
 }
 
 // --- Failures ------------------------------------------------------------------------------
@@ -1094,8 +1395,8 @@ void TestEngine::errorQueueEmptyAfterFailures()
         std::string error;
         Config bad = m_pki.serverConfig();
         bad.keyFile = m_dir.path("missing.key");
-        QVERIFY(!securesocket::engine::Context::get(bad, Role::Server, &error));
-        checkErrorQueue("Context::get(missing key)");
+        QVERIFY(!ContextCache().get(bad, Role::Server, &error));
+        checkErrorQueue("ContextCache::get(missing key)");
     }
     // A stale error left in the queue by the application is not taken for the engine's own.
     EnginePair pair(m_pki.clientConfig(), m_pki.serverConfig());
@@ -1135,7 +1436,9 @@ void TestEngine::failureIsSticky()
     pair.server->feedEof();
     pair.server->process();
     char buffer[64];
-    QCOMPARE(pair.server->read(buffer, sizeof buffer), size_t(0));
+    const ReadResult nothing = pair.server->read(buffer, sizeof buffer);
+    QCOMPARE(nothing.size, size_t(0));
+    QCOMPARE(nothing.status, Status::Failed);
     pair.drain(pair.server);
 
     QCOMPARE(pair.server.phase(), Phase::Failed);

@@ -177,7 +177,7 @@ void TestVerify::initTestCase()
 void TestVerify::cleanup()
 {
     m_pair.reset();
-    const std::string violation = takeErrorQueueViolation();
+    const std::string violation = takeViolation();
     QVERIFY2(violation.empty(), violation.c_str());
     QCOMPARE(ERR_peek_error(), 0UL);
 }

@@ -1,0 +1,483 @@
+// ContextBuilder: one SSL_CTX from a Config. Reads the certificate, key, CA and CRL files (or
+// their in-memory forms) strictly (see pem.h), applies the protocol settings, trust, identity,
+// verification, ALPN and session settings, and says what is wrong in a sentence naming the file
+// and the cause.
+#include "contextbuilder.h"
+
+#include "connectionhooks.h"
+#include "identitycheck.h"
+#include "pem.h"
+#include "systemca.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace securesocket::engine {
+
+namespace {
+
+// TLS 1.2 by default: forward secrecy (ECDHE) and AEAD only, no CBC (Lucky13 and its kin),
+// in the order of the widely used "intermediate" recommendation less its DHE suites.
+constexpr char kDefaultCipherList[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+struct ConfigError
+{
+    std::string message;
+};
+
+[[noreturn]] void raise(std::string message)
+{
+    const OsslError cause = takeOpensslError();
+    if (cause.code != 0)
+        message += " (" + cause.text + ")";
+    throw ConfigError{std::move(message)};
+}
+
+std::string quote(const std::string &path)
+{
+    return "'" + path + "'";
+}
+
+// Read with read(2) straight into the string that is returned, which the caller wipes: no
+// stream buffer keeps a copy of a key. Works for pipes and /dev/fd too (their size is unknown).
+std::string readFile(const std::string &path, const char *what)
+{
+    constexpr size_t kMaxSize = 64u << 20; // a PEM file is far smaller: not a device or a log
+    const auto fail = [&](int err) {
+        raise(std::string("cannot read ") + what + " " + quote(path) + ": " + std::strerror(err));
+    };
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail(errno);
+    struct stat info = {};
+    const bool sized = ::fstat(fd, &info) == 0 && info.st_size > 0;
+    std::string data(sized ? static_cast<size_t>(info.st_size) + 1 : 4096, '\0');
+    size_t used = 0;
+    for (;;) {
+        if (used == data.size()) { // grow, wiping what is left behind
+            if (data.size() >= kMaxSize) {
+                OPENSSL_cleanse(data.data(), data.size());
+                ::close(fd);
+                raise(std::string(what) + " " + quote(path) + " is larger than 64 MiB");
+            }
+            std::string bigger(2 * data.size(), '\0');
+            std::memcpy(bigger.data(), data.data(), used);
+            OPENSSL_cleanse(data.data(), data.size());
+            data.swap(bigger);
+        }
+        const ssize_t got = ::read(fd, data.data() + used, data.size() - used);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            const int err = errno;
+            OPENSSL_cleanse(data.data(), data.size());
+            ::close(fd);
+            fail(err);
+        }
+        if (got == 0)
+            break;
+        used += static_cast<size_t>(got);
+    }
+    ::close(fd);
+    data.resize(used); // shrinks in place: the bytes past used are zeros
+    return data;
+}
+
+// The blocks of a PEM text; raises naming what and the broken block if any part of the text
+// is not well formed (OpenSSL's readers would stop there quietly and load what came before).
+std::vector<pem::Block> scanPem(std::string_view text, const std::string &what)
+{
+    pem::ScanResult scanned = pem::scan(text);
+    if (!scanned.error.empty())
+        raise(what + ": " + scanned.error);
+    return std::move(scanned.blocks);
+}
+
+// The DER object of one block, parsed by d2i; raises if it does not parse or leaves bytes over.
+template <typename T, T *(*D2i)(T **, const unsigned char **, long), void (*Free)(T *)>
+OsslPtr<T, Free> parseBlock(std::string_view text, const pem::Block &block, const std::string &what)
+{
+    const std::string der = pem::decode(text, block);
+    const auto *p = reinterpret_cast<const unsigned char *>(der.data());
+    const unsigned char *const end = p + der.size();
+    OsslPtr<T, Free> object(D2i(nullptr, &p, static_cast<long>(der.size())));
+    if (!object)
+        raise(what + ": " + block.name + ": not a valid " + pem::kindOf(block.label));
+    if (p != end)
+        raise(what + ": " + block.name + ": data after the end of the " + pem::kindOf(block.label));
+    return object;
+}
+
+// All certificates of a PEM text, in order. Blocks of other kinds (the key of a combined PEM
+// file, EC parameters) are skipped.
+X509StackPtr readCertificates(const std::string &text, const std::string &what)
+{
+    X509StackPtr certs(sk_X509_new_null());
+    if (!certs)
+        raise("out of memory");
+    for (const pem::Block &block : scanPem(text, what)) {
+        if (!pem::isCertificateLabel(block.label))
+            continue;
+        X509Ptr cert = block.label == "TRUSTED CERTIFICATE"
+                           ? parseBlock<X509, d2i_X509_AUX, X509_free>(text, block, what)
+                           : parseBlock<X509, d2i_X509, X509_free>(text, block, what);
+        if (!sk_X509_push(certs.get(), cert.get()))
+            raise("out of memory");
+        cert.release();
+    }
+    return certs;
+}
+
+// Wipes a string holding a secret when it goes out of scope, raised or not.
+struct WipeOnExit
+{
+    std::string &secret;
+    ~WipeOnExit() { OPENSSL_cleanse(secret.data(), secret.size()); }
+};
+
+struct PassphraseState
+{
+    const SecretString *passphrase;
+    bool asked = false;
+};
+
+// Gives OpenSSL the configured passphrase; never prompts.
+int passphraseCallback(char *buffer, int size, int, void *userdata)
+{
+    auto *state = static_cast<PassphraseState *>(userdata);
+    state->asked = true;
+    const std::string &value = state->passphrase->value();
+    if (value.empty() || value.size() > static_cast<size_t>(size))
+        return -1;
+    std::memcpy(buffer, value.data(), value.size());
+    return static_cast<int>(value.size());
+}
+
+int selectAlpn(SSL *, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+               unsigned int inlen, void *arg)
+{
+    const auto *context = static_cast<const Context *>(arg);
+    const auto &ours = context->alpnWire();
+    unsigned char *selected = nullptr;
+    if (SSL_select_next_proto(&selected, outlen, ours.data(), static_cast<unsigned>(ours.size()),
+                              in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; // no common protocol: go on without ALPN
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// Whether our certificate must sign: in TLS 1.3 always; in TLS 1.2 unless every suite offered
+// uses static RSA key exchange, for which key encipherment is enough.
+bool needsSignature(SSL_CTX *ctx)
+{
+    if (SSL_CTX_get_max_proto_version(ctx) == 0 ||
+        SSL_CTX_get_max_proto_version(ctx) >= TLS1_3_VERSION)
+        return true;
+    const STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(ctx);
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+        const int kx = SSL_CIPHER_get_kx_nid(sk_SSL_CIPHER_value(ciphers, i));
+        if (kx != NID_kx_rsa && kx != NID_kx_any) // "any": a TLS 1.3 suite, not offered here
+            return true;
+    }
+    return false;
+}
+
+// Every context verifies through the connection the SSL belongs to (see verifyPeer()).
+int certVerifyCallback(X509_STORE_CTX *store, void *)
+{
+    const int index = SSL_get_ex_data_X509_STORE_CTX_idx();
+    auto *ssl = static_cast<SSL *>(X509_STORE_CTX_get_ex_data(store, index));
+    ConnectionHooks *hooks = ssl ? ConnectionHooks::of(ssl) : nullptr;
+    return hooks ? hooks->verifyPeer(store) : 0;
+}
+
+} // namespace
+
+// Builds one SSL_CTX from a Config; throws ConfigError with a message naming the cause.
+// A friend of Context, whose members it fills in.
+class ContextBuilder
+{
+public:
+    ContextBuilder(const Config &config, Role role, const std::string &settingsKey,
+                   const Clock &clock)
+        : m_config(config), m_role(role), m_settingsKey(settingsKey), m_clock(clock)
+    {}
+
+    std::shared_ptr<Context> build()
+    {
+        auto context = std::make_shared<Context>(m_role, m_config.verifyMode);
+        context->m_ctx.reset(SSL_CTX_new(TLS_method()));
+        SSL_CTX *ctx = context->m_ctx.get();
+        if (!ctx)
+            raise("cannot create a TLS context");
+        applyProtocolSettings(ctx);
+        applyTrust(ctx);
+        applyIdentity(*context);
+        applyVerification(ctx);
+        applyAlpn(*context);
+        applySessions(*context);
+        return context;
+    }
+
+private:
+    void applyProtocolSettings(SSL_CTX *ctx)
+    {
+        if (m_config.minVersion > m_config.maxVersion)
+            raise("the minimum TLS version is above the maximum");
+        SSL_CTX_set_min_proto_version(ctx, m_config.minVersion);
+        SSL_CTX_set_max_proto_version(ctx, m_config.maxVersion);
+        SSL_CTX_set_security_level(ctx, 2);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+        // Idle connections keep no record buffers: most of a connection's memory.
+        SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+        // A server picks from its own order, so a client that lists a weaker suite first still
+        // gets a stronger one. The option covers TLS 1.3 too (OpenSSL's order, all AEAD).
+        if (m_role == Role::Server)
+            SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+        const std::string &cipherList =
+            m_config.cipherList.empty() ? std::string(kDefaultCipherList) : m_config.cipherList;
+        if (SSL_CTX_set_cipher_list(ctx, cipherList.c_str()) != 1)
+            raise("invalid TLS 1.2 cipher list " + quote(m_config.cipherList));
+        if (!m_config.cipherSuites.empty() &&
+            SSL_CTX_set_ciphersuites(ctx, m_config.cipherSuites.c_str()) != 1)
+            raise("invalid TLS 1.3 cipher suites " + quote(m_config.cipherSuites));
+    }
+
+    void applyTrust(SSL_CTX *ctx)
+    {
+        const bool custom = !m_config.caFile.empty() || !m_config.caDirectory.empty() ||
+                            !m_config.caPem.empty() || !m_config.crlFile.empty();
+        if (!custom && m_config.useSystemCas) {
+            // Every such context shares the one system store: nothing to load per context.
+            SSL_CTX_set1_cert_store(ctx, systemCas().store);
+            return;
+        }
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        if (m_config.useSystemCas && !addSystemCas(store))
+            raise("cannot add the system CA certificates");
+        if (!m_config.caFile.empty())
+            addCas(store, readFile(m_config.caFile, "CA file"),
+                   "CA file " + quote(m_config.caFile));
+        if (!m_config.caPem.empty())
+            addCas(store, m_config.caPem, "the CA certificates given in memory");
+        if (!m_config.caDirectory.empty()) {
+            std::error_code ec;
+            if (!std::filesystem::is_directory(m_config.caDirectory, ec))
+                raise("CA directory " + quote(m_config.caDirectory) + " does not exist");
+            if (X509_STORE_load_path(store, m_config.caDirectory.c_str()) != 1)
+                raise("cannot use CA directory " + quote(m_config.caDirectory));
+        }
+        if (!m_config.crlFile.empty())
+            addCrls(store);
+    }
+
+    static void addCas(X509_STORE *store, const std::string &pem, const std::string &what)
+    {
+        X509StackPtr certs = readCertificates(pem, what);
+        if (sk_X509_num(certs.get()) == 0)
+            raise(what + " holds no PEM certificate");
+        for (int i = 0; i < sk_X509_num(certs.get()); ++i) {
+            if (X509_STORE_add_cert(store, sk_X509_value(certs.get(), i)) != 1)
+                raise("cannot add a certificate of " + what);
+        }
+    }
+
+    void addCrls(X509_STORE *store)
+    {
+        const std::string text = readFile(m_config.crlFile, "CRL file");
+        const std::string what = "CRL file " + quote(m_config.crlFile);
+        int count = 0;
+        for (const pem::Block &block : scanPem(text, what)) {
+            if (block.label != "X509 CRL")
+                continue;
+            const X509CrlPtr crl =
+                parseBlock<X509_CRL, d2i_X509_CRL, X509_CRL_free>(text, block, what);
+            if (X509_STORE_add_crl(store, crl.get()) != 1)
+                raise("cannot add a CRL of " + quote(m_config.crlFile));
+            ++count;
+        }
+        if (count == 0)
+            raise(what + " holds no PEM CRL");
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
+
+    void applyIdentity(Context &context)
+    {
+        SSL_CTX *ctx = context.m_ctx.get();
+        const bool hasCert = !m_config.certChainFile.empty() || !m_config.certChainPem.empty();
+        const bool hasKey = !m_config.keyFile.empty() || !m_config.keyPem.empty();
+        const std::string certWhat = m_config.certChainFile.empty()
+                                         ? std::string("the certificate given in memory")
+                                         : "certificate file " + quote(m_config.certChainFile);
+        const std::string keyWhat = m_config.keyFile.empty()
+                                        ? std::string("the private key given in memory")
+                                        : "private key file " + quote(m_config.keyFile);
+        if (!hasCert && !hasKey) {
+            if (m_role == Role::Server)
+                raise("a TLS server needs a certificate and a private key");
+            return;
+        }
+        if (!hasCert)
+            raise(keyWhat + " is set but no certificate is");
+        if (!hasKey)
+            raise(certWhat + " is set but no private key is");
+
+        std::string certPem = m_config.certChainFile.empty()
+                                  ? m_config.certChainPem
+                                  : readFile(m_config.certChainFile, "certificate file");
+        const WipeOnExit wipeCertPem{certPem}; // a combined file holds the key too
+        X509StackPtr chain = readCertificates(certPem, certWhat);
+        if (sk_X509_num(chain.get()) == 0)
+            raise(certWhat + " holds no PEM certificate");
+        X509 *leaf = sk_X509_value(chain.get(), 0);
+        if (SSL_CTX_use_certificate(ctx, leaf) != 1)
+            raise("cannot use " + certWhat);
+        context.m_identity =
+            IdentityCheck(leaf, certWhat, m_role == Role::Server, needsSignature(ctx));
+        for (int i = 1; i < sk_X509_num(chain.get()); ++i) {
+            if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain.get(), i)) != 1)
+                raise("cannot use the chain of " + certWhat);
+        }
+
+        EvpPkeyPtr key = readKey(keyWhat);
+        if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+            ERR_clear_error();
+            raise(keyWhat + " does not match the certificate of " + certWhat);
+        }
+    }
+
+    EvpPkeyPtr readKey(const std::string &keyWhat)
+    {
+        std::string pem = m_config.keyFile.empty() ? m_config.keyPem
+                                                   : readFile(m_config.keyFile, "private key file");
+        const WipeOnExit wipe{pem};
+        // The first key block; certificates in the same file (combined PEM) are allowed.
+        const std::vector<pem::Block> blocks = scanPem(pem, keyWhat);
+        const auto block = std::find_if(blocks.begin(), blocks.end(), [](const pem::Block &b) {
+            return pem::isPrivateKeyLabel(b.label);
+        });
+        if (block == blocks.end())
+            raise(keyWhat + " holds no PEM private key");
+        SecretString passphrase = m_config.keyPassphrase;
+        if (passphrase.empty() && !m_config.keyPassphraseFile.empty())
+            passphrase = readPassphraseFile();
+        PassphraseState state{&passphrase};
+        BioPtr bio(BIO_new_mem_buf(pem.data() + block->begin,
+                                   static_cast<int>(block->end - block->begin)));
+        if (!bio)
+            raise("out of memory");
+        EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, passphraseCallback, &state));
+        if (key)
+            return key;
+        if (state.asked && passphrase.empty())
+            raise(keyWhat + " is encrypted and no passphrase was given");
+        if (state.asked) {
+            ERR_clear_error();
+            raise("wrong passphrase for " + keyWhat);
+        }
+        raise(keyWhat + ": " + block->name + ": not a valid private key");
+    }
+
+    SecretString readPassphraseFile()
+    {
+        std::string text = readFile(m_config.keyPassphraseFile, "passphrase file");
+        const size_t end = text.find_first_of("\r\n");
+        SecretString passphrase(text.substr(0, end));
+        OPENSSL_cleanse(text.data(), text.size());
+        if (passphrase.empty())
+            raise("passphrase file " + quote(m_config.keyPassphraseFile) + " is empty");
+        return passphrase;
+    }
+
+    void applyVerification(SSL_CTX *ctx)
+    {
+        int mode = SSL_VERIFY_NONE;
+        if (m_config.verifyMode != VerifyMode::None) {
+            mode = SSL_VERIFY_PEER;
+            if (m_role == Role::Server && m_config.verifyMode == VerifyMode::Verify)
+                mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        }
+        SSL_CTX_set_verify(ctx, mode, nullptr);
+        SSL_CTX_set_cert_verify_callback(ctx, certVerifyCallback, nullptr);
+        if (m_role == Role::Server) {
+            // Needed for session resumption with client certificates; unique per settings.
+            const std::string id = sha256Hex(m_settingsKey);
+            SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char *>(id.data()),
+                                           SSL_MAX_SID_CTX_LENGTH);
+        }
+    }
+
+    void applyAlpn(Context &context)
+    {
+        for (const auto &protocol : m_config.alpn) {
+            if (protocol.empty() || protocol.size() > 255)
+                raise("invalid ALPN protocol name " + quote(protocol));
+            context.m_alpnWire.push_back(static_cast<uint8_t>(protocol.size()));
+            context.m_alpnWire.insert(context.m_alpnWire.end(), protocol.begin(), protocol.end());
+        }
+        if (context.m_alpnWire.empty())
+            return;
+        SSL_CTX *ctx = context.m_ctx.get();
+        if (m_role == Role::Client) {
+            if (SSL_CTX_set_alpn_protos(ctx, context.m_alpnWire.data(),
+                                        static_cast<unsigned>(context.m_alpnWire.size())) != 0)
+                raise("cannot set the ALPN protocols");
+        } else {
+            SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, &context);
+        }
+    }
+
+    void applySessions(Context &context)
+    {
+        SSL_CTX *ctx = context.m_ctx.get();
+        if (m_role == Role::Server) {
+            // Tickets are encrypted with keys of this context, shared by all its connections.
+            context.m_ticketKeys = std::make_unique<TicketKeys>(
+                std::chrono::seconds(std::max(1, m_config.ticketKeyLifetime)), m_clock);
+            context.m_ticketKeys->install(ctx);
+            return;
+        }
+        context.m_resumption = m_config.sessionResumption;
+        if (!context.m_resumption) {
+            SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+            SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+            return;
+        }
+        SessionCache::install(ctx);
+    }
+
+    const Config &m_config;
+    Role m_role;
+    const std::string &m_settingsKey;
+    const Clock &m_clock;
+};
+
+std::shared_ptr<Context> buildContext(const Config &config, Role role,
+                                      const std::string &settingsKey, const Clock &clock,
+                                      std::string *error)
+{
+    try {
+        OsslErrorScope errors;
+        return ContextBuilder(config, role, settingsKey, clock).build();
+    } catch (const ConfigError &e) {
+        if (error)
+            *error = e.message;
+        return nullptr;
+    }
+}
+
+} // namespace securesocket::engine

@@ -1,0 +1,150 @@
+// Connection's handshake: advancing it, the pause on certificate failures and its
+// resolution, the session kept for resumption, and what is learned when it ends.
+#include "connection.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+
+namespace securesocket::engine {
+
+void Connection::advanceHandshake()
+{
+    OsslErrorScope errors;
+    const int result = SSL_do_handshake(m_ssl.get());
+    if (result == 1) {
+        m_inputWanted = false; // what came with the last flight is read()'s
+        finishHandshake();
+        return;
+    }
+    const int error = SSL_get_error(m_ssl.get(), result);
+    if (error == SSL_ERROR_WANT_RETRY_VERIFY) {
+        m_phase = Phase::VerifyPending;
+        pushEvent(Event::VerifyFailed);
+    } else if (error == SSL_ERROR_WANT_READ) {
+        m_inputWanted = true;
+        if (m_eof)
+            fail(Error::Truncated,
+                 "the connection closed during the TLS handshake (the " + peer() + " hung up)");
+    } else if (error == SSL_ERROR_ZERO_RETURN) {
+        fail(Error::AlertReceived, "the " + peer() +
+                                       " closed the connection (close_notify) during the TLS "
+                                       "handshake");
+    } else {
+        failFromSsl(error);
+    }
+}
+
+int Connection::verifyPeer(X509_STORE_CTX *store)
+{
+    const VerifyMode mode = m_context->verifyMode();
+    if (mode == VerifyMode::None || m_decision == Decision::Accepted)
+        return 1;
+    if (m_decision == Decision::Rejected) {
+        X509_STORE_CTX_set_error(store, m_verifyFailures.empty()
+                                            ? X509_V_ERR_APPLICATION_VERIFICATION
+                                            : m_verifyFailures.front().opensslCode);
+        return 0;
+    }
+    m_verifyFailures = verifyChain(store, m_peerName, role() == Role::Client);
+    if (m_verifyFailures.empty())
+        return 1;
+    if (role() == Role::Server) {
+        // A resumed session would skip verification and forget these failures: none is made.
+        SSL_set_num_tickets(m_ssl.get(), 0);
+        SSL_set_options(m_ssl.get(), SSL_OP_NO_TICKET);
+    }
+    if (mode == VerifyMode::Query || allAccepted()) {
+        pushEvent(Event::VerifyFailed);
+        return 1;
+    }
+    if (role() == Role::Client) {
+        // Pause before our Finished: the application decides, the server has seen nothing.
+        return SSL_set_retry_verify(m_ssl.get());
+    }
+    // A server cannot pause here: refuse now, with the alert that matches the first failure.
+    pushEvent(Event::VerifyFailed);
+    m_decision = Decision::Rejected;
+    X509_STORE_CTX_set_error(store, m_verifyFailures.front().opensslCode);
+    return 0;
+}
+
+bool Connection::allAccepted() const
+{
+    return std::all_of(m_verifyFailures.begin(), m_verifyFailures.end(),
+                       [this](const VerifyFailure &failure) {
+                           return std::find(m_accepted.begin(), m_accepted.end(), failure.code) !=
+                                  m_accepted.end();
+                       });
+}
+
+void Connection::resolveVerification(bool accept, Io *io)
+{
+    const IoCall call(*this, io);
+    if (m_phase == Phase::VerifyPending) {
+        m_decision = accept ? Decision::Accepted : Decision::Rejected;
+        m_phase = Phase::Handshake;
+        advanceHandshake();
+    }
+    offerOutput();
+}
+
+void Connection::finishHandshake()
+{
+    SSL *ssl = m_ssl.get();
+    m_phase = Phase::Data;
+    m_info.protocol = SSL_get_version(ssl);
+    m_info.cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+    const unsigned char *alpn = nullptr;
+    unsigned int alpnSize = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpnSize);
+    m_info.alpn.assign(reinterpret_cast<const char *>(alpn), alpn ? alpnSize : 0);
+    const char *group = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
+    m_info.group = group ? group : "";
+    m_info.resumed = SSL_session_reused(ssl) == 1;
+    if (role() == Role::Server && !m_verifyFailures.empty())
+        SSL_CTX_remove_session(m_context->native(), SSL_get0_session(ssl));
+    pushEvent(Event::HandshakeDone);
+    flushPendingWrites();
+    if (m_shutdownRequested && !isFailed())
+        sendCloseNotify();
+}
+
+bool Connection::storeSession(SSL_SESSION *session)
+{
+    // A session whose verification had failures (even forgiven ones) is never reused: a
+    // resumed handshake would skip the checks.
+    if (m_sessionKey.empty() || !m_verifyFailures.empty() || !m_context->resumesSessions())
+        return false;
+    m_context->storeSession(m_sessionKey, session);
+    return true;
+}
+
+std::vector<std::string> Connection::peerCertificateChainPem() const
+{
+    std::vector<std::string> chain;
+    if (!m_ssl)
+        return chain;
+    auto appendPem = [&chain](X509 *cert) {
+        BioPtr bio(BIO_new(BIO_s_mem()));
+        if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1)
+            return;
+        char *data = nullptr;
+        const long size = BIO_get_mem_data(bio.get(), &data);
+        chain.emplace_back(data, static_cast<size_t>(size));
+    };
+    X509 *leaf = SSL_get0_peer_certificate(m_ssl.get());
+    if (leaf)
+        appendPem(leaf);
+    // A client's list starts with the server's own certificate; a server's does not.
+    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(m_ssl.get());
+    for (int i = 0; sent && i < sk_X509_num(sent); ++i) {
+        X509 *cert = sk_X509_value(sent, i);
+        if (!leaf || X509_cmp(cert, leaf) != 0)
+            appendPem(cert);
+    }
+    return chain;
+}
+
+} // namespace securesocket::engine
