@@ -176,7 +176,8 @@ public:
     // Failures with these codes are forgiven without pausing (they are still reported).
     void setAcceptedFailures(std::vector<VerifyError> codes) { m_accepted = std::move(codes); }
 
-    // The peer's certificates as PEM, its own first, then the chain it sent.
+    // The peer's certificates as PEM, its own first, then the chain it sent; after a failed
+    // verification, the chain that failed.
     std::vector<std::string> peerCertificateChainPem() const;
 
     std::vector<Event> takeEvents();
@@ -229,6 +230,7 @@ private:
     Error m_error;
     HandshakeInfo m_info;
     std::vector<VerifyFailure> m_verifyFailures;
+    std::vector<std::string> m_rejectedChainPem; // what verification saw, once it failed
     std::vector<VerifyError> m_accepted;
     std::vector<Event> m_events;
     std::string m_pendingPlain;

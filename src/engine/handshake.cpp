@@ -50,6 +50,17 @@ int Connection::verifyPeer(X509_STORE_CTX *store)
     m_verifyFailures = verifyChain(store, m_peerName, role() == Role::Client);
     if (m_verifyFailures.empty())
         return 1;
+    // OpenSSL keeps the peer's certificates only if the handshake goes on: a rejected chain is
+    // kept here, so that the application can still see what it rejected.
+    m_rejectedChainPem.clear();
+    if (X509 *leaf = X509_STORE_CTX_get0_cert(store))
+        m_rejectedChainPem.push_back(certificatePem(leaf));
+    STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(store);
+    for (int i = 0; sent && i < sk_X509_num(sent); ++i) {
+        X509 *cert = sk_X509_value(sent, i);
+        if (X509_cmp(cert, X509_STORE_CTX_get0_cert(store)) != 0)
+            m_rejectedChainPem.push_back(certificatePem(cert));
+    }
     if (role() == Role::Server) {
         // A resumed session would skip verification and forget these failures: none is made.
         SSL_set_num_tickets(m_ssl.get(), 0);
@@ -127,14 +138,12 @@ std::vector<std::string> Connection::peerCertificateChainPem() const
     if (!m_ssl)
         return chain;
     auto appendPem = [&chain](X509 *cert) {
-        BioPtr bio(BIO_new(BIO_s_mem()));
-        if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1)
-            return;
-        char *data = nullptr;
-        const long size = BIO_get_mem_data(bio.get(), &data);
-        chain.emplace_back(data, static_cast<size_t>(size));
+        if (std::string pem = certificatePem(cert); !pem.empty())
+            chain.push_back(std::move(pem));
     };
     X509 *leaf = SSL_get0_peer_certificate(m_ssl.get());
+    if (!leaf && !m_rejectedChainPem.empty())
+        return m_rejectedChainPem;
     if (leaf)
         appendPem(leaf);
     // A client's list starts with the server's own certificate; a server's does not.

@@ -256,16 +256,6 @@ std::string describe(VerifyError error, int code, X509 *cert, const std::string 
     }
 }
 
-std::string pemOf(X509 *cert)
-{
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1)
-        return {};
-    char *data = nullptr;
-    const long size = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<size_t>(size));
-}
-
 struct Collector
 {
     std::vector<VerifyFailure> *failures;
@@ -296,7 +286,7 @@ int collectFailure(int ok, X509_STORE_CTX *ctx)
         failure.depth = depth;
         failure.opensslCode = code;
         failure.subject = cert ? nameToString(X509_get_subject_name(cert)) : std::string();
-        failure.certificatePem = cert ? pemOf(cert) : std::string();
+        failure.certificatePem = cert ? certificatePem(cert) : std::string();
         failure.message = describe(failure.code, code, cert, failure.subject,
                                    *t_collector->peerName, t_collector->peerIsServer);
         failures.push_back(std::move(failure));
@@ -313,6 +303,16 @@ std::string nameToString(const X509_NAME *name)
         return {};
     char *data = nullptr;
     long size = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<size_t>(size));
+}
+
+std::string certificatePem(X509 *cert)
+{
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1)
+        return {};
+    char *data = nullptr;
+    const long size = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, static_cast<size_t>(size));
 }
 

@@ -34,6 +34,7 @@ std::vector<VerifyFailure> verifyChain(X509_STORE_CTX *ctx, const std::string &p
 
 // One line subject or issuer, RFC 2253 style ("CN=localhost,O=Test").
 std::string nameToString(const X509_NAME *name);
+std::string certificatePem(X509 *cert); // "" if it cannot be written
 
 } // namespace securesocket::engine
 
