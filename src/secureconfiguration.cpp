@@ -3,12 +3,14 @@
 #include <SecureSocket/secureconfiguration.h>
 
 #include "secureconfiguration_p.h"
+#include "testhooks_p.h"
 
 #include <QFile>
 #include <QLoggingCategory>
 #include <QSharedData>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <mutex>
@@ -23,6 +25,19 @@ using Clock = std::chrono::steady_clock;
 using securesocket::engine::Context;
 using securesocket::engine::ContextCache;
 using securesocket::engine::Role;
+
+// The clock of the file re-check: the steady clock, unless a test set its own.
+std::atomic<bool> g_clockSet{false};
+std::mutex g_clockMutex;
+securesocket::testing::SteadyClock g_clock;
+
+Clock::time_point recheckNow()
+{
+    if (!g_clockSet.load(std::memory_order_acquire))
+        return Clock::now();
+    std::lock_guard<std::mutex> lock(g_clockMutex);
+    return g_clock ? g_clock() : Clock::now();
+}
 
 // How long a remembered context is used before the files it was built from are stat()ed
 // again. Sockets sharing one configuration then cost one stat() per file per second, not two
@@ -74,7 +89,7 @@ public:
 
     Found find(Role role)
     {
-        const auto now = Clock::now();
+        const auto now = recheckNow();
         std::lock_guard<std::mutex> lock(m_mutex);
         Entry &entry = m_entries[role == Role::Server ? 1 : 0];
         if (!entry.context)
@@ -219,7 +234,7 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     const securesocket::engine::Config config = securesocket::toEngineConfig(configuration, role);
     // Stamped before the context is looked up or built: a file changed in between makes the
     // stamps old, so it is looked at again, never the other way round.
-    const auto checked = Clock::now();
+    const auto checked = recheckNow();
     FileStamps files;
     for (const std::string *path : {&config.caFile, &config.crlFile, &config.certChainFile,
                                     &config.keyFile, &config.keyPassphraseFile}) {
@@ -451,3 +466,10 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
 }
 
 } // namespace securesocket
+
+void securesocket::testing::setFileRecheckClock(SteadyClock clock)
+{
+    std::lock_guard<std::mutex> lock(g_clockMutex);
+    g_clock = std::move(clock);
+    g_clockSet.store(static_cast<bool>(g_clock), std::memory_order_release);
+}

@@ -1,0 +1,21 @@
+// Internal hooks for the library's own tests: not part of the API, never installed.
+#ifndef SECURESOCKET_TESTHOOKS_P_H
+#define SECURESOCKET_TESTHOOKS_P_H
+
+#include <SecureSocket/securesocket_export.h>
+
+#include <chrono>
+#include <functional>
+
+namespace securesocket::testing {
+
+using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
+
+// The clock by which configurations look at their files again (at most once a second), so
+// that a test makes that second pass without sleeping; an empty function restores the steady
+// clock. Set it while no connection is being made.
+SECURESOCKET_EXPORT void setFileRecheckClock(SteadyClock clock);
+
+} // namespace securesocket::testing
+
+#endif
