@@ -21,9 +21,9 @@
 #include <QElapsedTimer>
 #include <QLoggingCategory>
 
-#include <deque>
 #include <functional>
 #include <memory>
+#include <vector>
 
 class QTimer;
 
@@ -152,7 +152,9 @@ public:
     bool m_pumpScheduled = false;
     // Engine events taken and not yet handled: handled one at a time, in order, also when a
     // slot runs a nested event loop or waits.
-    std::deque<securesocket::engine::Event> m_events;
+    // (A vector, not a deque: an idle socket keeps no allocation for it.)
+    std::vector<securesocket::engine::Event> m_events;
+    size_t m_nextEvent = 0;
 
     // Ciphertext moved either way: progress, for the idle timeout and for SecureServer's view
     // of a handshake.

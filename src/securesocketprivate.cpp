@@ -237,7 +237,8 @@ void SecureSocketPrivate::endConnection()
     }
     if (m_givenFd >= 0)
         ::close(std::exchange(m_givenFd, -1));
-    m_events.clear();
+    std::vector<securesocket::engine::Event>().swap(m_events);
+    m_nextEvent = 0;
     stopTimers();
     wipe(m_out);
     m_plainSubmitted = m_plainReported = 0;

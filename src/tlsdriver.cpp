@@ -280,14 +280,15 @@ void SecureSocketPrivate::handleEvents()
 {
     QPointer<SecureSocket> guard(q);
     for (;;) {
-        if (m_events.empty() && m_engine) {
-            for (Event &event : m_engine->takeEvents())
-                m_events.push_back(std::move(event));
+        if (m_nextEvent == m_events.size()) {
+            std::vector<Event>().swap(m_events); // nothing kept while idle
+            m_nextEvent = 0;
+            if (m_engine)
+                m_events = m_engine->takeEvents();
         }
-        if (m_events.empty() || !m_engine)
+        if (m_nextEvent == m_events.size() || !m_engine)
             return;
-        const Event event = std::move(m_events.front());
-        m_events.pop_front();
+        const Event event = m_events[m_nextEvent++];
         handleEvent(event);
         if (!guard)
             return;
