@@ -1,3 +1,4 @@
+// SecureCertificate: an X.509 certificate parsed once from PEM, read-only, implicitly shared.
 #include <SecureSocket/securecertificate.h>
 
 #include "ossl.h"

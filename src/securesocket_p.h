@@ -1,4 +1,4 @@
-// Internal: SecureSocket's state. Unencrypted, SecureSocket is its plain QTcpSocket (m_tcp)
+// Internal: SecureSocket's state. Unencrypted, SecureSocket is its inner QTcpSocket (m_tcp)
 // seen through SecureSocket's API. From the start of TLS (or from connectToHostEncrypted()) the
 // driver talks to one Transport (transport_p.h): the adopted descriptor, or m_tcp itself.
 // The driver drives the engine: it passes ciphertext in (the engine reads straight from the

@@ -1,3 +1,4 @@
+// Releasing OpenSSL's per-thread state when a QThread that used TLS ends.
 #include "threadcleanup_p.h"
 
 #include <QCoreApplication>
