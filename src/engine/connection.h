@@ -129,7 +129,9 @@ class Connection final : private ConnectionHooks
 public:
     // A client checks the peer's certificate against peerName (DNS name or IP address), and
     // sends it as SNI when it is a DNS name. A server ignores peerName. A client with a
-    // sessionKey (e.g. "host:port") resumes and stores sessions under it in the context.
+    // sessionKey (e.g. "host:port") resumes and stores sessions in the context under that key
+    // together with peerName: OpenSSL does not check the name again on resumption, so a
+    // session verified for one name is never offered for another.
     Connection(std::shared_ptr<const Context> context, std::string peerName,
                std::string sessionKey = {});
     ~Connection();

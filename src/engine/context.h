@@ -82,7 +82,8 @@ public:
     // Thread-safe.
     std::vector<std::string> warningsToLog(std::time_t now) const;
 
-    // Client session cache, keyed by "host:port" (thread-safe). Sessions are kept only when
+    // Client session cache, keyed by "host:port" and the verified name (Connection makes the
+    // key; thread-safe). Sessions are kept only when
     // resumption is on and the peer was verified without any failure.
     bool resumesSessions() const { return m_resumption; }
     SslSessionPtr findSession(const std::string &key) const { return m_sessions.find(key); }
