@@ -15,7 +15,6 @@
 #include <QTest>
 #include <QXmlStreamReader>
 
-using servertest::Child;
 using servertest::EchoServer;
 
 namespace {
@@ -143,7 +142,7 @@ void TestScanners::testsslFindsNothingHighOrCritical()
 
     const QString json = m_dir.filePath(QStringLiteral("testssl.json"));
     QFile::remove(json);
-    Child testssl;
+    PeerProcess testssl;
     QElapsedTimer timer;
     timer.start();
     // --add-ca: the test CA is trusted, so the chain of trust is judged rather than reported as
@@ -204,7 +203,7 @@ void TestScanners::sslscanFindsNoWeakSetting()
 
     const QString xml = m_dir.filePath(QStringLiteral("sslscan.xml"));
     QFile::remove(xml);
-    Child sslscan;
+    PeerProcess sslscan;
     QVERIFY2(sslscan.start(m_sslscan,
                            {"--no-colour", "--xml=" + xml, "127.0.0.1:" + server.portText()},
                            QStringLiteral("/dev/null")),
