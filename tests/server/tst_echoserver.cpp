@@ -205,11 +205,11 @@ void TestEchoServer::opensslClient()
     // end of its input, so it is stopped once every byte has come back.
     PeerProcess client;
     const QString input = dataFile(size);
+    client.setStandardInputFile(input);
     QVERIFY2(client.start(QStringLiteral("openssl"),
                           {"s_client", "-connect", "127.0.0.1:" + server.portText(), "-CAfile",
                            m_pki.ca, "-verify_return_error", "-verify_hostname", "localhost",
-                           "-servername", "localhost", "-quiet", version},
-                          input),
+                           "-servername", "localhost", "-quiet", version}),
              qPrintable(client.describe()));
     QVERIFY2(
         client.waitForStdout([size](const QByteArray &out) { return out.size() >= size; }, 60000),
@@ -251,11 +251,11 @@ void TestEchoServer::gnutlsClient()
     PeerProcess client;
     const QString input = dataFile(size);
     const QString info = m_dir.filePath(QStringLiteral("gnutls-info.txt"));
-    QVERIFY2(client.start(QStringLiteral("gnutls-cli"),
-                          {"--logfile=" + info, "--x509cafile", m_pki.ca, "-p", server.portText(),
-                           "localhost"},
-                          input),
-             qPrintable(client.describe()));
+    client.setStandardInputFile(input);
+    QVERIFY2(
+        client.start(QStringLiteral("gnutls-cli"), {"--logfile=" + info, "--x509cafile", m_pki.ca,
+                                                    "-p", server.portText(), "localhost"}),
+        qPrintable(client.describe()));
     QVERIFY2(client.waitForExit(60000), qPrintable(client.describe()));
     QVERIFY2(client.exitStatus() == QProcess::NormalExit && client.exitCode() == 0,
              qPrintable(client.describe()));
