@@ -107,12 +107,6 @@ qsizetype firstNonTlsByte(const QByteArray &data)
     return -1;
 }
 
-quint16 closedLoopbackPort()
-{
-    QTcpServer server;
-    return server.listen(QHostAddress::LocalHost, 0) ? server.serverPort() : 0;
-}
-
 } // namespace
 
 class tst_ImapClient : public QObject
@@ -754,7 +748,8 @@ void tst_ImapClient::connectionRefused_data()
 void tst_ImapClient::connectionRefused()
 {
     QFETCH(bool, blocking);
-    const quint16 port = closedLoopbackPort();
+    const testsupport::RefusingPort refusing;
+    const quint16 port = refusing.port();
     QVERIFY(port != 0);
     const ProgramRun run =
         runClient(blocking, trusting(m_caFile) +

@@ -450,8 +450,10 @@ void tst_Behaviour::signalOrderOnRefusal()
     QFETCH(Way, way);
     Harness h(way, m_pki);
     QVERIFY(h.start());
-    const quint16 port = h.server.port();
-    h.server.close(); // nothing listens on port any more
+    h.server.close();
+    const testsupport::RefusingPort refusing; // nothing listens there
+    const quint16 port = refusing.port();
+    QVERIFY(port != 0);
     QTcpSocket *client = h.client.get();
     SignalRecorder recorder(client);
     if (h.secure && way == Way::SecureTls)

@@ -1069,10 +1069,9 @@ void tst_Socket::nothingStaleAfterFailedConnect()
     TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
     server.onData = nullptr;
     QVERIFY(server.start());
-    QTcpServer closed;
-    QVERIFY(closed.listen(QHostAddress::LocalHost, 0));
-    const quint16 closedPort = closed.serverPort();
-    closed.close();
+    const testsupport::RefusingPort closed;
+    const quint16 closedPort = closed.port();
+    QVERIFY(closedPort != 0);
 
     SecureSocket client;
     client.setConfiguration(clientConfiguration(m_pki));

@@ -13,6 +13,9 @@
 
 #include <csignal>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace testsupport {
@@ -34,6 +37,26 @@ void deliverPostedEvents()
     bool fired = false;
     QTimer::singleShot(0, &context, [&fired] { fired = true; });
     waitUntil([&fired] { return fired; }, 10000);
+}
+
+RefusingPort::RefusingPort()
+{
+    m_descriptor = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (m_descriptor < 0)
+        return;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(m_descriptor, reinterpret_cast<sockaddr *>(&address), sizeof address) == 0 &&
+        ::getsockname(m_descriptor, reinterpret_cast<sockaddr *>(&address), &length) == 0)
+        m_port = ntohs(address.sin_port);
+}
+
+RefusingPort::~RefusingPort()
+{
+    if (m_descriptor >= 0)
+        ::close(m_descriptor);
 }
 
 } // namespace testsupport

@@ -111,6 +111,23 @@ bool waitUntil(const std::function<bool()> &done, int msecs);
 // wait for before asserting that something queued did not happen.
 void deliverPostedEvents();
 
+// A loopback TCP port where nothing listens, for connections that must be refused. A socket is
+// bound to it and never listens: the system refuses connections to it, and no other process can
+// take the port while this object lives (unlike a listener closed to free its port).
+class RefusingPort
+{
+public:
+    RefusingPort();
+    ~RefusingPort();
+    RefusingPort(const RefusingPort &) = delete;
+    RefusingPort &operator=(const RefusingPort &) = delete;
+    quint16 port() const { return m_port; } // 0 if no port could be bound
+
+private:
+    int m_descriptor = -1;
+    quint16 m_port = 0;
+};
+
 } // namespace testsupport
 
 #endif
