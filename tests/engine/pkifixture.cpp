@@ -1,7 +1,5 @@
 #include "pkifixture.h"
 
-#include <stdexcept>
-
 namespace enginetest {
 
 std::string PkiDir::path(const std::string &name) const
@@ -11,38 +9,18 @@ std::string PkiDir::path(const std::string &name) const
 
 std::string PkiDir::write(const std::string &name, const std::string &content) const
 {
-    if (!m_dir.isValid())
-        throw std::runtime_error("cannot create a temporary directory");
-    const std::string file = path(name);
-    testpki::writeFile(file, content);
-    return file;
+    return m_dir.write(QString::fromStdString(name), content).toStdString();
 }
 
 void StandardPki::create(const PkiDir &dir)
 {
-    testpki::CertSpec ca;
-    ca.commonName = "Test Root CA";
-    ca.isCa = true;
-    root = testpki::makeCertificate(ca);
-
-    ca.commonName = "Test Intermediate CA";
-    intermediate = testpki::makeCertificate(ca, &root);
-
-    testpki::CertSpec leaf;
-    leaf.commonName = "localhost";
-    leaf.dnsNames = {"localhost"};
-    leaf.ipAddresses = {"127.0.0.1", "::1"};
-    server = testpki::makeCertificate(leaf, &intermediate);
-
-    leaf = {};
-    leaf.commonName = "client";
-    leaf.extendedKeyUsage = {"clientAuth"};
-    client = testpki::makeCertificate(leaf, &intermediate);
-
-    ca.commonName = "Other Root CA";
-    otherRoot = testpki::makeCertificate(ca);
-    leaf.commonName = "other client";
-    otherClient = testpki::makeCertificate(leaf, &otherRoot);
+    root = testpki::makeCertificate(testpki::caSpec("Test Root CA"));
+    intermediate = testpki::makeCertificate(testpki::caSpec("Test Intermediate CA"), &root);
+    server = testpki::makeCertificate(
+        testpki::serverSpec("localhost", {"localhost"}, {"127.0.0.1", "::1"}), &intermediate);
+    client = testpki::makeCertificate(testpki::clientSpec("client"), &intermediate);
+    otherRoot = testpki::makeCertificate(testpki::caSpec("Other Root CA"));
+    otherClient = testpki::makeCertificate(testpki::clientSpec("other client"), &otherRoot);
 
     rootFile = dir.write("root.pem", root.certPem);
     serverChainFile = dir.write("server-chain.pem", server.certPem + intermediate.certPem);

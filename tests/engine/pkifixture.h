@@ -5,9 +5,8 @@
 #define SECURESOCKET_TESTS_PKIFIXTURE_H
 
 #include "context.h"
+#include "pkidirectory.h"
 #include "testpki.h"
-
-#include <QTemporaryDir>
 
 #include <string>
 
@@ -16,7 +15,8 @@ namespace enginetest {
 using securesocket::engine::Config;
 using securesocket::engine::VerifyMode;
 
-// A temporary directory for PEM files, removed with the object.
+// A temporary directory for PEM files, removed with the object: testpki::PkiDirectory with the
+// std::string paths the engine's Config takes.
 class PkiDir
 {
 public:
@@ -26,7 +26,7 @@ public:
     std::string write(const std::string &name, const std::string &content) const;
 
 private:
-    QTemporaryDir m_dir;
+    testpki::PkiDirectory m_dir;
 };
 
 struct StandardPki

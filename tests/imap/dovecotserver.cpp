@@ -21,6 +21,10 @@ namespace {
 constexpr int kStartAttempts = 3; // a port taken between pick and bind is rare
 constexpr int kPollMsecs = 20;
 
+// The one listen-close-reuse left in the suite, and why: Dovecot cannot listen on a port of the
+// system's choosing ("port = 0" in an inet_listener disables that listener), so its two ports are
+// picked here, released, and written to its configuration. Another process may take one in
+// between: start() sees Dovecot fail to bind and tries again with new ports, a few times.
 quint16 freeLoopbackPort()
 {
     QTcpServer server;

@@ -17,13 +17,14 @@
 //   up after --timeout 1 with exit 1 and one "no answer" line.
 #include "dovecotserver.h"
 #include "loopbackrelay.h"
+#include "peerprocess.h"
+#include "pkidirectory.h"
 #include "processes.h"
 #include "testpki.h"
 
 #include <QRegularExpression>
 #include <QTcpServer>
 #include <QTcpSocket>
-#include <QTemporaryDir>
 #include <QTest>
 
 namespace {
@@ -106,12 +107,6 @@ qsizetype firstNonTlsByte(const QByteArray &data)
     return -1;
 }
 
-quint16 closedLoopbackPort()
-{
-    QTcpServer server;
-    return server.listen(QHostAddress::LocalHost, 0) ? server.serverPort() : 0;
-}
-
 } // namespace
 
 class tst_ImapClient : public QObject
@@ -155,7 +150,7 @@ private:
     void verifyTlsLogin(DovecotServer &server, qint64 mark);
     void verifyNoLoginAttempt(DovecotServer &server, qint64 mark);
 
-    QTemporaryDir m_files;
+    testpki::PkiDirectory m_files;
     QString m_caFile;
     QString m_otherCaFile;
     QString m_passwordFile;
@@ -196,39 +191,23 @@ void tst_ImapClient::initTestCase()
 {
     QVERIFY2(QFile::exists(QStringLiteral(IMAPCLIENT_PATH)), IMAPCLIENT_PATH);
     QVERIFY(m_files.isValid());
-    testpki::Issued ca, otherCa, leaf, wrongName, expired;
+    testpki::Issued ca, leaf, wrongName, expired;
     try {
-        testpki::CertSpec caSpec;
-        caSpec.commonName = kCaName.toStdString();
-        caSpec.isCa = true;
-        ca = testpki::makeCertificate(caSpec);
-        caSpec.commonName = "Some Other CA";
-        otherCa = testpki::makeCertificate(caSpec);
-
-        testpki::CertSpec leafSpec;
-        leafSpec.commonName = "localhost";
-        leafSpec.dnsNames = {"localhost"};
-        leafSpec.ipAddresses = {"127.0.0.1"};
-        leaf = testpki::makeCertificate(leafSpec, &ca);
+        m_caFile = m_files.issue(QStringLiteral("ca"), testpki::caSpec(kCaName.toStdString()),
+                                 nullptr, &ca);
+        m_otherCaFile =
+            m_files.issue(QStringLiteral("other-ca"), testpki::caSpec("Some Other CA"), nullptr);
+        const testpki::CertSpec leafSpec = testpki::localhostSpec();
+        m_leafCert = m_files.issue(QStringLiteral("leaf"), leafSpec, &ca, &leaf);
+        m_leafKey = testpki::PkiDirectory::keyFileOf(m_leafCert);
+        // Dovecot takes these as PEM text: only the stand-in servers' leaf needs files.
         testpki::CertSpec expiredSpec = leafSpec;
         expiredSpec.notBeforeOffset = -30L * 24 * 3600;
         expiredSpec.notAfterOffset = -24L * 3600;
         expired = testpki::makeCertificate(expiredSpec, &ca);
-        testpki::CertSpec wrongNameSpec;
-        wrongNameSpec.commonName = "imap.example.test";
-        wrongNameSpec.dnsNames = {"imap.example.test"};
-        wrongName = testpki::makeCertificate(wrongNameSpec, &ca);
-
-        m_caFile = m_files.filePath(QStringLiteral("ca.pem"));
-        m_otherCaFile = m_files.filePath(QStringLiteral("other-ca.pem"));
-        m_passwordFile = m_files.filePath(QStringLiteral("password"));
-        m_leafCert = m_files.filePath(QStringLiteral("leaf.pem"));
-        m_leafKey = m_files.filePath(QStringLiteral("leaf.key"));
-        testpki::writeFile(m_caFile.toStdString(), ca.certPem);
-        testpki::writeFile(m_otherCaFile.toStdString(), otherCa.certPem);
-        testpki::writeFile(m_passwordFile.toStdString(), kPassword.toStdString() + "\n");
-        testpki::writeFile(m_leafCert.toStdString(), leaf.certPem);
-        testpki::writeFile(m_leafKey.toStdString(), leaf.keyPem);
+        wrongName = testpki::makeCertificate(
+            testpki::serverSpec("imap.example.test", {"imap.example.test"}), &ca);
+        m_passwordFile = m_files.write(QStringLiteral("password"), kPassword.toStdString() + "\n");
     } catch (const std::exception &e) {
         QFAIL(e.what());
     }
@@ -616,20 +595,21 @@ void tst_ImapClient::opensslServer()
     QFETCH(bool, blocking);
     const QString version = protocol == QLatin1String("TLSv1.2") ? QStringLiteral("-tls1_2")
                                                                  : QStringLiteral("-tls1_3");
-    StandInServer server;
-    const auto arguments = [&](quint16 port) {
-        return QStringList{QStringLiteral("s_server"), version,
-                           QStringLiteral("-naccept"), QStringLiteral("1"),
-                           QStringLiteral("-cert"),    m_leafCert,
-                           QStringLiteral("-key"),     m_leafKey,
-                           QStringLiteral("-accept"),  QStringLiteral("127.0.0.1:%1").arg(port)};
-    };
-    QVERIFY2(server.start(QStringLiteral("openssl"), arguments,
-                          [](quint16) { return QByteArray("ACCEPT\n"); }),
+    PeerProcess server;
+    server.setMergedChannels(true);
+    // On port 0: s_server prints the port it got ("ACCEPT 127.0.0.1:PORT").
+    const QStringList arguments{QStringLiteral("s_server"), version,
+                                QStringLiteral("-naccept"), QStringLiteral("1"),
+                                QStringLiteral("-cert"),    m_leafCert,
+                                QStringLiteral("-key"),     m_leafKey,
+                                QStringLiteral("-accept"),  QStringLiteral("127.0.0.1:0")};
+    QVERIFY2(server.startServer(
+                 QStringLiteral("openssl"), arguments,
+                 PeerProcess::portFromOutput(QStringLiteral("^ACCEPT 127\\.0\\.0\\.1:(\\d+)$"))),
              qPrintable(server.errorString()));
     // s_server sends its stdin to the client once connected, and prints what the client sends.
-    server.process().write("* OK [CAPABILITY IMAP4rev1] stand-in ready\r\n");
-    server.onLine([&server](const QByteArray &line) {
+    server.write("* OK [CAPABILITY IMAP4rev1] stand-in ready\r\n");
+    server.onOutputLine([&server](const QByteArray &line) {
         static const QRegularExpression command(QStringLiteral("^(a\\d+) (\\w+)"));
         const QRegularExpressionMatch m = command.match(QString::fromLatin1(line));
         if (!m.hasMatch())
@@ -638,7 +618,7 @@ void tst_ImapClient::opensslServer()
         if (m.captured(2) == QLatin1String("LOGOUT"))
             reply += "* BYE stand-in closing\r\n";
         reply += m.captured(1).toLatin1() + " OK " + m.captured(2).toLatin1() + " done\r\n";
-        server.process().write(reply);
+        server.write(reply);
     });
     const ProgramRun run = runClient(
         blocking, trusting(m_caFile) +
@@ -660,8 +640,8 @@ void tst_ImapClient::opensslServer()
             });
     QVERIFY2(missing.isEmpty(), qPrintable(QStringLiteral("no line matches ") + missing + context));
     // s_server prints DONE when it reads close_notify, and exits after its one connection.
-    QVERIFY2(server.waitForExit(5000) && server.process().exitCode() == 0, qPrintable(context));
-    QVERIFY2(server.output().contains("\nDONE\n"), qPrintable(context));
+    QVERIFY2(server.waitForExit(5000) && server.exitCode() == 0, qPrintable(context));
+    QVERIFY2(server.standardOutput().contains("\nDONE\n"), qPrintable(context));
 }
 
 void tst_ImapClient::gnutlsServer_data()
@@ -676,23 +656,21 @@ void tst_ImapClient::gnutlsServer()
     QFETCH(QString, protocol);
     QFETCH(bool, blocking);
     const bool tls12 = protocol == QLatin1String("TLSv1.2");
-    StandInServer server;
-    const auto arguments = [&](quint16 port) {
-        return QStringList{QStringLiteral("--echo"),
-                           QStringLiteral("--priority"),
-                           QStringLiteral("NORMAL:-VERS-ALL:+VERS-TLS1.%1").arg(tls12 ? 2 : 3),
-                           QStringLiteral("--x509certfile"),
-                           m_leafCert,
-                           QStringLiteral("--x509keyfile"),
-                           m_leafKey,
-                           QStringLiteral("-p"),
-                           QString::number(port)};
-    };
-    // It also listens on IPv6, and keeps running when its IPv4 bind fails: wait for that one.
-    const auto ready = [](quint16 port) {
-        return QStringLiteral("IPv4 0.0.0.0 port %1...done").arg(port).toLatin1();
-    };
-    QVERIFY2(server.start(QStringLiteral("gnutls-serv"), arguments, ready),
+    PeerProcess server;
+    server.setMergedChannels(true);
+    const QStringList arguments{QStringLiteral("--echo"),
+                                QStringLiteral("--priority"),
+                                QStringLiteral("NORMAL:-VERS-ALL:+VERS-TLS1.%1").arg(tls12 ? 2 : 3),
+                                QStringLiteral("--x509certfile"),
+                                m_leafCert,
+                                QStringLiteral("--x509keyfile"),
+                                m_leafKey,
+                                QStringLiteral("-p"),
+                                QStringLiteral("0")};
+    // On port 0 gnutls-serv prints "port 0" and binds IPv4 and IPv6 to two different ports: the
+    // IPv4 one (localhost is 127.0.0.1 here) is read from the system once it says it listens.
+    QVERIFY2(server.startServer(QStringLiteral("gnutls-serv"), arguments,
+                                PeerProcess::listeningIpv4Port("IPv4 0.0.0.0 port 0...done")),
              qPrintable(server.errorString()));
     const ProgramRun run = runClient(
         blocking, trusting(m_caFile) + QStringList{QStringLiteral("--timeout"), QStringLiteral("1"),
@@ -770,7 +748,8 @@ void tst_ImapClient::connectionRefused_data()
 void tst_ImapClient::connectionRefused()
 {
     QFETCH(bool, blocking);
-    const quint16 port = closedLoopbackPort();
+    const testsupport::RefusingPort refusing;
+    const quint16 port = refusing.port();
     QVERIFY(port != 0);
     const ProgramRun run =
         runClient(blocking, trusting(m_caFile) +

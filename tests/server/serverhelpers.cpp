@@ -1,30 +1,22 @@
 #include "serverhelpers.h"
 
+#include "pkidirectory.h"
 #include "testpki.h"
 
 #include <QCryptographicHash>
-#include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRegularExpression>
-#include <QTest>
 
-#include <csignal>
+#include <cstring>
 #include <random>
 
 namespace servertest {
 
 namespace {
-
-QString save(const QString &dir, const char *name, const std::string &content)
-{
-    const QString path = QDir(dir).filePath(QString::fromLatin1(name));
-    testpki::writeFile(QFile::encodeName(path).toStdString(), content);
-    return path;
-}
 
 const char kPythonClient[] = R"PY(
 import argparse, hashlib, json, select, socket, ssl, struct, sys, time, warnings
@@ -149,198 +141,63 @@ main()
 Pki Pki::create(const QString &dir)
 {
     using testpki::CertSpec;
+    using testpki::PkiDirectory;
+    const PkiDirectory files(dir);
     Pki pki;
     pki.dir = dir;
 
-    CertSpec caSpec;
-    caSpec.commonName = "SecureSocket Test Server CA";
-    caSpec.isCa = true;
-    const testpki::Issued ca = testpki::makeCertificate(caSpec);
-    CertSpec serverSpec;
-    serverSpec.commonName = "localhost";
-    serverSpec.dnsNames = {"localhost"};
-    serverSpec.ipAddresses = {"127.0.0.1"};
+    testpki::Issued ca;
+    testpki::Issued server;
+    const CertSpec caSpec = testpki::caSpec("SecureSocket Test Server CA");
+    pki.ca = files.issue(QStringLiteral("ca"), caSpec, nullptr, &ca);
+    CertSpec serverSpec = testpki::localhostSpec();
     serverSpec.extendedKeyUsage = {"serverAuth"};
     // Scanners rate a certificate that expires within 60 days as a finding.
     serverSpec.notAfterOffset = 90L * 24 * 3600;
-    const testpki::Issued server = testpki::makeCertificate(serverSpec, &ca);
+    pki.serverCert = files.issue(QStringLiteral("server"), serverSpec, &ca, &server);
+    pki.serverKey = PkiDirectory::keyFileOf(pki.serverCert);
     CertSpec dnsOnlySpec = serverSpec;
     dnsOnlySpec.commonName = "example.test";
     dnsOnlySpec.dnsNames = {"example.test"};
     dnsOnlySpec.ipAddresses = {};
-    const testpki::Issued dnsOnly = testpki::makeCertificate(dnsOnlySpec, &ca);
+    pki.dnsOnlyCert = files.issue(QStringLiteral("dns-only"), dnsOnlySpec, &ca);
+    pki.dnsOnlyKey = PkiDirectory::keyFileOf(pki.dnsOnlyCert);
     CertSpec otherSpec;
     otherSpec.commonName = "unrelated";
-    const testpki::Issued other = testpki::makeCertificate(otherSpec);
+    pki.otherKey =
+        PkiDirectory::keyFileOf(files.issue(QStringLiteral("other"), otherSpec, nullptr));
 
-    CertSpec clientCaSpec;
-    clientCaSpec.commonName = "SecureSocket Test Client CA";
-    clientCaSpec.isCa = true;
-    const testpki::Issued clientCa = testpki::makeCertificate(clientCaSpec);
-    CertSpec otherCaSpec;
-    otherCaSpec.commonName = "Other Client CA";
-    otherCaSpec.isCa = true;
-    const testpki::Issued otherCa = testpki::makeCertificate(otherCaSpec);
-    CertSpec aliceSpec;
-    aliceSpec.commonName = "alice";
+    testpki::Issued clientCa;
+    testpki::Issued otherCa;
+    const CertSpec clientCaSpec = testpki::caSpec("SecureSocket Test Client CA");
+    pki.clientCa = files.issue(QStringLiteral("client-ca"), clientCaSpec, nullptr, &clientCa);
+    const CertSpec otherCaSpec = testpki::caSpec("Other Client CA");
+    files.issue(QStringLiteral("other-ca"), otherCaSpec, nullptr, &otherCa);
+    CertSpec aliceSpec = testpki::clientSpec("alice");
     aliceSpec.dnsNames = {"alice.example"};
-    aliceSpec.extendedKeyUsage = {"clientAuth"};
-    const testpki::Issued alice = testpki::makeCertificate(aliceSpec, &clientCa);
+    pki.aliceCert = files.issue(QStringLiteral("alice"), aliceSpec, &clientCa);
+    pki.aliceKey = PkiDirectory::keyFileOf(pki.aliceCert);
     CertSpec mallorySpec = aliceSpec;
     mallorySpec.commonName = "mallory";
     mallorySpec.dnsNames = {"mallory.example"};
-    const testpki::Issued mallory = testpki::makeCertificate(mallorySpec, &otherCa);
+    pki.malloryCert = files.issue(QStringLiteral("mallory"), mallorySpec, &otherCa);
+    pki.malloryKey = PkiDirectory::keyFileOf(pki.malloryCert);
     CertSpec expiredSpec = aliceSpec;
     expiredSpec.commonName = "old-alice";
     expiredSpec.notBeforeOffset = -30L * 24 * 3600;
     expiredSpec.notAfterOffset = -3600;
-    const testpki::Issued expired = testpki::makeCertificate(expiredSpec, &clientCa);
+    pki.expiredCert = files.issue(QStringLiteral("expired"), expiredSpec, &clientCa);
+    pki.expiredKey = PkiDirectory::keyFileOf(pki.expiredCert);
 
-    pki.ca = save(dir, "ca.pem", ca.certPem);
-    pki.serverCert = save(dir, "server.pem", server.certPem);
-    pki.serverKey = save(dir, "server.key", server.keyPem);
-    pki.serverKeyEncrypted =
-        save(dir, "server-encrypted.key", testpki::encryptKey(server.keyPem, kPassphrase));
-    pki.passphraseFile = save(dir, "passphrase.txt", std::string(kPassphrase) + "\n");
-    pki.wrongPassphraseFile = save(dir, "wrong-passphrase.txt", "not the passphrase\n");
-    pki.otherKey = save(dir, "other.key", other.keyPem);
-    pki.dnsOnlyCert = save(dir, "dns-only.pem", dnsOnly.certPem);
-    pki.dnsOnlyKey = save(dir, "dns-only.key", dnsOnly.keyPem);
-    pki.clientCa = save(dir, "client-ca.pem", clientCa.certPem);
-    pki.aliceCert = save(dir, "alice.pem", alice.certPem);
-    pki.aliceKey = save(dir, "alice.key", alice.keyPem);
-    pki.malloryCert = save(dir, "mallory.pem", mallory.certPem);
-    pki.malloryKey = save(dir, "mallory.key", mallory.keyPem);
-    pki.expiredCert = save(dir, "expired.pem", expired.certPem);
-    pki.expiredKey = save(dir, "expired.key", expired.keyPem);
+    pki.serverKeyEncrypted = files.write(QStringLiteral("server-encrypted.key"),
+                                         testpki::encryptKey(server.keyPem, kPassphrase));
+    pki.passphraseFile =
+        files.write(QStringLiteral("passphrase.txt"), std::string(kPassphrase) + "\n");
+    pki.wrongPassphraseFile =
+        files.write(QStringLiteral("wrong-passphrase.txt"), "not the passphrase\n");
     pki.clientCaName = QStringLiteral("CN=") + QString::fromStdString(clientCaSpec.commonName);
     pki.otherCaName = QStringLiteral("CN=") + QString::fromStdString(otherCaSpec.commonName);
     return pki;
-}
-
-bool waitUntil(const std::function<bool()> &done, int msecs)
-{
-    QDeadlineTimer deadline(msecs);
-    while (!done()) {
-        if (deadline.hasExpired())
-            return done();
-        QTest::qWait(5);
-    }
-    return true;
-}
-
-Child::Child() = default;
-
-Child::~Child()
-{
-    kill();
-}
-
-bool Child::start(const QString &program, const QStringList &arguments, const QString &stdinFile)
-{
-    m_process = std::make_unique<QProcess>();
-    m_command = program + QLatin1Char(' ') + arguments.join(QLatin1Char(' '));
-    m_stdout.clear();
-    m_stderr.clear();
-    QProcess *process = m_process.get();
-    QObject::connect(process, &QProcess::readyReadStandardOutput, process,
-                     [this, process] { m_stdout += process->readAllStandardOutput(); });
-    QObject::connect(process, &QProcess::readyReadStandardError, process,
-                     [this, process] { m_stderr += process->readAllStandardError(); });
-    if (!stdinFile.isEmpty())
-        process->setStandardInputFile(stdinFile);
-    // Output formats the tests parse must not depend on the caller's environment.
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.remove(QStringLiteral("QT_MESSAGE_PATTERN"));
-    env.remove(QStringLiteral("QT_LOGGING_RULES"));
-    process->setProcessEnvironment(env);
-    process->start(program, arguments);
-    if (!process->waitForStarted(10000)) {
-        m_startError = QStringLiteral("cannot start: ") + process->errorString();
-        return false;
-    }
-    return true;
-}
-
-void Child::write(const QByteArray &data)
-{
-    m_process->write(data);
-}
-
-void Child::closeWriteChannel()
-{
-    m_process->closeWriteChannel();
-}
-
-bool Child::waitForStdout(const std::function<bool(const QByteArray &)> &done, int msecs)
-{
-    return waitUntil([&] { return done(m_stdout); }, msecs);
-}
-
-bool Child::waitForStderr(const QByteArray &needle, int msecs)
-{
-    return waitUntil([&] { return m_stderr.contains(needle); }, msecs);
-}
-
-bool Child::waitForExit(int msecs)
-{
-    const bool exited = waitUntil([this] { return !isRunning(); }, msecs);
-    if (exited && m_process) {
-        // What was printed just before the exit.
-        m_stdout += m_process->readAllStandardOutput();
-        m_stderr += m_process->readAllStandardError();
-    }
-    return exited;
-}
-
-void Child::terminate(int signal)
-{
-    if (isRunning())
-        ::kill(static_cast<pid_t>(m_process->processId()), signal);
-}
-
-void Child::kill()
-{
-    if (!isRunning())
-        return;
-    m_process->kill();
-    m_process->waitForFinished(5000);
-}
-
-bool Child::isRunning() const
-{
-    return m_process && m_process->state() != QProcess::NotRunning;
-}
-
-qint64 Child::pid() const
-{
-    return m_process ? m_process->processId() : 0;
-}
-
-int Child::exitCode() const
-{
-    return m_process ? m_process->exitCode() : -1;
-}
-
-QProcess::ExitStatus Child::exitStatus() const
-{
-    return m_process ? m_process->exitStatus() : QProcess::CrashExit;
-}
-
-QString Child::describe() const
-{
-    QString state = m_startError;
-    if (state.isEmpty()) {
-        state = isRunning() ? QStringLiteral("still running")
-                            : QStringLiteral("exited with status %1%2")
-                                  .arg(exitCode())
-                                  .arg(exitStatus() == QProcess::CrashExit ? " (crashed)" : "");
-    }
-    auto tail = [](const QByteArray &text) {
-        return QString::fromUtf8(text.size() > 3000 ? "..." + text.right(3000) : text);
-    };
-    return QStringLiteral("`%1`: %2\n--- stdout:\n%3\n--- stderr:\n%4")
-        .arg(m_command, state, tail(m_stdout), tail(m_stderr));
 }
 
 bool EchoServer::start(const QStringList &arguments, int listeners)

@@ -1,7 +1,11 @@
-// Shared by the server tests: the run-time PKI they use, child processes started and stopped by
-// the test (real TLS clients, the echoserver), and the Python TLS client they run.
+// Shared by the server tests: the run-time PKI they use, the echoserver run as a PeerProcess, and
+// the Python TLS client they run.
 #ifndef SECURESOCKET_TESTS_SERVERHELPERS_H
 #define SECURESOCKET_TESTS_SERVERHELPERS_H
+
+#include "peerprocess.h"
+
+#include "peerprocess.h"
 
 #include <QByteArray>
 #include <QHash>
@@ -9,13 +13,11 @@
 #include <QString>
 #include <QStringList>
 
-#include <csignal>
 #include <functional>
-#include <memory>
 
 namespace servertest {
 
-// Every file of the test PKI, written into one directory.
+// Every file of the server tests' PKI, issued into one directory by testpki::PkiDirectory.
 struct Pki
 {
     QString dir;
@@ -45,45 +47,7 @@ struct Pki
 inline constexpr char kPassphrase[] = "correct horse battery staple";
 
 // Runs the event loop (posted events and deferred deletes included) until done() or msecs.
-bool waitUntil(const std::function<bool()> &done, int msecs);
-
-// A program started by a test: its output is collected while the event loop runs, and it is
-// killed (by its own process id) when the object goes away.
-class Child
-{
-public:
-    Child();
-    ~Child();
-    Child(const Child &) = delete;
-    Child &operator=(const Child &) = delete;
-
-    // False, with describe() saying why, if the program is missing or does not start.
-    bool start(const QString &program, const QStringList &arguments,
-               const QString &stdinFile = QString());
-    void write(const QByteArray &data);
-    void closeWriteChannel();
-    bool waitForStdout(const std::function<bool(const QByteArray &)> &done, int msecs);
-    bool waitForStderr(const QByteArray &needle, int msecs);
-    bool waitForExit(int msecs);
-    void terminate(int signal = SIGTERM);
-    void kill();
-
-    bool isRunning() const;
-    qint64 pid() const;
-    int exitCode() const;
-    QProcess::ExitStatus exitStatus() const;
-    QByteArray standardOutput() const { return m_stdout; }
-    QByteArray standardError() const { return m_stderr; }
-    // The command line, the exit state and the output: for failure messages.
-    QString describe() const;
-
-private:
-    std::unique_ptr<QProcess> m_process;
-    QString m_command;
-    QString m_startError;
-    QByteArray m_stdout;
-    QByteArray m_stderr;
-};
+using testsupport::waitUntil;
 
 // The echoserver example as a process: started with "--port 0" (or a configuration file), its
 // real ports read from its log, one per listener ("default" for the command-line one).
@@ -112,15 +76,15 @@ public:
     QByteArray unexpectedLog() const;
     bool waitForLog(const QByteArray &needle, int msecs = 10000)
     {
-        return m_child.waitForStderr(needle, msecs);
+        return m_child.waitForError(needle, msecs);
     }
-    Child &process() { return m_child; }
+    PeerProcess &process() { return m_child; }
 
 private:
     bool started(bool running, int listeners);
 
     QString m_program;
-    Child m_child;
+    PeerProcess m_child;
     QHash<QString, quint16> m_ports;
     bool m_up = false;
 };

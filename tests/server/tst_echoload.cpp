@@ -37,7 +37,6 @@
 #include <unistd.h>
 #include <vector>
 
-using servertest::Child;
 using servertest::EchoServer;
 using servertest::waitUntil;
 
@@ -243,7 +242,7 @@ void TestEchoLoad::burstOfClientsAllServed()
         startEchoServer(oneWay() + QStringList{"--threads", "1", "--max-handshakes", "32"});
     QVERIFY2(server.port(), qPrintable(server.process().describe()));
 
-    Child burst;
+    PeerProcess burst;
     QVERIFY2(burst.start(QStringLiteral(BURSTCLIENT_PATH),
                          {"--clients", QString::number(clients), "--bytes", QString::number(bytes),
                           "--cafile", m_pki.ca, "--timeout-ms", QString::number(timeoutMs),

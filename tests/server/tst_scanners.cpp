@@ -15,7 +15,6 @@
 #include <QTest>
 #include <QXmlStreamReader>
 
-using servertest::Child;
 using servertest::EchoServer;
 
 namespace {
@@ -143,18 +142,18 @@ void TestScanners::testsslFindsNothingHighOrCritical()
 
     const QString json = m_dir.filePath(QStringLiteral("testssl.json"));
     QFile::remove(json);
-    Child testssl;
+    PeerProcess testssl;
     QElapsedTimer timer;
     timer.start();
     // --add-ca: the test CA is trusted, so the chain of trust is judged rather than reported as
     // unknown. --nodns none: the target is an address and this machine has no resolver to ask.
     // --warnings off: never wait for an answer on a terminal.
-    QVERIFY2(testssl.start(m_testssl,
-                           {"--quiet", "--color", "0", "--warnings", "off", "--nodns", "none",
-                            "--add-ca", m_pki.ca, "--jsonfile-pretty", json, "-p", "-s", "-f", "-P",
-                            "-S", "-U", "-e", "127.0.0.1:" + server.portText()},
-                           QStringLiteral("/dev/null")),
-             qPrintable(testssl.describe()));
+    testssl.setStandardInputFile(QStringLiteral("/dev/null"));
+    QVERIFY2(
+        testssl.start(m_testssl, {"--quiet", "--color", "0", "--warnings", "off", "--nodns", "none",
+                                  "--add-ca", m_pki.ca, "--jsonfile-pretty", json, "-p", "-s", "-f",
+                                  "-P", "-S", "-U", "-e", "127.0.0.1:" + server.portText()}),
+        qPrintable(testssl.describe()));
     QVERIFY2(testssl.waitForExit(240000), qPrintable(testssl.describe()));
     qInfo("testssl took %.1f s", timer.elapsed() / 1000.0);
 
@@ -204,11 +203,11 @@ void TestScanners::sslscanFindsNoWeakSetting()
 
     const QString xml = m_dir.filePath(QStringLiteral("sslscan.xml"));
     QFile::remove(xml);
-    Child sslscan;
-    QVERIFY2(sslscan.start(m_sslscan,
-                           {"--no-colour", "--xml=" + xml, "127.0.0.1:" + server.portText()},
-                           QStringLiteral("/dev/null")),
-             qPrintable(sslscan.describe()));
+    PeerProcess sslscan;
+    sslscan.setStandardInputFile(QStringLiteral("/dev/null"));
+    QVERIFY2(
+        sslscan.start(m_sslscan, {"--no-colour", "--xml=" + xml, "127.0.0.1:" + server.portText()}),
+        qPrintable(sslscan.describe()));
     QVERIFY2(sslscan.waitForExit(120000), qPrintable(sslscan.describe()));
     QVERIFY2(sslscan.exitStatus() == QProcess::NormalExit && sslscan.exitCode() == 0,
              qPrintable(sslscan.describe()));

@@ -14,63 +14,22 @@ TestPki::TestPki()
 {
     if (!m_dir.isValid())
         return;
-    testpki::CertSpec caSpec;
-    caSpec.commonName = "SecureSocket Test CA";
-    caSpec.isCa = true;
-    ca = testpki::makeCertificate(caSpec);
+    ca = testpki::makeCertificate(testpki::caSpec("SecureSocket Test CA"));
     caFile = write(QStringLiteral("ca.pem"), ca.certPem);
-
-    testpki::CertSpec intermediateSpec;
-    intermediateSpec.commonName = "SecureSocket Test Intermediate";
-    intermediateSpec.isCa = true;
-    intermediate = testpki::makeCertificate(intermediateSpec, &ca);
-
-    testpki::CertSpec clientCaSpec;
-    clientCaSpec.commonName = "SecureSocket Client CA";
-    clientCaSpec.isCa = true;
-    clientCa = testpki::makeCertificate(clientCaSpec);
+    intermediate = testpki::makeCertificate(testpki::caSpec("SecureSocket Test Intermediate"), &ca);
+    clientCa = testpki::makeCertificate(testpki::caSpec("SecureSocket Client CA"));
     clientCaFile = write(QStringLiteral("client-ca.pem"), clientCa.certPem);
 
-    testpki::CertSpec serverSpec;
-    serverSpec.commonName = "localhost";
-    serverSpec.dnsNames = {"localhost"};
-    serverSpec.ipAddresses = {"127.0.0.1"};
-    serverCert = issue(QStringLiteral("server"), serverSpec, &ca);
+    serverCert = issue(QStringLiteral("server"), testpki::localhostSpec(), &ca);
     serverKey = keyFileOf(serverCert);
-
-    testpki::CertSpec chainSpec = serverSpec;
+    testpki::CertSpec chainSpec = testpki::localhostSpec();
     chainSpec.commonName = "chain.localhost";
-    const testpki::Issued chainLeaf = testpki::makeCertificate(chainSpec, &intermediate);
-    chainServerCert = write(QStringLiteral("chain.pem"), chainLeaf.certPem + intermediate.certPem);
-    chainServerKey = write(QStringLiteral("chain.key"), chainLeaf.keyPem);
+    chainServerCert = m_dir.issue(QStringLiteral("chain"), chainSpec, &intermediate, nullptr,
+                                  intermediate.certPem);
+    chainServerKey = keyFileOf(chainServerCert);
 
-    testpki::CertSpec clientSpec;
-    clientSpec.commonName = "client.test";
-    clientSpec.extendedKeyUsage = {"clientAuth"};
-    clientCert = issue(QStringLiteral("client"), clientSpec, &clientCa);
+    clientCert = issue(QStringLiteral("client"), testpki::clientSpec("client.test"), &clientCa);
     clientKey = keyFileOf(clientCert);
-}
-
-QString TestPki::write(const QString &name, const std::string &content) const
-{
-    const QString path = m_dir.filePath(name);
-    testpki::writeFile(path.toStdString(), content);
-    return path;
-}
-
-QString TestPki::issue(const QString &name, const testpki::CertSpec &spec,
-                       const testpki::Issued *issuer)
-{
-    const testpki::Issued issued = testpki::makeCertificate(spec, issuer);
-    write(name + QStringLiteral(".key"), issued.keyPem);
-    return write(name + QStringLiteral(".pem"), issued.certPem);
-}
-
-QString TestPki::keyFileOf(const QString &certFile)
-{
-    QString key = certFile;
-    key.replace(key.size() - 4, 4, QStringLiteral(".key"));
-    return key;
 }
 
 SecureConfiguration clientConfiguration(const TestPki &pki)

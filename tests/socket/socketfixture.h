@@ -6,6 +6,8 @@
 
 #include <SecureSocket/securesocket.h>
 
+#include "peerprocess.h"
+#include "pkidirectory.h"
 #include "testpki.h"
 
 #include <QAbstractSocket>
@@ -21,7 +23,8 @@
 #include <functional>
 #include <memory>
 
-// Certificates and keys made for this run, and the files they were written to.
+// The socket tests' certificates and keys, made for this run in a testpki::PkiDirectory, and the
+// files they were written to.
 class TestPki
 {
 public:
@@ -29,12 +32,20 @@ public:
 
     bool isValid() const { return m_dir.isValid(); }
     // Writes content to a file of the temporary directory and returns its path.
-    QString write(const QString &name, const std::string &content) const;
+    QString write(const QString &name, const std::string &content) const
+    {
+        return m_dir.write(name, content);
+    }
     // Issues a leaf for spec (signed by issuer, or self-signed) and writes "<name>.pem" and
     // "<name>.key"; returns the certificate's path (the key's is keyFileOf(path)).
-    QString issue(const QString &name, const testpki::CertSpec &spec,
-                  const testpki::Issued *issuer);
-    static QString keyFileOf(const QString &certFile);
+    QString issue(const QString &name, const testpki::CertSpec &spec, const testpki::Issued *issuer)
+    {
+        return m_dir.issue(name, spec, issuer);
+    }
+    static QString keyFileOf(const QString &certFile)
+    {
+        return testpki::PkiDirectory::keyFileOf(certFile);
+    }
 
     testpki::Issued ca;           // the CA every client trusts
     testpki::Issued intermediate; // issued by ca; issues chainServer
@@ -49,7 +60,7 @@ public:
     QString clientKey;
 
 private:
-    QTemporaryDir m_dir;
+    testpki::PkiDirectory m_dir;
 };
 
 // A client configuration that trusts only pki's CA.

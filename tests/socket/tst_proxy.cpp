@@ -120,10 +120,9 @@ private slots:
     {
         SecureSocket client;
         client.setConfiguration(clientConfiguration(m_pki));
-        QTcpServer closed; // a port where nothing listens
-        QVERIFY(closed.listen(QHostAddress::LocalHost, 0));
-        const quint16 port = closed.serverPort();
-        closed.close();
+        const testsupport::RefusingPort closed; // a port where nothing listens
+        const quint16 port = closed.port();
+        QVERIFY(port != 0);
         client.setProxy(QNetworkProxy(QNetworkProxy::HttpProxy, QStringLiteral("127.0.0.1"), port));
         client.connectToHostEncrypted(QStringLiteral("localhost"), 443);
         QVERIFY(

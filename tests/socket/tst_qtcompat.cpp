@@ -966,14 +966,11 @@ void tst_QtCompat::initTestCase()
                  qPrintable(QSslSocket::availableBackends().join(QLatin1Char(' '))));
     QVERIFY(QSslSocket::supportsSsl());
 
-    testpki::CertSpec other;
-    other.commonName = "other.example";
-    other.dnsNames = {"other.example"};
-    m_otherHostCert = m_pki.issue(QStringLiteral("otherhost"), other, &m_pki.ca);
-    testpki::CertSpec rogue;
-    rogue.commonName = "rogue.client";
-    rogue.extendedKeyUsage = {"clientAuth"};
-    m_rogueClientCert = m_pki.issue(QStringLiteral("rogue-client"), rogue, nullptr);
+    m_otherHostCert =
+        m_pki.issue(QStringLiteral("otherhost"),
+                    testpki::serverSpec("other.example", {"other.example"}), &m_pki.ca);
+    m_rogueClientCert =
+        m_pki.issue(QStringLiteral("rogue-client"), testpki::clientSpec("rogue.client"), nullptr);
 }
 
 // === Unencrypted ===============================================================================
@@ -2239,14 +2236,11 @@ void tst_QtCompat::systemCaFileAndDirectory_data()
 void tst_QtCompat::systemCaFileAndDirectory()
 {
     QFETCH(QString, client);
-    testpki::CertSpec caSpec;
-    caSpec.isCa = true;
-    caSpec.commonName = "System CA in the file";
-    const testpki::Issued fileCa = testpki::makeCertificate(caSpec);
-    caSpec.commonName = "System CA in the directory";
-    const testpki::Issued dirCa = testpki::makeCertificate(caSpec);
-    caSpec.commonName = "Unknown CA";
-    const testpki::Issued unknownCa = testpki::makeCertificate(caSpec);
+    const testpki::Issued fileCa =
+        testpki::makeCertificate(testpki::caSpec("System CA in the file"));
+    const testpki::Issued dirCa =
+        testpki::makeCertificate(testpki::caSpec("System CA in the directory"));
+    const testpki::Issued unknownCa = testpki::makeCertificate(testpki::caSpec("Unknown CA"));
 
     const QString caFile = m_pki.write(QStringLiteral("system-ca-file.pem"), fileCa.certPem);
     const QString caDir = QFileInfo(caFile).absolutePath() + QStringLiteral("/system-ca-dir");
@@ -2255,10 +2249,7 @@ void tst_QtCompat::systemCaFileAndDirectory()
     QVERIFY(!hashed.isEmpty());
     testpki::writeFile((caDir + QLatin1Char('/') + hashed).toStdString(), dirCa.certPem);
 
-    testpki::CertSpec leaf;
-    leaf.commonName = "localhost";
-    leaf.dnsNames = {"localhost"};
-    leaf.ipAddresses = {"127.0.0.1"};
+    const testpki::CertSpec leaf = testpki::localhostSpec();
     PeerServer fileServer(PeerServer::Tls, Impl::Qt,
                           serverSettings(m_pki.issue(QStringLiteral("sys-file"), leaf, &fileCa)));
     PeerServer dirServer(PeerServer::Tls, Impl::Qt,
@@ -2273,19 +2264,19 @@ void tst_QtCompat::systemCaFileAndDirectory()
     const QString dirPort = QString::number(dirServer.serverPort());
     const QString unknownPort = QString::number(unknownServer.serverPort());
 
-    QProcess child;
+    PeerProcess child;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert(QStringLiteral("SSL_CERT_FILE"), caFile);
     env.insert(QStringLiteral("SSL_CERT_DIR"), caDir);
-    child.setProcessEnvironment(env);
-    child.setProgram(QCoreApplication::applicationFilePath());
-    child.setArguments({QLatin1String(kSystemCaChild), client, filePort, dirPort, unknownPort});
-    child.start();
-    QVERIFY2(child.waitForStarted(kTimeout), qPrintable(child.errorString()));
+    child.setEnvironment(env);
+    QVERIFY2(child.start(QCoreApplication::applicationFilePath(),
+                         {QLatin1String(kSystemCaChild), client, filePort, dirPort, unknownPort},
+                         kTimeout),
+             qPrintable(child.describe()));
     // The servers live in this process: run the event loop while the child connects.
-    QVERIFY(waitUntil([&] { return child.state() == QProcess::NotRunning; }, 6 * kTimeout));
-    const QString out = QString::fromLocal8Bit(child.readAllStandardOutput());
-    const QString err = QString::fromLocal8Bit(child.readAllStandardError());
+    QVERIFY2(child.waitForExit(6 * kTimeout), qPrintable(child.describe()));
+    const QString out = QString::fromLocal8Bit(child.standardOutput());
+    const QString err = QString::fromLocal8Bit(child.standardError());
     qInfo("%s child:\n%s", qPrintable(client), qPrintable(out.trimmed()));
     QCOMPARE(child.exitStatus(), QProcess::NormalExit);
     QVERIFY2(child.exitCode() == 0, qPrintable(err));

@@ -1,10 +1,9 @@
 // TLS session resumption over loopback: SecureSocket on both sides, our client against
 // `openssl s_server`, and `openssl s_client` against our server.
+#include "peerprocess.h"
 #include "socketfixture.h"
 
-#include <QProcess>
 #include <QSignalSpy>
-#include <QTcpServer>
 #include <QtTest>
 
 namespace {
@@ -34,13 +33,6 @@ bool connectOnce(SecureSocket &client, quint16 port, const QByteArray &line, boo
     }
     *ok = !answer.isEmpty();
     return resumed;
-}
-
-quint16 freePort()
-{
-    QTcpServer probe;
-    probe.listen(QHostAddress::LocalHost, 0);
-    return probe.serverPort();
 }
 
 } // namespace
@@ -99,25 +91,19 @@ private slots:
 
     void resumesWithOpensslServer()
     {
-        const quint16 port = freePort();
-        QProcess server;
-        server.setProcessChannelMode(QProcess::MergedChannels);
-        server.start(QStringLiteral("openssl"),
+        PeerProcess server;
+        server.setMergedChannels(true);
+        // On port 0. Under -quiet s_server does not print the port it got: it is read from the
+        // system.
+        QVERIFY2(server.startServer(
+                     QStringLiteral("openssl"),
                      {QStringLiteral("s_server"), QStringLiteral("-accept"),
-                      QStringLiteral("127.0.0.1:%1").arg(port), QStringLiteral("-cert"),
-                      m_pki.serverCert, QStringLiteral("-key"),
-                      TestPki::keyFileOf(m_pki.serverCert), QStringLiteral("-tls1_3"),
-                      QStringLiteral("-rev"), QStringLiteral("-quiet")});
-        QVERIFY2(server.waitForStarted(5000), "openssl s_server did not start");
-        QVERIFY2(waitUntil(
-                     [&] {
-                         QTcpSocket probe;
-                         probe.connectToHost(QHostAddress::LocalHost, port);
-                         return probe.waitForConnected(100);
-                     },
-                     5000),
-                 qPrintable(QStringLiteral("openssl s_server is not listening: ") +
-                            QString::fromLocal8Bit(server.readAll())));
+                      QStringLiteral("127.0.0.1:0"), QStringLiteral("-cert"), m_pki.serverCert,
+                      QStringLiteral("-key"), TestPki::keyFileOf(m_pki.serverCert),
+                      QStringLiteral("-tls1_3"), QStringLiteral("-rev"), QStringLiteral("-quiet")},
+                     PeerProcess::listeningIpv4Port({})),
+                 qPrintable(server.errorString()));
+        const quint16 port = server.port();
         SecureSocket client;
         client.setConfiguration(clientConfiguration(m_pki));
         bool ok = false;
@@ -128,8 +114,6 @@ private slots:
                      "no resumption with openssl s_server");
             QVERIFY(ok);
         }
-        server.kill();
-        server.waitForFinished(5000);
     }
 
     void opensslClientResumesWithUs()
@@ -138,30 +122,22 @@ private slots:
         QVERIFY(server.start());
         const QString sessionFile = m_pki.write(QStringLiteral("s_client.session"), "");
         auto run = [&](const QString &sessionOption) {
-            QProcess client;
-            client.setProcessChannelMode(QProcess::MergedChannels);
-            client.start(QStringLiteral("openssl"),
-                         {QStringLiteral("s_client"), QStringLiteral("-connect"),
-                          QStringLiteral("127.0.0.1:%1").arg(server.port()),
-                          QStringLiteral("-CAfile"), m_pki.caFile,
-                          QStringLiteral("-verify_return_error"),
-                          QStringLiteral("-verify_hostname"), QStringLiteral("localhost"),
-                          sessionOption, sessionFile});
-            if (!client.waitForStarted(5000))
-                return QByteArray("openssl s_client did not start");
+            PeerProcess client;
+            client.setMergedChannels(true);
+            if (!client.start(QStringLiteral("openssl"),
+                              {QStringLiteral("s_client"), QStringLiteral("-connect"),
+                               QStringLiteral("127.0.0.1:%1").arg(server.port()),
+                               QStringLiteral("-CAfile"), m_pki.caFile,
+                               QStringLiteral("-verify_return_error"),
+                               QStringLiteral("-verify_hostname"), QStringLiteral("localhost"),
+                               sessionOption, sessionFile}))
+                return client.describe().toLocal8Bit();
             client.write("hello\n");
-            QByteArray output;
             // The echo comes after the session ticket: then the session is worth saving.
-            waitUntil(
-                [&] {
-                    output += client.readAll();
-                    return output.contains("\nhello");
-                },
-                10000);
+            client.waitForOutput("\nhello", 10000);
             client.closeWriteChannel();
-            if (!client.waitForFinished(10000))
-                client.kill();
-            return output + client.readAll();
+            client.waitForExit(10000);
+            return client.standardOutput();
         };
         const QByteArray first = run(QStringLiteral("-sess_out"));
         QVERIFY2(first.contains("New, TLSv1.3"), first.constData());

@@ -10,7 +10,6 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
-#include <QProcess>
 #include <QTest>
 
 #include <cstdio>
@@ -54,24 +53,20 @@ private:
 void TestSystemCa::initTestCase()
 {
     QVERIFY(m_pki.isValid());
-    testpki::CertSpec caSpec;
-    caSpec.isCa = true;
-    caSpec.commonName = "CA only in SSL_CERT_FILE";
-    const testpki::Issued fileCa = testpki::makeCertificate(caSpec);
-    caSpec.commonName = "CA only in SSL_CERT_DIR";
-    const testpki::Issued dirCa = testpki::makeCertificate(caSpec);
+    const testpki::Issued fileCa =
+        testpki::makeCertificate(testpki::caSpec("CA only in SSL_CERT_FILE"));
+    const testpki::Issued dirCa =
+        testpki::makeCertificate(testpki::caSpec("CA only in SSL_CERT_DIR"));
     m_fileCa = m_pki.write(QStringLiteral("bundle.pem"), fileCa.certPem);
     m_dirCa = QFileInfo(m_fileCa).absolutePath() + QStringLiteral("/hashed");
     QVERIFY(QDir().mkpath(m_dirCa));
     m_pki.write(QStringLiteral("hashed/dir-ca.pem"), dirCa.certPem);
-    QProcess rehash;
-    rehash.start(QStringLiteral("openssl"), {QStringLiteral("rehash"), m_dirCa});
-    QVERIFY2(rehash.waitForFinished(10000) && rehash.exitCode() == 0,
-             rehash.readAllStandardError().constData());
+    PeerProcess rehash;
+    QVERIFY2(rehash.start(QStringLiteral("openssl"), {QStringLiteral("rehash"), m_dirCa}),
+             qPrintable(rehash.describe()));
+    QVERIFY2(rehash.waitForExit(10000) && rehash.exitCode() == 0, qPrintable(rehash.describe()));
 
-    testpki::CertSpec leaf;
-    leaf.commonName = "localhost";
-    leaf.dnsNames = {"localhost"};
+    const testpki::CertSpec leaf = testpki::serverSpec("localhost", {"localhost"});
     for (auto [ca, server] : {std::pair{&fileCa, &m_fileServer}, {&dirCa, &m_dirServer}}) {
         const QString cert = m_pki.issue(
             ca == &fileCa ? QStringLiteral("file-server") : QStringLiteral("dir-server"), leaf, ca);
@@ -113,17 +108,19 @@ bool TestSystemCa::verifies(quint16 port, const QProcessEnvironment &environment
 {
     QProcessEnvironment childEnvironment = environment;
     childEnvironment.insert(QLatin1String(kConnectVariable), QString::number(port));
-    QProcess child;
-    child.setProcessEnvironment(childEnvironment);
-    child.setProcessChannelMode(QProcess::MergedChannels);
-    child.start(QCoreApplication::applicationFilePath(), {});
+    PeerProcess child;
+    child.setEnvironment(childEnvironment);
+    child.setMergedChannels(true);
+    if (!child.start(QCoreApplication::applicationFilePath(), {})) {
+        *output = child.describe();
+        qWarning("the child did not start: %s", qPrintable(*output));
+        return false;
+    }
     // The server runs in this process's event loop while the child connects.
-    const bool finished =
-        QTest::qWaitFor([&] { return child.state() == QProcess::NotRunning; }, 20000);
-    *output = QString::fromLocal8Bit(child.readAll());
+    const bool finished = child.waitForExit(20000);
+    *output = QString::fromLocal8Bit(child.standardOutput());
     if (!finished) {
         child.kill();
-        child.waitForFinished();
         qWarning("the child did not finish: %s", qPrintable(*output));
         return false;
     }

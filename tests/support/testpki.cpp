@@ -269,6 +269,37 @@ std::string makeCrl(const Issued &ca, const std::vector<const Issued *> &revoked
     return bioText(bio.get());
 }
 
+CertSpec caSpec(const std::string &commonName)
+{
+    CertSpec spec;
+    spec.commonName = commonName;
+    spec.isCa = true;
+    return spec;
+}
+
+CertSpec serverSpec(const std::string &commonName, const std::vector<std::string> &dnsNames,
+                    const std::vector<std::string> &ipAddresses)
+{
+    CertSpec spec;
+    spec.commonName = commonName;
+    spec.dnsNames = dnsNames;
+    spec.ipAddresses = ipAddresses;
+    return spec;
+}
+
+CertSpec localhostSpec()
+{
+    return serverSpec("localhost", {"localhost"}, {"127.0.0.1"});
+}
+
+CertSpec clientSpec(const std::string &commonName)
+{
+    CertSpec spec;
+    spec.commonName = commonName;
+    spec.extendedKeyUsage = {"clientAuth"};
+    return spec;
+}
+
 void writeFile(const std::string &path, const std::string &content)
 {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);

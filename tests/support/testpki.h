@@ -48,6 +48,17 @@ std::string encryptKey(const std::string &keyPem, const std::string &passphrase)
 // A CRL signed by ca, valid now, listing the serial numbers of the given certificates.
 std::string makeCrl(const Issued &ca, const std::vector<const Issued *> &revoked);
 
+// Specs of the usual roles, to adjust before use.
+// A CA: basicConstraints CA:TRUE, critical.
+CertSpec caSpec(const std::string &commonName);
+// A server leaf: subject CN=commonName, these subjectAltNames, the default key usages.
+CertSpec serverSpec(const std::string &commonName, const std::vector<std::string> &dnsNames,
+                    const std::vector<std::string> &ipAddresses = {});
+// The usual test server: CN=localhost, DNS:localhost, IP:127.0.0.1.
+CertSpec localhostSpec();
+// A client leaf: extendedKeyUsage clientAuth only.
+CertSpec clientSpec(const std::string &commonName);
+
 // Writes content to path (creating or truncating it). Throws on failure.
 void writeFile(const std::string &path, const std::string &content);
 
