@@ -121,16 +121,18 @@ private:
         }
     }
 
+    // Never destroyed, so that lingerers still open at exit stay reachable (leak checkers
+    // run after static destructors).
     static std::mutex &mutex()
     {
-        static std::mutex m;
-        return m;
+        static auto *m = new std::mutex;
+        return *m;
     }
-    // Every live lingerer, oldest first (also keeps them reachable for leak checkers).
+    // Every live lingerer, oldest first.
     static std::deque<Lingerer *> &all()
     {
-        static std::deque<Lingerer *> list;
-        return list;
+        static auto *list = new std::deque<Lingerer *>;
+        return *list;
     }
 
     int m_fd;

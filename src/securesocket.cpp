@@ -8,6 +8,7 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include <fcntl.h>
@@ -266,24 +267,8 @@ bool SecureSocket::flush()
 bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
                                        OpenMode openMode)
 {
-    d->connectionEnded(); // a connection this object carried before is over
-    d->reset();
-    // The TCP socket works on a duplicate; the descriptor given stays ours, so that
-    // socketDescriptor() keeps its number once TLS reads and writes it directly.
-    const int duplicate = ::fcntl(static_cast<int>(socketDescriptor), F_DUPFD_CLOEXEC, 0);
-    if (!d->m_tcp->setSocketDescriptor(duplicate >= 0 ? duplicate : socketDescriptor, state,
-                                       openMode)) {
-        if (duplicate >= 0)
-            ::close(duplicate);
-        d->setError(d->m_tcp->error(), NoTlsError, d->m_tcp->errorString());
-        return false;
-    }
-    if (duplicate >= 0)
-        d->m_givenFd = static_cast<int>(socketDescriptor);
-    QIODevice::open(openMode);
-    d->mirrorAddresses();
-    d->setState(d->m_tcp->state());
-    return true;
+    return d->takeDescriptor(socketDescriptor, state, openMode,
+                             SecureSocketPrivate::Duplicate::IfPossible);
 }
 
 qintptr SecureSocket::socketDescriptor() const

@@ -48,6 +48,9 @@ public:
     bool startEncryption(securesocket::engine::Role role);
     QByteArray takeEarlyBytes(securesocket::engine::Role role);
     void useTransport();
+    enum class Duplicate { IfPossible, Required };
+    bool takeDescriptor(qintptr fd, QAbstractSocket::SocketState state, QIODevice::OpenMode mode,
+                        Duplicate duplicate);
     void disconnectFromHost();
     void beginTlsClose();
     void closeTransport();

@@ -12,6 +12,8 @@
 #include <QNetworkProxy>
 #include <QPointer>
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include <fcntl.h>
@@ -353,6 +355,38 @@ void SecureSocketPrivate::useTransport()
         m_tcp->abort(); // closes its descriptor; ours keeps the connection
     }
     m_transport = std::make_unique<FdTransport>(own, q, handlers);
+}
+
+// The TCP socket works on a duplicate; the descriptor given stays ours, so that
+// socketDescriptor() keeps its number once TLS reads and writes it directly. Out of
+// descriptors, the TCP socket takes the one given (and TLS then goes through it), or, when the
+// duplicate is Required, this fails with errno kept.
+bool SecureSocketPrivate::takeDescriptor(qintptr fd, QAbstractSocket::SocketState state,
+                                         QIODevice::OpenMode mode, Duplicate duplicate)
+{
+    connectionEnded(); // a connection this object carried before is over
+    reset();
+    const int copy = ::fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0);
+    if (copy < 0 && errno != EBADF && duplicate == Duplicate::Required) {
+        const int err = errno;
+        setError(QAbstractSocket::SocketResourceError, SecureSocket::NoTlsError,
+                 SecureSocket::tr("cannot take the connection: %1")
+                     .arg(QString::fromLocal8Bit(std::strerror(err))));
+        errno = err;
+        return false;
+    }
+    if (!m_tcp->setSocketDescriptor(copy >= 0 ? copy : fd, state, mode)) {
+        if (copy >= 0)
+            ::close(copy);
+        setError(m_tcp->error(), SecureSocket::NoTlsError, m_tcp->errorString());
+        return false;
+    }
+    if (copy >= 0)
+        m_givenFd = static_cast<int>(fd);
+    q->QIODevice::open(mode);
+    mirrorAddresses();
+    setState(m_tcp->state());
+    return true;
 }
 
 void SecureSocketPrivate::disconnectFromHost()
