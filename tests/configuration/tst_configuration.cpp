@@ -3,19 +3,17 @@
 #include <SecureSocket/secureconfiguration.h>
 
 #include "logcapture.h"
-#include "testhooks_p.h"
+#include "recheckclock.h"
 #include "testpki.h"
 
 #include <QDir>
 #include <QFile>
 #include <QRegularExpression>
-#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <atomic>
 #include <functional>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -470,21 +468,16 @@ void TestConfiguration::changedFilesThatDoNotLoadKeepTheOldSettings()
         {"key no longer matches", other.certPem + m_server.keyPem, "does not match"},
     };
     // The files are looked at again at most once a second: the test moves the clock on.
-    auto offset = std::make_shared<std::atomic<int>>(0);
-    securesocket::testing::setFileRecheckClock(
-        [offset] { return std::chrono::steady_clock::now() + std::chrono::milliseconds(*offset); });
-    const auto restoreClock =
-        qScopeGuard([] { securesocket::testing::setFileRecheckClock(nullptr); });
-    const auto secondPasses = [offset] { *offset += 1100; };
+    RecheckClock clock;
     for (const auto &change : changes) {
         log.messages().clear();
         replaceFile(path, change.content);
-        secondPasses();
+        clock.secondPasses();
         const QString error = configuration.validate(true);
         QVERIFY2(error.contains(change.cause), qPrintable(error));
         QVERIFY2(error.contains(path), qPrintable(error));
         // Still reported a second later, not read again, not logged again.
-        secondPasses();
+        clock.secondPasses();
         QCOMPARE(configuration.validate(true), error);
         QCOMPARE(log.messages().size(), 1);
         QCOMPARE(log.messages()[0].first, QtCriticalMsg);
@@ -493,7 +486,7 @@ void TestConfiguration::changedFilesThatDoNotLoadKeepTheOldSettings()
     }
     log.messages().clear();
     replaceFile(path, other.certPem + other.keyPem);
-    secondPasses();
+    clock.secondPasses();
     QCOMPARE(configuration.validate(true), QString());
     QCOMPARE(log.messages().size(), 0);
 }

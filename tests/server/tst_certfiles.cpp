@@ -6,18 +6,15 @@
 #include <SecureSocket/securesocket.h>
 
 #include "logcapture.h"
+#include "recheckclock.h"
 #include "serverhelpers.h"
-#include "testhooks_p.h"
 #include "testpki.h"
 
 #include <QFile>
 #include <QRegularExpression>
-#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
-#include <atomic>
-#include <chrono>
 #include <memory>
 
 #include <memory>
@@ -156,21 +153,16 @@ void TestCertFiles::secureServerKeepsTheLastGoodCertificate()
         {"key no longer matches", second.certPem, "does not match"},
     };
     // The files are looked at again at most once a second: the test moves the clock on.
-    auto offset = std::make_shared<std::atomic<int>>(0);
-    securesocket::testing::setFileRecheckClock(
-        [offset] { return std::chrono::steady_clock::now() + std::chrono::milliseconds(*offset); });
-    const auto restoreClock =
-        qScopeGuard([] { securesocket::testing::setFileRecheckClock(nullptr); });
-    const auto secondPasses = [offset] { *offset += 1100; };
+    RecheckClock clock;
     for (const auto &change : changes) {
         log.messages().clear();
         replaceFile(cert, change.content);
         // The files are looked at again by a handshake a second later: then the failure is
         // logged, once, and that handshake gets the certificate loaded before.
-        secondPasses();
+        clock.secondPasses();
         QCOMPARE(servedSerial(server.serverPort()), serialOf(first.certPem));
         QVERIFY2(!log.messages().isEmpty(), change.name);
-        secondPasses();
+        clock.secondPasses();
         QCOMPARE(servedSerial(server.serverPort()), serialOf(first.certPem));
         QCOMPARE(log.messages().size(), 1);
         const QString &message = log.messages().first().second;
@@ -188,7 +180,7 @@ void TestCertFiles::secureServerKeepsTheLastGoodCertificate()
     // The key first, then the certificate: between the two they do not match (one more error).
     replaceFile(key, second.keyPem);
     replaceFile(cert, second.certPem);
-    secondPasses();
+    clock.secondPasses();
     QCOMPARE(servedSerial(server.serverPort()), serialOf(second.certPem));
 }
 
