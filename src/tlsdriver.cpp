@@ -459,7 +459,9 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
         }
         if (!guard)
             return false;
-        pump(); // what the engine or the transport already holds
+        if (done())
+            return true; // (waitForBytesWritten(): nothing is read that readyRead() would announce)
+        pump();          // what the engine or the transport already holds
         if (!guard)
             return false;
         if (done())

@@ -131,6 +131,13 @@ void TestSecureServer::cleanup()
     });
     if (!m_server)
         return;
+    // A handshake the client saw finish may still be finishing on the server's side: what is
+    // offered from now on is deleted too.
+    QObject::disconnect(m_server.get(), &SecureServer::newConnection, this, nullptr);
+    connect(m_server.get(), &SecureServer::newConnection, this, [server = m_server.get()] {
+        while (SecureSocket *socket = server->nextPendingSecureConnection())
+            socket->deleteLater();
+    });
     for (const QPointer<SecureSocket> &socket : std::as_const(m_accepted))
         delete socket;
     m_accepted.clear();
