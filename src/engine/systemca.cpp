@@ -42,6 +42,15 @@ bool isHashedDirectory(const std::string &path)
     return false;
 }
 
+// Both name the same existing file or directory (after links).
+bool samePath(const std::string &a, const std::string &b)
+{
+    std::error_code ea, eb;
+    const auto ca = std::filesystem::canonical(a, ea);
+    const auto cb = std::filesystem::canonical(b, eb);
+    return !a.empty() && !b.empty() && !ea && !eb && ca == cb;
+}
+
 std::string envOrEmpty(const char *name)
 {
     const char *value = std::getenv(name);
@@ -88,8 +97,12 @@ SystemCas *load()
 
     // Parsing a whole bundle costs tens of milliseconds per process; a hashed directory holding
     // the same certificates is read lazily instead, one certificate per issuer looked up. Only
-    // the default bundle is skipped so: one named by SSL_CERT_FILE may hold other CAs.
-    if (envFile.empty() && !cas->directory.empty() && isHashedDirectory(cas->directory))
+    // the system's own bundle beside its own directory is skipped so (also when the variables
+    // merely name those two again, as some distributions set them): another bundle named by
+    // SSL_CERT_FILE, or a bundle beside another directory, may hold other CAs.
+    const bool systemPair = samePath(cas->file, X509_get_default_cert_file()) &&
+                            samePath(cas->directory, X509_get_default_cert_dir());
+    if (systemPair && isHashedDirectory(cas->directory))
         cas->file.clear();
     if (!cas->file.empty() && cas->store &&
         X509_STORE_load_file(cas->store, cas->file.c_str()) != 1)

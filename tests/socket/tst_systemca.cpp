@@ -21,6 +21,8 @@ constexpr char kConnectVariable[] = "SECURESOCKET_SYSTEMCA_CONNECT";
 // The child: a client with default settings (system CAs only); exit 0 once encrypted.
 int connectAsChild(quint16 port)
 {
+    std::printf("source: %s\n", qPrintable(systemCaCertificatesSource()));
+    std::fflush(stdout);
     SecureSocket socket;
     socket.connectToHostEncrypted(QStringLiteral("localhost"), port);
     if (socket.waitForEncrypted(10000))
@@ -39,6 +41,7 @@ private slots:
     void initTestCase();
     void variables_data();
     void variables();
+    void variablesNamingTheDefaults();
 
 private:
     bool verifies(quint16 port, const QProcessEnvironment &environment, QString *output);
@@ -102,6 +105,32 @@ void TestSystemCa::variables()
     QCOMPARE(verifies(m_dirServer->port(), environment, &output), setDir);
     if (!setDir)
         QVERIFY2(output.contains(QStringLiteral("issuer")), qPrintable(output));
+}
+
+// Some systems set both variables to OpenSSL's own defaults (Debian's bundle and its hashed
+// directory): that is the default pair, and the bundle is not parsed (tens of milliseconds per
+// process), the directory being read on demand.
+void TestSystemCa::variablesNamingTheDefaults()
+{
+    PeerProcess openssl;
+    QVERIFY2(openssl.start(QStringLiteral("openssl"),
+                           {QStringLiteral("version"), QStringLiteral("-d")}) &&
+                 openssl.waitForExit(10000),
+             qPrintable(openssl.describe()));
+    // OPENSSLDIR: "/usr/lib/ssl"
+    const QString dir =
+        QString::fromLatin1(openssl.standardOutput()).section(QLatin1Char('"'), 1, 1);
+    const QString file = dir + QStringLiteral("/cert.pem");
+    const QString certs = dir + QStringLiteral("/certs");
+    QVERIFY2(QFileInfo(file).isFile() && QFileInfo(certs).isDir(), qPrintable(dir));
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(QStringLiteral("SSL_CERT_FILE"), QFileInfo(file).canonicalFilePath());
+    environment.insert(QStringLiteral("SSL_CERT_DIR"), QFileInfo(certs).canonicalFilePath());
+    QString output;
+    verifies(m_dirServer->port(), environment, &output); // not trusted: only the source matters
+    const QString source = output.section(QLatin1Char('\n'), 0, 0);
+    QVERIFY2(source.startsWith(QStringLiteral("source: directory ")), qPrintable(source));
+    QVERIFY2(!source.contains(QStringLiteral(" file ")), qPrintable(source));
 }
 
 bool TestSystemCa::verifies(quint16 port, const QProcessEnvironment &environment, QString *output)
