@@ -152,6 +152,7 @@ public:
     qint64 m_plainSubmitted = 0; // written by the application
     qint64 m_plainReported = 0;  // announced by bytesWritten()
     bool m_flushScheduled = false;
+    int m_pumpDepth = 0; // pump() calls in progress (a slot may wait, which pumps again)
     bool m_pumpScheduled = false;
     // Engine events taken and not yet handled: handled one at a time, in order, also when a
     // slot runs a nested event loop or waits.

@@ -90,14 +90,18 @@ void SecureSocketPrivate::pump()
     if (!m_engine || !m_transport)
         return;
     QPointer<SecureSocket> guard(q);
+    ++m_pumpDepth;
     receive();
     handleEvents();
-    if (!guard || !m_engine)
+    if (guard && m_engine)
+        emitReadyReadIfNew();
+    if (!guard)
         return;
-    flushWrites(); // what the slots wrote leaves with what the engine made
-    emitReadyReadIfNew();
-    if (guard)
-        reportBytesWritten();
+    --m_pumpDepth;
+    if (!m_engine)
+        return;
+    flushWrites(); // what the slots wrote (an answer, say) leaves with what the engine made
+    reportBytesWritten();
 }
 
 // For when the application made room in the read buffer, or changed its limit, or the engine
@@ -214,7 +218,8 @@ void SecureSocketPrivate::queueWrite(const char *data, qint64 size)
     m_plainSubmitted += size;
     if (m_out.size() >= kCoalesceLimit)
         flushWrites(); // bytesWritten() still comes from the event loop
-    scheduleFlush();
+    if (m_pumpDepth == 0)
+        scheduleFlush(); // (inside pump(), a slot's writes leave at its end)
 }
 
 void SecureSocketPrivate::scheduleFlush()
