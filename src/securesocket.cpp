@@ -40,13 +40,13 @@ void SecureSocket::connectToHostEncrypted(const QString &hostName, quint16 port,
                     tr("TLS configuration error: %1").arg(QString::fromStdString(error)));
         return;
     }
-    d->beginConnect(hostName, port, mode, protocol, true);
+    d->beginConnect(hostName, port, mode, protocol, SecureSocketPrivate::Encryption::OnConnect);
 }
 
 void SecureSocket::connectToHost(const QString &hostName, quint16 port, OpenMode mode,
                                  NetworkLayerProtocol protocol)
 {
-    d->beginConnect(hostName, port, mode, protocol, false);
+    d->beginConnect(hostName, port, mode, protocol, SecureSocketPrivate::Encryption::None);
 }
 
 void SecureSocket::startClientEncryption()

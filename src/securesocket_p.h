@@ -43,8 +43,9 @@ public:
     void onTcpDisconnected();
 
     // The life of a connection.
+    enum class Encryption { None, OnConnect };
     void beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
-                      QAbstractSocket::NetworkLayerProtocol protocol, bool encrypt);
+                      QAbstractSocket::NetworkLayerProtocol protocol, Encryption encryption);
     bool startEncryption(securesocket::engine::Role role);
     QByteArray takeEarlyBytes(securesocket::engine::Role role);
     void useTransport();

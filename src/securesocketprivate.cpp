@@ -187,7 +187,8 @@ void SecureSocketPrivate::onTcpDisconnected()
 // --- the life of a connection --------------------------------------------------------------
 
 void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
-                                       QAbstractSocket::NetworkLayerProtocol protocol, bool encrypt)
+                                       QAbstractSocket::NetworkLayerProtocol protocol,
+                                       Encryption encryption)
 {
     const auto state = q->state();
     if (state != QAbstractSocket::UnconnectedState && state != QAbstractSocket::BoundState) {
@@ -196,7 +197,7 @@ void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODev
         return;
     }
     reset();
-    m_encryptOnConnect = encrypt;
+    m_encryptOnConnect = encryption == Encryption::OnConnect;
     m_verifyName = host;
     m_hostPort = port;
     q->QIODevice::open(mode);
@@ -207,7 +208,7 @@ void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODev
     q->setErrorString(QString());
     m_tcp->setProxy(q->proxy());
     m_tcp->setReadBufferSize(m_readLimit);
-    if (encrypt)
+    if (m_encryptOnConnect)
         startHandshakeTimer(); // a server that accepts and never answers must not hang us
     m_tcp->connectToHost(host, port, mode, protocol);
 }
