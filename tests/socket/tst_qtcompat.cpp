@@ -2085,8 +2085,9 @@ void tst_QtCompat::writeCoalescing()
 // No Nagle stall: a server that writes a greeting when the handshake ends (its encrypted()
 // slot) reaches the client quickly, with default socket options (no LowDelayOption). Both ends
 // are of the row's class: QSslSocket on a QTcpServer, or SecureServer and SecureSocket. The
-// time is from connectToHostEncrypted() to the first readyRead(), median of 10 connections;
-// the bound is generous (a Nagle + delayed-ACK stall costs about 40 ms on Linux).
+// time is from connectToHostEncrypted() to the first readyRead(), over 10 connections (the
+// median is printed); the fastest must be under 30 ms (a Nagle + delayed-ACK stall costs about
+// 40 ms on Linux, on every connection).
 void tst_QtCompat::noNagleStall()
 {
     QFETCH(Impl, impl);
@@ -2130,7 +2131,11 @@ void tst_QtCompat::noNagleStall()
         shown.append(QString::number(t / 1000.0, 'f', 1));
     qInfo("%s: connect to first byte, ms: median %.1f (%s)", tlsName(impl), median(times) / 1000.0,
           qPrintable(shown.join(QLatin1Char(' '))));
-    QVERIFY2(median(times) < 20000, QByteArray::number(median(times)));
+    // A Nagle stall waits for the peer's delayed ACK (40 ms or more on Linux) on every
+    // connection alike: the fastest of them tells, also on a loaded machine or under a
+    // sanitizer, where the median of a stall-free run can pass 20 ms.
+    const qint64 fastest = *std::min_element(times.cbegin(), times.cend());
+    QVERIFY2(fastest < 30000, QByteArray::number(fastest));
 }
 
 void tst_QtCompat::ignoreErrorsWithCertificate_data()
