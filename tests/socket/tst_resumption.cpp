@@ -81,7 +81,11 @@ private slots:
         SecureSocket client;
         client.setConfiguration(clientConfiguration(m_pki));
         bool ok = false;
-        QVERIFY(!connectOnce(client, server.port(), "line\n", &ok));
+        // Whether this first one resumes is not the question: the system may hand this server
+        // a port an earlier test's server had, and with equal settings both share one context
+        // and its ticket keys, so the client's session from then is good here.
+        connectOnce(client, server.port(), "line\n", &ok);
+        QVERIFY(ok);
         // Same host and port, verified as another name: a session is no proof of that name.
         client.setPeerVerifyName(QStringLiteral("127.0.0.1"));
         QVERIFY(!connectOnce(client, server.port(), "line\n", &ok));
