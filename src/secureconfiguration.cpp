@@ -189,7 +189,8 @@ public:
                verifyMode == o.verifyMode && verifyName == o.verifyName && minimum == o.minimum &&
                maximum == o.maximum && cipherList == o.cipherList &&
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
-               ticketKeyLifetime == o.ticketKeyLifetime && handshakeTimeout == o.handshakeTimeout;
+               ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
+               handshakeTimeout == o.handshakeTimeout;
     }
 
     QString caFile;
@@ -212,6 +213,7 @@ public:
     QList<QByteArray> alpn;
     bool resumption = true;
     int ticketKeyLifetime = 3600;
+    int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
@@ -364,6 +366,14 @@ void SecureConfiguration::setTicketKeyLifetime(int seconds)
 {
     SecureConfigurationPrivate::edit(d).ticketKeyLifetime = seconds;
 }
+int SecureConfiguration::sessionTicketCount() const
+{
+    return d->ticketCount;
+}
+void SecureConfiguration::setSessionTicketCount(int count)
+{
+    SecureConfigurationPrivate::edit(d).ticketCount = std::max(0, count);
+}
 
 int SecureConfiguration::handshakeTimeout() const
 {
@@ -462,6 +472,7 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
         config.alpn.push_back(protocol.toStdString());
     config.sessionResumption = configuration.sessionResumption();
     config.ticketKeyLifetime = configuration.ticketKeyLifetime();
+    config.sessionTicketCount = configuration.sessionTicketCount();
     return config;
 }
 

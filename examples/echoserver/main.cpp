@@ -39,7 +39,8 @@ struct Listener
     std::exit(status);
 }
 
-// How many connections the server takes on, and for how long (see SecureServer).
+// How many connections the server takes on, for how long (see SecureServer), and what it
+// sends them for resumption.
 struct Limits
 {
     int maxPendingHandshakes = 256;
@@ -47,6 +48,7 @@ struct Limits
     int backlog = 1024;
     int idleTimeoutSecs = 120; // 0: never
     int maxConnections = -1;   // -1: what the descriptor limit allows; 0: no bound
+    int sessionTickets = 1;    // TLS 1.3 tickets per full handshake; 0: none, no resumption
 };
 
 struct Options
@@ -140,6 +142,7 @@ void readConfigFile(const QString &path, Options &options)
     count("listenBacklog", &limits.backlog, 1);
     count("idleTimeout", &limits.idleTimeoutSecs, 0);
     count("maxConnections", &limits.maxConnections, 0);
+    count("sessionTickets", &limits.sessionTickets, 0);
 
     const QStringList known{"address",    "port",           "certificate",
                             "privateKey", "caCertificates", "privateKeyPassphraseFile",
@@ -244,9 +247,15 @@ Options parseArguments(const QCoreApplication &app)
                        "each worker and listener; more clients wait in the listen backlog "
                        "(default: the descriptor limit less 64; 0 = no bound)."),
         QStringLiteral("N"));
+    const QCommandLineOption tickets(
+        QStringLiteral("session-tickets"),
+        QStringLiteral("TLS 1.3 session tickets sent after each full handshake (default 1; 0 = "
+                       "none, for clients that never resume: no resumption at all then)."),
+        QStringLiteral("N"));
     const QCommandLineOption verbose(QStringLiteral("verbose"), QStringLiteral("Log more."));
     parser.addOptions({address, port, cert, key, passFile, clientCa, require, threads, config,
-                       handshakes, handshakeTimeout, backlog, idle, maxConnections, verbose});
+                       handshakes, handshakeTimeout, backlog, idle, maxConnections, tickets,
+                       verbose});
     if (!parser.parse(app.arguments()))
         die(parser.errorText(), 64);
     if (parser.isSet(QStringLiteral("help")))
@@ -270,6 +279,7 @@ Options parseArguments(const QCoreApplication &app)
     count(backlog, &options.limits.backlog, 1);
     count(idle, &options.limits.idleTimeoutSecs, 0);
     count(maxConnections, &options.limits.maxConnections, 0);
+    count(tickets, &options.limits.sessionTickets, 0);
     if (options.limits.maxConnections < 0)
         options.limits.maxConnections = defaultMaxConnections();
     if (parser.isSet(verbose))
@@ -315,7 +325,9 @@ public:
     bool addListener(const Listener &listener, int fd, QString *error)
     {
         auto *server = new SecureServer(this);
-        server->setConfiguration(listener.config);
+        SecureConfiguration config = listener.config;
+        config.setSessionTicketCount(m_limits.sessionTickets);
+        server->setConfiguration(config);
         server->setMaxPendingHandshakes(m_limits.maxPendingHandshakes);
         server->setHandshakeTimeout(m_limits.handshakeTimeoutMs);
         server->setIdleTimeout(m_limits.idleTimeoutSecs * 1000);

@@ -101,6 +101,12 @@ public:
     // 3600); tickets made with the previous key are still accepted for one more period.
     int ticketKeyLifetime() const;
     void setTicketKeyLifetime(int seconds);
+    // Server: TLS 1.3 session tickets sent after each full handshake (default 1; a resumed
+    // handshake gets one new ticket, so a client always has one). 0 sends none, in TLS 1.2 either,
+    // and keeps no session cache: for a server whose clients never resume, that saves it the work
+    // of making and sending them. Negative counts are taken as 0.
+    int sessionTicketCount() const;
+    void setSessionTicketCount(int count);
 
     // How long a socket may take from connectToHostEncrypted() (or start*Encryption()) to
     // encrypted() before it gives up: errorOccurred(SocketTimeoutError), tlsError()

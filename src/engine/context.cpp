@@ -64,6 +64,7 @@ std::string cacheKey(const Config &c, Role role)
     add(c.cipherSuites);
     add(c.sessionResumption ? "1" : "0");
     add(std::to_string(c.ticketKeyLifetime));
+    add(std::to_string(c.sessionTicketCount));
     for (const auto &protocol : c.alpn)
         add(protocol);
     return key;

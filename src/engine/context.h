@@ -60,6 +60,10 @@ struct Config
     // Server: ticket encryption keys are replaced after this many seconds; tickets made with
     // the previous key are still accepted (and renewed) for one more period.
     int ticketKeyLifetime = 3600;
+    // Server: TLS 1.3 session tickets sent after each full handshake (OpenSSL's ticket count;
+    // a resumed handshake gets one, a client uses each once). 0 sends none, in TLS 1.2
+    // either, and keeps no session cache: for servers whose clients never resume.
+    int sessionTicketCount = 1;
 };
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection

@@ -445,6 +445,14 @@ private:
     {
         SSL_CTX *ctx = context.m_ctx.get();
         if (m_role == Role::Server) {
+            if (m_config.sessionTicketCount <= 0) {
+                // No tickets, in TLS 1.3 or 1.2, and no cache of session IDs either.
+                SSL_CTX_set_num_tickets(ctx, 0);
+                SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+                SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+                return;
+            }
+            SSL_CTX_set_num_tickets(ctx, static_cast<size_t>(m_config.sessionTicketCount));
             // Tickets are encrypted with keys of this context, shared by all its connections.
             context.m_ticketKeys = std::make_unique<TicketKeys>(
                 std::chrono::seconds(std::max(1, m_config.ticketKeyLifetime)), m_clock);

@@ -76,7 +76,6 @@ void TicketKeys::install(SSL_CTX *ctx)
     SSL_CTX_set_app_data(ctx, this);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticketKeyCallback);
     SSL_CTX_set_session_ticket_cb(ctx, ticketMadeCallback, ticketOpenedCallback, nullptr);
-    SSL_CTX_set_num_tickets(ctx, 1);
     // A session outlives no key that could open its ticket.
     SSL_CTX_set_timeout(ctx, static_cast<long>(2 * m_lifetime.count()));
 }

@@ -62,6 +62,7 @@ const QList<Change> &allChanges()
         {"alpnProtocols", [](SecureConfiguration &c) { c.setAlpnProtocols({"h2"}); }},
         {"sessionResumption", [](SecureConfiguration &c) { c.setSessionResumption(false); }},
         {"ticketKeyLifetime", [](SecureConfiguration &c) { c.setTicketKeyLifetime(60); }},
+        {"sessionTicketCount", [](SecureConfiguration &c) { c.setSessionTicketCount(0); }},
     };
     return changes;
 }
@@ -163,6 +164,7 @@ void TestConfiguration::defaults()
     QVERIFY(configuration.alpnProtocols().isEmpty());
     QCOMPARE(configuration.sessionResumption(), true);
     QCOMPARE(configuration.ticketKeyLifetime(), 3600);
+    QCOMPARE(configuration.sessionTicketCount(), 1);
     QVERIFY(configuration == SecureConfiguration());
 }
 
@@ -246,6 +248,7 @@ void TestConfiguration::settersRoundTrip()
     QCOMPARE(c.alpnProtocols(), QList<QByteArray>{"h2"});
     QCOMPARE(c.sessionResumption(), false);
     QCOMPARE(c.ticketKeyLifetime(), 60);
+    QCOMPARE(c.sessionTicketCount(), 0);
 
     c.setPrivateKeyPassphrase({});
     QVERIFY(c.privateKeyPassphrase().isEmpty());

@@ -612,7 +612,8 @@ void TestContext::changedSettingGivesAnotherContext_data()
           "maxVersion", "cipherList", "cipherSuites", "alpn", "alpn order", "alpn cut",
           "sessionResumption"})
         QTest::newRow(setting) << QString(setting) << false;
-    for (const char *setting : {"keyFile", "keyPassphrase", "ticketKeyLifetime"})
+    for (const char *setting :
+         {"keyFile", "keyPassphrase", "ticketKeyLifetime", "sessionTicketCount"})
         QTest::newRow(setting) << QString(setting) << true;
 }
 
@@ -666,6 +667,7 @@ void TestContext::changedSettingGivesAnotherContext()
          }},
         {"sessionResumption", [](Config &c) { c.sessionResumption = !c.sessionResumption; }},
         {"ticketKeyLifetime", [](Config &c) { c.ticketKeyLifetime = 60; }},
+        {"sessionTicketCount", [](Config &c) { c.sessionTicketCount = 0; }},
     };
     QVERIFY2(changes.count(setting), qPrintable(setting));
     Config changed = base;

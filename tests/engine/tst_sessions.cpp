@@ -51,6 +51,8 @@ private slots:
     void resumedSessionKeepsTheServersVerifyFailures();
     void sessionSurvivesTheServerClosingFirst_data();
     void sessionSurvivesTheServerClosingFirst();
+    void serverCanSendNoTickets_data();
+    void serverCanSendNoTickets();
     void ticketKeysRotate();
     void ticketKeysAgeByTheGivenClock();
 
@@ -260,6 +262,31 @@ void TestSessions::sessionSurvivesTheServerClosingFirst()
     QVERIFY2(second.handshake(), state(second).c_str());
     QVERIFY2(second.client->handshakeInfo().resumed,
              "the session of a cleanly closed connection was not reused");
+}
+
+void TestSessions::serverCanSendNoTickets_data()
+{
+    resumption_data();
+}
+
+void TestSessions::serverCanSendNoTickets()
+{
+    // sessionTicketCount = 0: no ticket and no session cache, so nothing resumes, whichever
+    // version; the same settings with one ticket do resume.
+    QFETCH(int, version);
+    const Config client = clientWith(version);
+    Config server = withVersion(m_pki.serverConfig(), version);
+    for (const int tickets : {0, 1}) {
+        server.sessionTicketCount = tickets;
+        for (int i = 0; i < 2; ++i) {
+            EnginePair pair(client, server, "localhost", "localhost:443", *m_cache);
+            QVERIFY2(pair.handshake(), state(pair).c_str());
+            QCOMPARE(pair.client->handshakeInfo().resumed, tickets > 0 && i > 0);
+            pair.client->write("data", 4); // the tickets come with the server's first flight
+            pair.run();
+            QVERIFY2(pair.closeBoth(), state(pair).c_str());
+        }
+    }
 }
 
 void TestSessions::ticketKeysRotate()

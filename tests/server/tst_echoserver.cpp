@@ -113,6 +113,8 @@ private slots:
     void twoWayRefusesClient_data();
     void twoWayRefusesClient();
     void configFileWithTwoListeners();
+    void sessionTickets_data();
+    void sessionTickets();
     void startupFailure_data();
     void startupFailure();
     void stopSignalSendsCloseNotify_data();
@@ -498,6 +500,49 @@ void TestEchoServer::configFileWithTwoListeners()
     QVERIFY2(server.waitForLog("client certificate missing"), server.log().constData());
 }
 
+void TestEchoServer::sessionTickets_data()
+{
+    QTest::addColumn<QStringList>("arguments");
+    QTest::addColumn<int>("tickets");
+    QTest::addColumn<QString>("port"); // the listener's name
+    const QString ini = m_dir.filePath(QStringLiteral("tickets.ini"));
+    QFile file(ini);
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    file.write(QStringLiteral("[Common]\nsessionTickets = 0\n\n[Listener.A]\naddress = "
+                              "127.0.0.1\nport = 0\ncertificate = %1\nprivateKey = %2\n")
+                   .arg(m_pki.serverCert, m_pki.serverKey)
+                   .toUtf8());
+    QTest::newRow("default") << oneWay() << 1 << QStringLiteral("default");
+    QTest::newRow("--session-tickets 2")
+        << oneWay() + QStringList{"--session-tickets", "2"} << 2 << QStringLiteral("default");
+    QTest::newRow("--session-tickets 0")
+        << oneWay() + QStringList{"--session-tickets", "0"} << 0 << QStringLiteral("default");
+    QTest::newRow("INI sessionTickets = 0")
+        << QStringList{"--config", ini} << 0 << QStringLiteral("A");
+}
+
+void TestEchoServer::sessionTickets()
+{
+    QFETCH(QStringList, arguments);
+    QFETCH(int, tickets);
+    QFETCH(QString, port);
+    EchoServer &server = startEchoServer(arguments);
+    QVERIFY2(server.isUp(), qPrintable(server.process().describe()));
+    // With -sess_out (and not -quiet) s_client prints each ticket that arrives, before the
+    // echo (the server sends its tickets first); it exits at the end of its input.
+    PeerProcess client;
+    QVERIFY2(client.start(QStringLiteral("openssl"),
+                          {"s_client", "-connect", "127.0.0.1:" + server.portText(port), "-CAfile",
+                           m_pki.ca, "-verify_return_error", "-tls1_3", "-sess_out",
+                           m_dir.filePath(QStringLiteral("tickets.session"))}),
+             qPrintable(client.describe()));
+    client.write("hello\n");
+    QVERIFY2(client.waitForOutput("\nhello\n", 10000), qPrintable(client.describe()));
+    client.closeWriteChannel();
+    QVERIFY2(client.waitForExit(10000), qPrintable(client.describe()));
+    QCOMPARE(client.standardOutput().count("New Session Ticket arrived"), tickets);
+}
+
 void TestEchoServer::startupFailure_data()
 {
     QTest::addColumn<QStringList>("arguments");
@@ -696,9 +741,9 @@ void TestEchoServer::helpListsEveryOption()
     QVERIFY2(help.waitForExit(10000), qPrintable(help.describe()));
     QCOMPARE(help.exitCode(), 0);
     const QByteArray text = help.standardOutput();
-    for (const char *option :
-         {"--address", "--port", "--cert", "--key", "--key-passphrase-file", "--client-ca",
-          "--require-client-cert", "--threads", "--config", "--verbose", "--help"}) {
+    for (const char *option : {"--address", "--port", "--cert", "--key", "--key-passphrase-file",
+                               "--client-ca", "--require-client-cert", "--threads", "--config",
+                               "--session-tickets", "--verbose", "--help"}) {
         QVERIFY2(text.contains(QByteArray(option) + ' ') ||
                      text.contains(QByteArray(option) + " <"),
                  option);

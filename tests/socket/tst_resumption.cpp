@@ -144,10 +144,60 @@ private slots:
             return client.standardOutput();
         };
         const QByteArray first = run(QStringLiteral("-sess_out"));
+        QCOMPARE(first.count("New Session Ticket arrived"), 1); // the default count
         QVERIFY2(first.contains("New, TLSv1.3"), first.constData());
         const QByteArray second = run(QStringLiteral("-sess_in"));
         QVERIFY2(second.contains("Reused, TLSv1.3"), second.constData());
         QVERIFY2(second.contains("hello"), second.constData());
+    }
+
+    // SecureConfiguration::setSessionTicketCount(): as many TLS 1.3 tickets as asked for, as
+    // openssl s_client counts them; with none, a TLS 1.2 client gets no ticket and no
+    // session ID to resume either.
+    void serverSendsTheTicketCount_data()
+    {
+        QTest::addColumn<int>("count");
+        QTest::addColumn<QString>("protocol");
+        QTest::newRow("1, TLS 1.3") << 1 << QStringLiteral("-tls1_3");
+        QTest::newRow("0, TLS 1.3") << 0 << QStringLiteral("-tls1_3");
+        QTest::newRow("0, TLS 1.2") << 0 << QStringLiteral("-tls1_2");
+        QTest::newRow("2, TLS 1.3") << 2 << QStringLiteral("-tls1_3");
+    }
+    void serverSendsTheTicketCount()
+    {
+        QFETCH(int, count);
+        QFETCH(QString, protocol);
+        SecureConfiguration config = serverConfiguration(m_pki.serverCert);
+        config.setSessionTicketCount(count);
+        TestServer server(TestServer::Tls, config);
+        QVERIFY(server.start());
+        const QString sessionFile = m_pki.write(QStringLiteral("count.session"), "");
+        auto run = [&](const QString &sessionOption) {
+            PeerProcess client;
+            client.setMergedChannels(true);
+            if (!client.start(QStringLiteral("openssl"),
+                              {QStringLiteral("s_client"), QStringLiteral("-connect"),
+                               QStringLiteral("127.0.0.1:%1").arg(server.port()),
+                               QStringLiteral("-CAfile"), m_pki.caFile, protocol,
+                               QStringLiteral("-verify_return_error"), sessionOption, sessionFile}))
+                return client.describe().toLocal8Bit();
+            client.write("hello\n");
+            client.waitForOutput("\nhello", 10000);
+            client.closeWriteChannel();
+            client.waitForExit(10000);
+            return client.standardOutput();
+        };
+        const QByteArray first = run(QStringLiteral("-sess_out"));
+        QVERIFY2(first.contains("\nhello"), first.right(600).constData());
+        if (protocol == QLatin1String("-tls1_3"))
+            QCOMPARE(first.count("New Session Ticket arrived"), count);
+        if (QFileInfo(sessionFile).size() == 0) { // TLS 1.3 without a ticket: nothing to save
+            QCOMPARE(count, 0);
+            return;
+        }
+        const QByteArray second = run(QStringLiteral("-sess_in"));
+        QVERIFY2(second.contains("\nhello"), second.constData());
+        QVERIFY2(second.contains(count > 0 ? "Reused," : "New,"), second.constData());
     }
 
 private:
