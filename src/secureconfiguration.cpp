@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <list>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -105,6 +106,14 @@ public:
         return {entry.context, true, true, entry.failure};
     }
 
+    // The next find() looks at the files again, however recently they were looked at.
+    void recheckNextTime()
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        for (Entry &entry : m_entries)
+            entry.checked = {};
+    }
+
     void store(Role role, std::shared_ptr<const Context> context, FileStamps files,
                Clock::time_point checked)
     {
@@ -171,6 +180,11 @@ public:
 
     static std::shared_ptr<const Context> engineContext(const SecureConfiguration &configuration,
                                                         Role role, std::string *error);
+    static void shareWithEqual(SecureConfiguration &configuration);
+    static bool sharesData(const SecureConfiguration &a, const SecureConfiguration &b)
+    {
+        return a.d == b.d;
+    }
 
     static void wipe(QByteArray &secret)
     {
@@ -260,6 +274,34 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
                    "files are fixed",
                    failure.c_str());
     return found.context;
+}
+
+void SecureConfigurationPrivate::shareWithEqual(SecureConfiguration &configuration)
+{
+    const SecureConfigurationPrivate &d = *configuration.d.constData(); // never detaches
+    if (!d.keyPem.isEmpty() || !d.passphrase.isEmpty())
+        return;
+    // The settings of the last few kinds of sockets, most recent first. Never destroyed: the
+    // contexts they hold must not be freed after OpenSSL's own clean-up at exit.
+    constexpr std::size_t kRemembered = 16;
+    static auto *mutex = new std::mutex;
+    static auto *recent = new std::list<SecureConfiguration>;
+    std::lock_guard<std::mutex> lock(*mutex);
+    for (auto it = recent->begin(); it != recent->end(); ++it) {
+        if (it->d != configuration.d) {
+            if (!(*it->d.constData() == d))
+                continue;
+            // A configuration object of its own sees files as they are now, as it did
+            // before it shared anything: they may have been replaced a moment ago.
+            it->d.constData()->contexts.recheckNextTime();
+            configuration.d = it->d;
+        }
+        recent->splice(recent->begin(), *recent, it);
+        return;
+    }
+    recent->push_front(configuration);
+    if (recent->size() > kRemembered)
+        recent->pop_back();
 }
 
 SecureConfiguration::SecureConfiguration() : d(new SecureConfigurationPrivate) {}
@@ -435,6 +477,11 @@ std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &
     return SecureConfigurationPrivate::engineContext(configuration, role, error);
 }
 
+void shareWithEqualConfiguration(SecureConfiguration &configuration)
+{
+    SecureConfigurationPrivate::shareWithEqual(configuration);
+}
+
 engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::Role role)
 {
     engine::Config config;
@@ -483,4 +530,9 @@ void securesocket::testing::setFileRecheckClock(SteadyClock clock)
     std::lock_guard<std::mutex> lock(g_clockMutex);
     g_clock = std::move(clock);
     g_clockSet.store(static_cast<bool>(g_clock), std::memory_order_release);
+}
+
+bool securesocket::testing::sharesData(const SecureConfiguration &a, const SecureConfiguration &b)
+{
+    return SecureConfigurationPrivate::sharesData(a, b);
 }

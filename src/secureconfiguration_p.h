@@ -26,6 +26,13 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
 std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &configuration,
                                                      engine::Role role, std::string *error);
 
+// Sockets configured one by one (SecureSocket's setters) each hold settings of their own.
+// Given such a configuration, makes it share the data, and with it the contexts, of an equal
+// one used recently by another socket, so that a thousand sockets with equal settings cost
+// what one shared configuration costs. Configurations that hold a key or passphrase in memory
+// are left alone: a secret is never kept for longer than its owner keeps it.
+void shareWithEqualConfiguration(SecureConfiguration &configuration);
+
 } // namespace securesocket
 
 #endif

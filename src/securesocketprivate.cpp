@@ -261,6 +261,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
     const QByteArray early = takeEarlyBytes(role);
 
     std::string error;
+    securesocket::shareWithEqualConfiguration(m_config);
     auto context = securesocket::engineContext(m_config, role, &error);
     if (!context) {
         m_encryptOnConnect = false;

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <functional>
 
+class SecureConfiguration;
+
 namespace securesocket::testing {
 
 using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
@@ -15,6 +17,10 @@ using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
 // that a test makes that second pass without sleeping; an empty function restores the steady
 // clock. Set it while no connection is being made.
 SECURESOCKET_EXPORT void setFileRecheckClock(SteadyClock clock);
+
+// Whether two configurations share their data (and so their contexts), not only equal
+// settings: what sockets configured one by one get once they connect.
+SECURESOCKET_EXPORT bool sharesData(const SecureConfiguration &a, const SecureConfiguration &b);
 
 } // namespace securesocket::testing
 

@@ -2,9 +2,12 @@
 // forgiven, mutual TLS, session details and TLS signals, clean close and truncation,
 // configuration errors, the blocking API in worker threads, and a long reconnect loop that
 // must leak neither file descriptors nor objects. Every server listens on 127.0.0.1, port 0.
+#include "handshake.h"
 #include "socketfixture.h"
+#include "testhooks_p.h"
 
 #include <QElapsedTimer>
+#include <QFile>
 #include <QFileInfo>
 #include <QHostAddress>
 #include <QProcess>
@@ -270,6 +273,7 @@ private slots:
 
     void missingCaFile();
     void wrongServerKeyPassphrase();
+    void settersShareOneConfiguration();
 
     void blockingRejectionSendsAlert();
     void blockingInWorkerThread_data();
@@ -1365,4 +1369,45 @@ void tst_Socket::reconnectLoop()
 }
 
 QTEST_MAIN(tst_Socket)
+// Sockets configured one by one with equal settings end up with one configuration's data, and
+// so one set of contexts, once they connect; other settings, or a key held in memory (never
+// kept beyond its owner), stay apart.
+void tst_Socket::settersShareOneConfiguration()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    QVERIFY(server.start());
+    const auto configured = [&](SecureConfiguration::PeerVerifyMode mode) {
+        auto socket = std::make_unique<SecureSocket>();
+        socket->setCaCertificatesFile(m_pki.caFile);
+        socket->setPeerVerifyName(QStringLiteral("localhost"));
+        socket->setPeerVerifyMode(mode);
+        return socket;
+    };
+    const auto a = configured(SecureConfiguration::VerifyPeer);
+    const auto b = configured(SecureConfiguration::VerifyPeer);
+    const auto other = configured(SecureConfiguration::QueryPeer);
+    const auto withKey = configured(SecureConfiguration::VerifyPeer);
+    SecureConfiguration keyed = withKey->configuration();
+    QFile key(m_pki.clientKey);
+    QVERIFY(key.open(QIODevice::ReadOnly));
+    keyed.setPrivateKeyPem(key.readAll());
+    keyed.setLocalCertificateChainFile(m_pki.clientCert);
+    withKey->setConfiguration(keyed);
+    const auto keyedTwin = std::make_unique<SecureSocket>();
+    keyedTwin->setConfiguration(keyed);
+    QVERIFY(!securesocket::testing::sharesData(a->configuration(), b->configuration()));
+
+    for (SecureSocket *socket : {a.get(), b.get(), other.get(), withKey.get()}) {
+        const QString failure =
+            testsupport::connectEncrypted(*socket, QStringLiteral("127.0.0.1"), server.port());
+        QVERIFY2(failure.isEmpty(), qPrintable(failure));
+    }
+    QVERIFY(securesocket::testing::sharesData(a->configuration(), b->configuration()));
+    QVERIFY(!securesocket::testing::sharesData(a->configuration(), other->configuration()));
+    QVERIFY(!securesocket::testing::sharesData(a->configuration(), withKey->configuration()));
+    // A socket given the same object keeps sharing it, key or not.
+    QVERIFY(
+        securesocket::testing::sharesData(withKey->configuration(), keyedTwin->configuration()));
+}
+
 #include "tst_socket.moc"
