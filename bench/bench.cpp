@@ -185,8 +185,10 @@ ClientMaker::ClientMaker(const Pki &pki, const ClientSpec &spec) : m_pki(pki), m
         const QList<QSslCertificate> ca = QSslCertificate::fromPath(pki.caFile);
         if (spec.systemCas)
             m_qt.addCaCertificates(ca); // keeps the system store (loaded on demand)
-        else
+        else if (spec.style == Style::Shared)
             m_qt.setCaCertificates(ca); // only this CA
+        else
+            m_qt.setCaCertificates({}); // each socket reads the CA file (create())
         restrictProtocol(m_qt);
         m_qt.setPeerVerifyMode(QSslSocket::VerifyPeer);
         m_qt.setSslOption(QSsl::SslOptionDisableSessionPersistence, !spec.resumption);
@@ -199,26 +201,43 @@ ClientMaker::ClientMaker(const Pki &pki, const ClientSpec &spec) : m_pki(pki), m
 
 QTcpSocket *ClientMaker::create(QObject *parent) const
 {
+    QTcpSocket *socket = nullptr;
     switch (m_spec.lib) {
     case Lib::Ours: {
-        auto *socket = new SecureSocket(parent);
-        socket->setConfiguration(m_ours);
+        auto *ours = new SecureSocket(parent);
+        ours->setConfiguration(m_ours);
         if (m_spec.style == Style::Setters) {
             // Per socket, as an application that never builds a configuration object would.
-            socket->setCaCertificatesFile(m_pki.caFile);
-            socket->setPeerVerifyName(QString::fromLatin1(kPeerName));
+            ours->setCaCertificatesFile(m_pki.caFile);
+            ours->setPeerVerifyName(QString::fromLatin1(kPeerName));
         }
-        return socket;
+        socket = ours;
+        break;
     }
     case Lib::Qt: {
-        auto *socket = new QSslSocket(parent);
-        socket->setSslConfiguration(m_qt);
-        return socket;
+        auto *qt = new QSslSocket(parent);
+        if (m_spec.style == Style::Setters) {
+            // Per socket, as code written for QSslSocket without a shared configuration: Qt 6
+            // has no per-socket CA setter, so the socket's configuration gets the CA file.
+            QSslConfiguration config = m_qt;
+            config.setCaCertificates(QSslCertificate::fromPath(m_pki.caFile));
+            qt->setSslConfiguration(config);
+            qt->setPeerVerifyName(QString::fromLatin1(kPeerName));
+        } else {
+            qt->setSslConfiguration(m_qt);
+        }
+        socket = qt;
+        break;
     }
     case Lib::Plain:
-        return new QTcpSocket(parent);
+        socket = new QTcpSocket(parent);
+        break;
     }
-    return nullptr;
+    if (m_spec.noDelay) {
+        QObject::connect(socket, &QAbstractSocket::connected, socket,
+                         [socket] { socket->setSocketOption(QAbstractSocket::LowDelayOption, 1); });
+    }
+    return socket;
 }
 
 void ClientMaker::connectTo(QTcpSocket *socket, quint16 port) const
@@ -226,7 +245,9 @@ void ClientMaker::connectTo(QTcpSocket *socket, quint16 port) const
     const QString address = QStringLiteral("127.0.0.1");
     if (auto *ours = qobject_cast<SecureSocket *>(socket))
         ours->connectToHostEncrypted(address, port);
-    else if (auto *qt = qobject_cast<QSslSocket *>(socket))
+    else if (auto *qt = qobject_cast<QSslSocket *>(socket); qt && m_spec.style == Style::Setters)
+        qt->connectToHostEncrypted(address, port); // the name came from setPeerVerifyName()
+    else if (qt)
         qt->connectToHostEncrypted(address, port, QString::fromLatin1(kPeerName));
     else
         socket->connectToHost(QHostAddress(QHostAddress::LocalHost), port);
@@ -256,15 +277,28 @@ SecureConfiguration oursServerConfig(const Pki &pki, KeyType key, bool withFiles
     return config;
 }
 
-QSslConfiguration qtServerConfig(const Pki &pki, KeyType key)
+QSslConfiguration qtServerConfig(const Pki &pki, KeyType key, bool withFiles)
 {
     QSslConfiguration config = QSslConfiguration::defaultConfiguration();
     restrictProtocol(config);
     config.setPeerVerifyMode(QSslSocket::VerifyNone);
-    config.setLocalCertificateChain(QSslCertificate::fromPath(pki.certFile(key)));
-    config.setPrivateKey(
-        QSslKey(readAll(pki.keyFile(key)), key == KeyType::Ecdsa ? QSsl::Ec : QSsl::Rsa));
+    if (withFiles) {
+        config.setLocalCertificateChain(QSslCertificate::fromPath(pki.certFile(key)));
+        config.setPrivateKey(
+            QSslKey(readAll(pki.keyFile(key)), key == KeyType::Ecdsa ? QSsl::Ec : QSsl::Rsa));
+    }
     return config;
+}
+
+void setServerFiles(QTcpSocket *socket, const Pki &pki, KeyType key)
+{
+    if (auto *ours = qobject_cast<SecureSocket *>(socket)) {
+        ours->setLocalCertificate(pki.certFile(key));
+        ours->setPrivateKey(pki.keyFile(key));
+    } else if (auto *qt = qobject_cast<QSslSocket *>(socket)) {
+        qt->setLocalCertificate(pki.certFile(key));
+        qt->setPrivateKey(pki.keyFile(key), key == KeyType::Ecdsa ? QSsl::Ec : QSsl::Rsa);
+    }
 }
 
 // --- socket helpers --------------------------------------------------------------------------

@@ -34,8 +34,11 @@ std::optional<Lib> libFromName(const QString &name);
 enum class KeyType { Ecdsa, Rsa };
 const char *keyName(KeyType key); // "ecdsa", "rsa"
 
-// How our sockets get their settings: one shared SecureConfiguration, or each socket's own
-// convenience setters with the same file paths (which must share one context as well).
+// How sockets get their settings: one shared configuration object, or each socket's own
+// setters with the same file paths. Ours: SecureSocket's convenience setters (which must share
+// one context as well); QSslSocket: its per-socket setters (setLocalCertificate(path),
+// setPrivateKey(path), setPeerVerifyName) and, for the CA, which QSslSocket has no setter of
+// in Qt 6, the socket's own configuration with the CA file read for that socket.
 enum class Style { Shared, Setters };
 
 // Certificates made at start: one ECDSA P-256 CA, an ECDSA P-256 and an RSA-2048 leaf for
@@ -62,6 +65,8 @@ struct ClientSpec
     // Work around a context cache that ignores the resumption setting: give the configuration
     // its CA as PEM text instead of a file so that it gets a context of its own.
     bool caAsPem = false;
+    // TCP_NODELAY (LowDelayOption) once connected; off: the default socket options.
+    bool noDelay = false;
 };
 
 // Makes, configures and connects client sockets of one library.
@@ -86,9 +91,12 @@ private:
     QString m_resumptionNote;
 };
 
-// Server settings: the leaf of the given key type, no client certificate.
+// Server settings: the leaf of the given key type (unless !withFiles: the socket's setters
+// give it), no client certificate.
 SecureConfiguration oursServerConfig(const Pki &pki, KeyType key, bool withFiles = true);
-QSslConfiguration qtServerConfig(const Pki &pki, KeyType key);
+QSslConfiguration qtServerConfig(const Pki &pki, KeyType key, bool withFiles = true);
+// The server socket's own setters with the leaf's files (Style::Setters).
+void setServerFiles(QTcpSocket *socket, const Pki &pki, KeyType key);
 
 // Sets SecureConfiguration::setSessionResumption() when the library has it; false otherwise.
 bool setSessionResumption(SecureConfiguration &config, bool enabled);

@@ -13,7 +13,10 @@ set(expected
     bulk_2proc bulk_1proc
     handshakes_ecdsa handshakes_ecdsa_setters handshakes_ecdsa_systemca handshakes_resumed
     handshakes_rsa handshakes_rsa_setters
-    concurrent_500 idle_memory_client idle_memory_server echo_rtt_median echo_rtt_p99
+    concurrent_500 idle_memory_client idle_memory_server
+    idle_memory_client_setters idle_memory_server_setters echo_rtt_median echo_rtt_p99
+    latency_server_greets_median latency_server_greets_p99
+    latency_client_first_median latency_client_first_p99
     engine_only system_ca_first system_ca_second)
 set(problems "")
 foreach(figure IN LISTS expected)

@@ -23,8 +23,10 @@ bool Child::start(const QStringList &arguments, QString *error)
 {
     // Profiling: SECURESOCKET_BENCH_CHILD_WRAPPER="valgrind --tool=callgrind" runs every child
     // under that command.
-    QStringList command = QString::fromLocal8Bit(qgetenv("SECURESOCKET_BENCH_CHILD_WRAPPER"))
-                              .split(QLatin1Char(' '), Qt::SkipEmptyParts);
+    QStringList command = m_wrapper.isEmpty()
+                              ? QString::fromLocal8Bit(qgetenv("SECURESOCKET_BENCH_CHILD_WRAPPER"))
+                                    .split(QLatin1Char(' '), Qt::SkipEmptyParts)
+                              : m_wrapper;
     command << QCoreApplication::applicationFilePath() << arguments;
     m_process.setProgram(command.takeFirst());
     m_process.setArguments(command);
@@ -99,6 +101,11 @@ std::optional<QJsonObject> Child::readJson(int timeoutMs, QString *error)
         return std::nullopt;
     }
     return object;
+}
+
+bool Child::waitForExit(int timeoutMs)
+{
+    return m_process.state() == QProcess::NotRunning || m_process.waitForFinished(timeoutMs);
 }
 
 void Child::stop()

@@ -20,6 +20,9 @@ public:
     Child(const Child &) = delete;
     Child &operator=(const Child &) = delete;
 
+    // Runs the child under this command (e.g. valgrind and its options) instead of the one
+    // in SECURESOCKET_BENCH_CHILD_WRAPPER. Set before starting it.
+    void setWrapper(const QStringList &command) { m_wrapper = command; }
     // Starts a --serve role and waits until it listens (its port file appears).
     bool startServer(const QStringList &arguments, QString *error);
     // Starts a --client role.
@@ -27,12 +30,15 @@ public:
     quint16 port() const { return m_port; }
     // The next line the child prints, as a JSON object (an "error" member is reported).
     std::optional<QJsonObject> readJson(int timeoutMs, QString *error);
+    // Waits until the child exits on its own; false if it is still running after timeoutMs.
+    bool waitForExit(int timeoutMs);
     void stop();
 
 private:
     bool start(const QStringList &arguments, QString *error);
 
     QString m_scratchDir;
+    QStringList m_wrapper;
     QProcess m_process;
     quint16 m_port = 0;
 };

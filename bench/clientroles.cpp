@@ -3,6 +3,7 @@
 #include "clientroles.h"
 
 #include "bench.h"
+#include "measure.h"
 
 #include <QCoreApplication>
 #include <QJsonDocument>
@@ -152,11 +153,21 @@ int clientMain(const QStringList &arguments)
 
     ClientSpec spec;
     spec.lib = *lib;
+    if (argValue(arguments, QStringLiteral("--style")) == QLatin1String("setters"))
+        spec.style = Style::Setters;
+    const int count = argValue(arguments, QStringLiteral("--count"), QStringLiteral("1")).toInt();
+    if (kind == QLatin1String("handshakes")) {
+        // Sequential full handshakes and the server's greeting, for instruction counts.
+        ClientMaker maker(pkiIn(dir), spec);
+        const Sample sample = measureLatency(maker, port, count, false);
+        printJsonLine(sample.error.isEmpty()
+                          ? QJsonObject{{"count", count}, {"median_ms", sample.value}}
+                          : QJsonObject{{"error", sample.error}});
+        return sample.error.isEmpty() ? 0 : 1;
+    }
     if (kind == QLatin1String("idle")) {
         const ClientMaker maker(pkiIn(dir), spec);
-        return idleClient(
-            maker, port,
-            argValue(arguments, QStringLiteral("--count"), QStringLiteral("1")).toInt());
+        return idleClient(maker, port, count);
     }
     if (kind == QLatin1String("systemca")) {
         spec.systemCas = true;

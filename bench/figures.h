@@ -12,6 +12,7 @@ namespace bench {
 
 class Child;
 struct ServerSpec;
+enum class ServeKind;
 
 // How big and how often; --quick makes every figure small.
 struct Scale
@@ -26,6 +27,13 @@ struct Scale
     int idleCount = 5000;
     int idleWarmupCount = 500;
     int echoCount = 20000;
+    int latencyCount = 300; // sequential connections per repetition of each latency variant
+    // Handshakes of the two runs whose difference gives instructions per handshake.
+    int instructionsFewer = 10;
+    int instructionsMore = 40;
+    // The same for openssl s_time: CPU seconds of its two runs (it counts its connections).
+    int opensslFewerSeconds = 2;
+    int opensslMoreSeconds = 6;
     qint64 engineBytes = qint64(1) << 30;
     double engineHandshakeSeconds = 1;
 
@@ -34,8 +42,11 @@ struct Scale
     QJsonObject toJson() const;
 };
 
-// The figure groups, in the order they run; --only takes a comma-separated subset.
+// The figure groups a full run measures, in the order they run; --only takes a comma-separated
+// subset of them or of the opt-in groups.
 QStringList figureGroups();
+// Groups measured only when --only names them: "instructions" (callgrind, minutes).
+QStringList optInGroups();
 // The JSON names of the figures a complete run produces.
 QStringList expectedFigures();
 
@@ -64,7 +75,13 @@ private:
     // Each variant once as an unreported warm-up, then `reps` rounds, the order rotated each
     // round so that no variant always runs first.
     QMap<QString, QList<Sample>> alternate(const QString &group, const QList<Variant> &variants,
-                                           int reps);
+                                           int reps, bool warmup = true);
+    // The variants ours, qt, plain, ours_nodelay and qt_nodelay of a two-process figure, each
+    // against a server child of its own (*_nodelay: TCP_NODELAY set on both sides).
+    QMap<QString, QList<Sample>>
+    alternateWithNoDelay(const QString &group, ServeKind kind,
+                         const std::function<Sample(ClientMaker &, quint16)> &measure,
+                         QString *error);
     std::unique_ptr<Child> startServer(const ServerSpec &spec, QString *error);
 
     QList<Figure> bulk();
@@ -72,10 +89,14 @@ private:
     QList<Figure> concurrent();
     QList<Figure> idleMemory();
     QList<Figure> echo();
+    QList<Figure> latency(bool clientFirst);
+    QList<Figure> instructions();
     QList<Figure> engineOnly();
     QList<Figure> systemCa();
 
-    Sample measureIdle(Lib lib, int count);
+    Sample measureIdle(Lib lib, Style style, int count);
+    Sample countInstructions(Lib lib);
+    Sample countOpensslInstructions();
     Sample measureSystemCa(Lib lib, quint16 port);
     Sample runEngine(const QStringList &arguments);
     Sample runOpensslSpeed();

@@ -4,6 +4,7 @@
 #include <QtEndian>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -15,12 +16,6 @@ constexpr qint64 kChunk = 64 * 1024;
 // Write-side bound: plaintext accepted but not yet in the kernel (for QSslSocket, encrypted
 // bytes pending as well).
 constexpr qint64 kWindow = 1024 * 1024;
-
-void lowDelayOnConnect(QTcpSocket *socket, QObject *context)
-{
-    QObject::connect(socket, &QAbstractSocket::connected, context,
-                     [socket] { socket->setSocketOption(QAbstractSocket::LowDelayOption, 1); });
-}
 
 // Disconnects our handlers first: a closing socket may still signal. The socket may be
 // deleted meanwhile (by a deleteLater() of its own).
@@ -74,7 +69,6 @@ Sample measureBulk(const ClientMaker &maker, quint16 port, qint64 bytes)
         }
         pumping = false;
     };
-    lowDelayOnConnect(socket, &handlers);
     onReady(socket, &handlers, [&] {
         const SessionInfo info = sessionInfo(socket);
         sample.info.insert(QStringLiteral("protocol"), info.protocol);
@@ -118,29 +112,28 @@ Sample measureBulk(const ClientMaker &maker, quint16 port, qint64 bytes)
     return sample;
 }
 
-Sample measureHandshakes(ClientMaker &maker, quint16 port, double ms)
+namespace {
+
+// Sequential connections from the client: each is closed from the client as soon as
+// `answered` says so, and the next starts at once, as long as `more` holds.
+struct Sequence
 {
-    Sample sample;
+    std::function<bool()> more;                           // start another connection?
+    std::function<void(QTcpSocket *, QObject *)> prepare; // its handlers, before connectTo
+    std::function<bool(QTcpSocket *)> answered;           // on readyRead: done with it?
+};
+
+// Returns the error that stopped the sequence, if any. Connections still closing (the next one
+// starts as soon as close is called, so that a library that waits for the peer's close_notify
+// is not charged that round trip) are finished before it returns.
+QString runSequence(ClientMaker &maker, quint16 port, const Sequence &sequence, int timeoutMs)
+{
     QObject handlers;
-    // Connections still closing: the next one starts as soon as close is called, so that a
-    // library that waits for the peer's close_notify is not charged that round trip here.
     QList<QPointer<QTcpSocket>> closing;
-    int count = 0;
-    int serverResumed = 0;
-    int serverUnknown = 0;
-    int clientResumed = 0;
-    int clientKnown = 0;
     bool finished = false;
     QString error;
-    double firstServerCpu = kNaN; // the server's CPU time as told by its greetings
-    double lastServerCpu = kNaN;
-    const double start = nowMs();
-    const double cpuStart = threadCpuMs();
-    double end = start;
-
     std::function<void()> next = [&] {
-        if (nowMs() - start >= ms) {
-            end = nowMs();
+        if (!sequence.more()) {
             finished = true;
             wake();
             return;
@@ -149,21 +142,8 @@ Sample measureHandshakes(ClientMaker &maker, quint16 port, double ms)
         closing.removeIf([](const QPointer<QTcpSocket> &s) { return s.isNull(); });
         closing.append(socket);
         QObject::connect(socket, &QIODevice::readyRead, &handlers, [&, socket] {
-            if (!socket->canReadLine())
+            if (!sequence.answered(socket))
                 return;
-            const QByteArray line = socket->readLine();
-            const char verdict = line.isEmpty() ? 0 : line[0];
-            const double serverCpu = line.mid(1).trimmed().toDouble();
-            if (std::isnan(firstServerCpu))
-                firstServerCpu = serverCpu;
-            lastServerCpu = serverCpu;
-            ++count;
-            serverResumed += verdict == 'R' ? 1 : 0;
-            serverUnknown += verdict == '?' ? 1 : 0;
-            if (const std::optional<bool> resumed = clientSaysResumed(socket)) {
-                ++clientKnown;
-                clientResumed += *resumed ? 1 : 0;
-            }
             maker.learnSession(socket);
             QObject::disconnect(socket, nullptr, &handlers, nullptr);
             QObject::connect(socket, &QAbstractSocket::disconnected, socket, &QObject::deleteLater);
@@ -173,22 +153,65 @@ Sample measureHandshakes(ClientMaker &maker, quint16 port, double ms)
         });
         onFailure(socket, &handlers, [&](const QString &message) {
             error = message;
-            end = nowMs();
             finished = true;
             wake();
         });
+        if (sequence.prepare)
+            sequence.prepare(socket, &handlers);
         maker.connectTo(socket, port);
     };
     next();
-    spin([&] { return finished; }, int(ms) + 60000);
-    const double cpu = threadCpuMs() - cpuStart;
+    const bool done = spin([&] { return finished; }, timeoutMs);
     for (const QPointer<QTcpSocket> &socket : closing) {
         if (socket)
             finish(socket, &handlers);
     }
     for (const QPointer<QTcpSocket> &socket : closing)
         delete socket.data();
-    if (!finished || !error.isEmpty() || count == 0) {
+    return !error.isEmpty() ? error : done ? QString() : QStringLiteral("timed out");
+}
+
+} // namespace
+
+Sample measureHandshakes(ClientMaker &maker, quint16 port, double ms)
+{
+    Sample sample;
+    int count = 0;
+    int serverResumed = 0;
+    int serverUnknown = 0;
+    int clientResumed = 0;
+    int clientKnown = 0;
+    double firstServerCpu = kNaN; // the server's CPU time as told by its greetings
+    double lastServerCpu = kNaN;
+    const double start = nowMs();
+    const double cpuStart = threadCpuMs();
+    double end = start;
+    Sequence sequence;
+    sequence.more = [&] {
+        end = nowMs();
+        return end - start < ms;
+    };
+    sequence.answered = [&](QTcpSocket *socket) {
+        if (!socket->canReadLine())
+            return false;
+        const QByteArray line = socket->readLine();
+        const char verdict = line.isEmpty() ? 0 : line[0];
+        const double serverCpu = line.mid(1).trimmed().toDouble();
+        if (std::isnan(firstServerCpu))
+            firstServerCpu = serverCpu;
+        lastServerCpu = serverCpu;
+        ++count;
+        serverResumed += verdict == 'R' ? 1 : 0;
+        serverUnknown += verdict == '?' ? 1 : 0;
+        if (const std::optional<bool> resumed = clientSaysResumed(socket)) {
+            ++clientKnown;
+            clientResumed += *resumed ? 1 : 0;
+        }
+        return true;
+    };
+    const QString error = runSequence(maker, port, sequence, int(ms) + 60000);
+    const double cpu = threadCpuMs() - cpuStart;
+    if (!error.isEmpty() || count == 0) {
         sample.error = timedOut(error);
         return sample;
     }
@@ -202,6 +225,37 @@ Sample measureHandshakes(ClientMaker &maker, quint16 port, double ms)
                            (lastServerCpu - firstServerCpu) / (count - 1));
     if (clientKnown > 0)
         sample.info.insert(QStringLiteral("resumed_client_view"), clientResumed);
+    return sample;
+}
+
+Sample measureLatency(ClientMaker &maker, quint16 port, int count, bool clientFirst)
+{
+    Sample sample;
+    QList<double> latencies;
+    latencies.reserve(count);
+    double start = 0;
+    Sequence sequence;
+    sequence.more = [&] { return latencies.size() < count; };
+    sequence.prepare = [&](QTcpSocket *socket, QObject *handlers) {
+        if (clientFirst)
+            onReady(socket, handlers, [socket] { socket->write("hello\n"); });
+        start = nowMs(); // the clock starts at connectTo(): connectToHostEncrypted()
+    };
+    sequence.answered = [&](QTcpSocket *socket) {
+        if (socket->bytesAvailable() <= 0)
+            return false;
+        latencies.append(nowMs() - start);
+        socket->readAll();
+        return true;
+    };
+    const QString error = runSequence(maker, port, sequence, 120000 + count * 1000);
+    if (!error.isEmpty()) {
+        sample.error = error;
+        return sample;
+    }
+    sample.value = median(latencies);
+    sample.value2 = percentile(latencies, 0.99);
+    sample.info = {{"count", count}, {"max_ms", percentile(latencies, 1)}};
     return sample;
 }
 
@@ -266,7 +320,6 @@ Sample measureEcho(const ClientMaker &maker, quint16 port, int count)
     bool done = false;
     QString error;
 
-    lowDelayOnConnect(socket, &handlers);
     onReady(socket, &handlers, [&] {
         sentAt = nowMs();
         socket->write(message);

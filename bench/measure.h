@@ -18,6 +18,12 @@ Sample measureBulk(const ClientMaker &maker, quint16 port, qint64 bytes);
 // resumed, client and server CPU per connection.
 Sample measureHandshakes(ClientMaker &maker, quint16 port, double ms);
 
+// `count` sequential connections, each timed from connectTo() (connectToHostEncrypted()) to
+// the first application byte from the server, then closed from the client. The server greets
+// (a handshake server), or with clientFirst the client writes a short request once encrypted
+// and the server answers it (an echo server). value: median, value2: 99th percentile, in ms.
+Sample measureLatency(ClientMaker &maker, quint16 port, int count, bool clientFirst);
+
 // `count` connections started at once. value: milliseconds until all are encrypted.
 Sample measureConcurrent(const ClientMaker &maker, quint16 port, int count);
 

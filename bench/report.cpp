@@ -192,7 +192,7 @@ bool drawChart(const QString &path, const QList<Figure> &figures, QString *error
             "'' using ($0-1.0/6):(0):(sprintf('%.2f',$2)) with labels offset 0,0.7 "
             "font ',8' tc rgb 'white' notitle, "
             "'' using ($0-1.0/6):4 with points pt 9 ps 1.6 lc rgb 'black' "
-            "title 'target for SecureSocket (issue 6)'\n")
+            "title 'target for SecureSocket (issue 14)'\n")
             .arg(path, dataPath,
                  path.endsWith(QLatin1String(".png"))
                      ? QStringLiteral("set terminal pngcairo size 1400,650 font 'sans,10'")

@@ -38,7 +38,7 @@ BenchServer::BenchServer(const Pki &pki, const ServerSpec &spec, QObject *parent
     if (spec.lib == Lib::Ours)
         m_ours = oursServerConfig(pki, spec.key, spec.style == Style::Shared);
     else if (spec.lib == Lib::Qt)
-        m_qt = qtServerConfig(pki, spec.key);
+        m_qt = qtServerConfig(pki, spec.key, spec.style == Style::Shared);
     const QList<QSslCertificate> chain = QSslCertificate::fromPath(pki.certFile(spec.key));
     m_certificateSize = chain.isEmpty() ? 0 : chain.first().toDer().size();
 }
@@ -52,25 +52,21 @@ BenchServer::~BenchServer()
 
 QTcpSocket *BenchServer::makeSocket()
 {
-    switch (m_spec.lib) {
-    case Lib::Ours: {
-        auto *socket = new SecureSocket(this);
-        socket->setConfiguration(m_ours);
-        if (m_spec.style == Style::Setters) {
-            socket->setLocalCertificate(m_pki.certFile(m_spec.key));
-            socket->setPrivateKey(m_pki.keyFile(m_spec.key));
-        }
-        return socket;
-    }
-    case Lib::Qt: {
-        auto *socket = new QSslSocket(this);
-        socket->setSslConfiguration(m_qt);
-        return socket;
-    }
-    case Lib::Plain:
+    QTcpSocket *socket = nullptr;
+    if (m_spec.lib == Lib::Ours) {
+        auto *ours = new SecureSocket(this);
+        ours->setConfiguration(m_ours);
+        socket = ours;
+    } else if (m_spec.lib == Lib::Qt) {
+        auto *qt = new QSslSocket(this);
+        qt->setSslConfiguration(m_qt);
+        socket = qt;
+    } else {
         return new QTcpSocket(this);
     }
-    return nullptr;
+    if (m_spec.style == Style::Setters)
+        setServerFiles(socket, m_pki, m_spec.key); // per socket, from the files
+    return socket;
 }
 
 void BenchServer::incomingConnection(qintptr descriptor)
@@ -80,7 +76,8 @@ void BenchServer::incomingConnection(qintptr descriptor)
         delete socket;
         return;
     }
-    socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    if (m_spec.noDelay)
+        socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
     ++m_live;
     // Every handler of this connection has this context: one disconnect() removes them all,
     // so a closing socket that still signals reaches none of them.
@@ -263,6 +260,7 @@ int serveMain(const QStringList &arguments)
     spec.style = argValue(arguments, QStringLiteral("--style")) == QLatin1String("setters")
                      ? Style::Setters
                      : Style::Shared;
+    spec.noDelay = arguments.contains(QStringLiteral("--nodelay"));
     BenchServer server(pkiIn(dir), spec);
     server.setListenBacklogSize(4096); // 500 clients connect at once
     if (!server.listen(QHostAddress::LocalHost, 0)) {
@@ -274,6 +272,14 @@ int serveMain(const QStringList &arguments)
                     argValue(arguments, QStringLiteral("--count"), QStringLiteral("1")).toInt()};
     if (spec.kind == ServeKind::Idle)
         idle.attach();
+    const int exitAfter = argValue(arguments, QStringLiteral("--exit-after")).toInt();
+    int closed = 0;
+    if (exitAfter > 0) {
+        server.onClosed = [&closed, exitAfter] {
+            if (++closed == exitAfter)
+                QCoreApplication::exit(0);
+        };
+    }
     if (!writePortFile(portFile, server.serverPort())) {
         std::fprintf(stderr, "securesocket-bench --serve: cannot write %s\n", qPrintable(portFile));
         return 1;

@@ -28,6 +28,7 @@ struct ServerSpec
     Lib lib = Lib::Ours;
     KeyType key = KeyType::Ecdsa;
     Style style = Style::Shared;
+    bool noDelay = false; // TCP_NODELAY on every accepted socket; off: default options
 };
 
 class BenchServer : public QTcpServer
@@ -62,9 +63,11 @@ private:
 };
 
 // The hidden child role: --serve KIND --lib LIB --dir PKI --port-file FILE [--key K]
-// [--style S] [--count N] [--cpu C]. Writes the port to FILE once listening. With KIND idle it
-// prints one JSON line when N handshakes (after a first, warm-up connection) are done: its
-// resident memory before and after, per connection.
+// [--style S] [--nodelay] [--count N] [--exit-after N] [--cpu C]. Writes the port to FILE once
+// listening. With KIND idle it prints one JSON line when N handshakes (after a first, warm-up
+// connection) are done: its resident memory before and after, per connection. With
+// --exit-after N it exits once N connections have closed (so that a profiler wrapped around it
+// writes its totals).
 int serveMain(const QStringList &arguments);
 
 } // namespace bench

@@ -5,6 +5,8 @@
 #   bash scripts/bench.sh                     the full run
 #   bash scripts/bench.sh --quick             every figure small; results in build-bench/bench/
 #   bash scripts/bench.sh --only bulk,echo    some figure groups (see --help); build-bench/bench/
+#   bash scripts/bench.sh --only instructions opt-in, never in a full run: instructions per
+#                                             handshake under callgrind (valgrind), about a minute
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh

@@ -8,7 +8,7 @@ packages=(
   qt6-base-dev libssl-dev openssl ca-certificates
   python3 curl gnutls-bin dovecot-imapd gnuplot-nox
   clang libclang-rt-14-dev
-  testssl.sh sslscan
+  testssl.sh sslscan valgrind
 )
 
 missing=()
