@@ -27,7 +27,8 @@ SecureSocket::~SecureSocket()
     // The TCP socket and the timers are children: stop them from signalling into a
     // half-destroyed object.
     d->stopTimers();
-    d->m_tcp->disconnect(this);
+    if (d->m_tcp)
+        d->m_tcp->disconnect(this);
     d->connectionEnded();
 }
 
@@ -174,7 +175,7 @@ bool SecureSocket::bind(const QHostAddress &address, quint16 port, BindMode mode
         return false;
     }
     d->reset();
-    if (!d->m_tcp->bind(address, port, mode)) {
+    if (!d->tcp()->bind(address, port, mode)) {
         d->setError(d->m_tcp->error(), NoTlsError, d->m_tcp->errorString());
         return false;
     }
@@ -231,7 +232,8 @@ void SecureSocket::close()
     d->m_in.clear();
     d->m_inOffset = 0;
     if (!d->usesTls()) {
-        d->m_tcp->close(); // its state changes are ours
+        if (d->m_tcp)
+            d->m_tcp->close(); // its state changes are ours
         return;
     }
     // As QSslSocket: unconnected on return. close_notify and what was written before go out
@@ -256,7 +258,7 @@ void SecureSocket::abort()
 bool SecureSocket::flush()
 {
     if (!d->m_transport)
-        return d->m_tcp->flush();
+        return d->m_tcp && d->m_tcp->flush();
     const bool encrypted = bytesToWrite() > 0;
     d->flushWrites();
     const bool sent = d->m_transport->flush();
@@ -275,7 +277,9 @@ qintptr SecureSocket::socketDescriptor() const
 {
     if (d->m_transport)
         return d->m_transport->descriptor();
-    return d->m_givenFd >= 0 ? d->m_givenFd : d->m_tcp->socketDescriptor();
+    if (d->m_givenFd >= 0)
+        return d->m_givenFd;
+    return d->m_tcp ? d->m_tcp->socketDescriptor() : -1;
 }
 
 void SecureSocket::setSocketOption(SocketOption option, const QVariant &value)
@@ -283,19 +287,20 @@ void SecureSocket::setSocketOption(SocketOption option, const QVariant &value)
     if (d->m_transport)
         d->m_transport->setOption(option, value);
     else
-        d->m_tcp->setSocketOption(option, value);
+        d->tcp()->setSocketOption(option, value);
 }
 
 QVariant SecureSocket::socketOption(SocketOption option)
 {
-    return d->m_transport ? d->m_transport->option(option) : d->m_tcp->socketOption(option);
+    return d->m_transport ? d->m_transport->option(option) : d->tcp()->socketOption(option);
 }
 
 void SecureSocket::setReadBufferSize(qint64 size)
 {
     d->m_readLimit = size;
     QTcpSocket::setReadBufferSize(size);
-    d->m_tcp->setReadBufferSize(size);
+    if (d->m_tcp)
+        d->m_tcp->setReadBufferSize(size);
     d->schedulePump(); // the limit may have grown
 }
 
@@ -304,7 +309,7 @@ qint64 SecureSocket::bytesAvailable() const
     qint64 available = QIODevice::bytesAvailable();
     if (d->usesTls())
         available += d->plaintextBuffered();
-    else if (d->m_tcp->isOpen())
+    else if (d->m_tcp && d->m_tcp->isOpen())
         available += d->m_tcp->bytesAvailable();
     return available;
 }
@@ -313,7 +318,9 @@ qint64 SecureSocket::bytesAvailable() const
 // goes down as bytesWritten() reports it).
 qint64 SecureSocket::bytesToWrite() const
 {
-    return d->usesTls() ? d->m_plainSubmitted - d->m_plainReported : d->m_tcp->bytesToWrite();
+    if (d->usesTls())
+        return d->m_plainSubmitted - d->m_plainReported;
+    return d->m_tcp ? d->m_tcp->bytesToWrite() : 0;
 }
 
 qint64 SecureSocket::encryptedBytesToWrite() const
@@ -327,7 +334,7 @@ bool SecureSocket::canReadLine() const
         return true;
     if (d->usesTls())
         return d->m_in.indexOf('\n', d->m_inOffset) >= 0;
-    return d->m_tcp->isOpen() && d->m_tcp->canReadLine();
+    return d->m_tcp && d->m_tcp->isOpen() && d->m_tcp->canReadLine();
 }
 
 bool SecureSocket::atEnd() const
@@ -339,14 +346,14 @@ bool SecureSocket::waitForConnected(int msecs)
 {
     if (state() == ConnectedState)
         return true;
-    const bool connected = d->m_tcp->waitForConnected(msecs); // TLS starts in connected()
+    const bool connected = d->tcp()->waitForConnected(msecs); // TLS starts in connected()
     return d->usesTls() ? state() == ConnectedState : connected;
 }
 
 bool SecureSocket::waitForReadyRead(int msecs)
 {
     if (!d->usesTls())
-        return d->m_tcp->waitForReadyRead(msecs);
+        return d->tcp()->waitForReadyRead(msecs);
     const qint64 before = d->m_readyReadCount;
     return d->waitFor(msecs, [this, before] { return d->m_readyReadCount != before; });
 }
@@ -356,7 +363,7 @@ bool SecureSocket::waitForReadyRead(int msecs)
 bool SecureSocket::waitForBytesWritten(int msecs)
 {
     if (!d->usesTls())
-        return d->m_tcp->waitForBytesWritten(msecs);
+        return d->tcp()->waitForBytesWritten(msecs);
     if (bytesToWrite() > 0) {
         const qint64 before = d->m_plainReported;
         return d->waitFor(msecs, [this, before] { return d->m_plainReported != before; });
@@ -378,19 +385,20 @@ bool SecureSocket::waitForDisconnected(int msecs)
         return false;
     }
     if (!d->usesTls())
-        return d->m_tcp->waitForDisconnected(msecs);
+        return d->tcp()->waitForDisconnected(msecs);
     return d->waitFor(msecs, [this] { return state() == UnconnectedState; });
 }
 
 void SecureSocket::resume()
 {
-    d->m_tcp->resume();
+    if (d->m_tcp)
+        d->m_tcp->resume();
 }
 
 qint64 SecureSocket::readData(char *data, qint64 maxlen)
 {
     if (!d->usesTls()) {
-        if (!d->m_tcp->isOpen())
+        if (!d->m_tcp || !d->m_tcp->isOpen())
             return state() == ConnectedState ? 0 : -1;
         return d->m_tcp->read(data, maxlen);
     }
@@ -424,7 +432,7 @@ qint64 SecureSocket::writeData(const char *data, qint64 len)
         return -1;
     }
     if (!d->usesTls())
-        return d->m_tcp->write(data, len);
+        return d->tcp()->write(data, len);
     if ((d->m_engine && d->m_engine->isFailed()) || d->m_closing) {
         setErrorString(tr("The TLS connection is closing or has failed"));
         return -1;

@@ -35,6 +35,8 @@ public:
     explicit SecureSocketPrivate(SecureSocket *q);
     ~SecureSocketPrivate();
 
+    QTcpSocket *tcp(); // m_tcp, made if there is none
+    void releaseTcp();
     // The TCP socket's signals (connecting, and the whole connection while unencrypted).
     void onTcpStateChanged(QAbstractSocket::SocketState state);
     void onTcpConnected();
@@ -117,8 +119,10 @@ public:
     SecureSocket *q;
     // The TCP connection as Qt's socket: connecting (host lookup, proxies, bind), then the
     // whole connection while unencrypted; once TLS starts, either its descriptor is adopted
-    // (FdTransport) or it carries the ciphertext (SocketTransport).
-    QTcpSocket *m_tcp;
+    // (FdTransport, and the socket is let go) or it carries the ciphertext (SocketTransport).
+    // Null until needed (see tcp()) and once let go.
+    QTcpSocket *m_tcp = nullptr;
+    int m_inTcpSignal = 0; // its signals being handled: it is not deleted under them
     std::unique_ptr<Transport> m_transport; // from the start of TLS to the next connection
     // The descriptor given to setSocketDescriptor(), owned until TLS adopts it (the plain
     // socket works on a duplicate), or -1.

@@ -35,44 +35,68 @@ void wipe(QByteArray &data)
 }
 } // namespace
 
-SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q) : q(q), m_tcp(new QTcpSocket(q))
-{
-    using S = QTcpSocket;
-    // Direct: the TCP socket is a child, always in our thread; and a socket moved to no
-    // thread (used with waitFor...() only) has no event loop to deliver queued calls.
-    constexpr auto direct = Qt::DirectConnection;
-    QObject::connect(m_tcp, &S::hostFound, q, &SecureSocket::hostFound, direct);
-    QObject::connect(
-        m_tcp, &S::stateChanged, q,
-        [this](QAbstractSocket::SocketState s) { onTcpStateChanged(s); }, direct);
-    QObject::connect(
-        m_tcp, &S::connected, q, [this] { onTcpConnected(); }, direct);
-    QObject::connect(
-        m_tcp, &S::readyRead, q, [this] { onTcpReadyRead(); }, direct);
-    QObject::connect(
-        m_tcp, &S::bytesWritten, q,
-        [this](qint64 n) {
-            if (!usesTls())
-                emit this->q->bytesWritten(n);
-        },
-        direct);
-    QObject::connect(
-        m_tcp, &S::errorOccurred, q, [this](QAbstractSocket::SocketError e) { onTcpError(e); },
-        direct);
-    QObject::connect(
-        m_tcp, &S::readChannelFinished, q,
-        [this] {
-            if (!m_transport)
-                emit this->q->readChannelFinished();
-        },
-        direct);
-    QObject::connect(
-        m_tcp, &S::disconnected, q, [this] { onTcpDisconnected(); }, direct);
-    QObject::connect(m_tcp, &S::proxyAuthenticationRequired, q,
-                     &SecureSocket::proxyAuthenticationRequired, direct);
-}
+SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q) : q(q) {}
 
 SecureSocketPrivate::~SecureSocketPrivate() = default;
+
+// Made when first needed: connecting, a plain connection, a descriptor given to
+// setSocketDescriptor(). A connection that SecureServer hands over encrypted never has one.
+QTcpSocket *SecureSocketPrivate::tcp()
+{
+    if (m_tcp)
+        return m_tcp;
+    m_tcp = new QTcpSocket(q);
+    m_tcp->setReadBufferSize(m_readLimit);
+    using S = QTcpSocket;
+    // Direct: the TCP socket is a child, always in our thread; and a socket moved to no
+    // thread (used with waitFor...() only) has no event loop to deliver queued calls. Each
+    // handler counts itself in m_inTcpSignal (see releaseTcp()).
+    constexpr auto direct = Qt::DirectConnection;
+    const auto handle = [this](auto &&f) {
+        return [this, f](auto... arguments) {
+            ++m_inTcpSignal;
+            f(arguments...);
+            --m_inTcpSignal;
+        };
+    };
+    QObject::connect(m_tcp, &S::hostFound, q, &SecureSocket::hostFound, direct);
+    QObject::connect(m_tcp, &S::stateChanged, q,
+                     handle([this](QAbstractSocket::SocketState s) { onTcpStateChanged(s); }),
+                     direct);
+    QObject::connect(m_tcp, &S::connected, q, handle([this] { onTcpConnected(); }), direct);
+    QObject::connect(m_tcp, &S::readyRead, q, handle([this] { onTcpReadyRead(); }), direct);
+    QObject::connect(m_tcp, &S::bytesWritten, q, handle([this](qint64 n) {
+                         if (!usesTls())
+                             emit this->q->bytesWritten(n);
+                     }),
+                     direct);
+    QObject::connect(m_tcp, &S::errorOccurred, q,
+                     handle([this](QAbstractSocket::SocketError e) { onTcpError(e); }), direct);
+    QObject::connect(m_tcp, &S::readChannelFinished, q, handle([this] {
+                         if (!m_transport)
+                             emit this->q->readChannelFinished();
+                     }),
+                     direct);
+    QObject::connect(m_tcp, &S::disconnected, q, handle([this] { onTcpDisconnected(); }), direct);
+    QObject::connect(m_tcp, &S::proxyAuthenticationRequired, q,
+                     &SecureSocket::proxyAuthenticationRequired, direct);
+    return m_tcp;
+}
+
+// Once TLS reads and writes the descriptor itself, the TCP socket (about 3 KiB with its
+// connections) is let go: an idle encrypted connection keeps none. Deleted at once, or, when
+// this runs inside one of its signals, once that is over.
+void SecureSocketPrivate::releaseTcp()
+{
+    QTcpSocket *tcp = std::exchange(m_tcp, nullptr);
+    if (!tcp)
+        return;
+    QObject::disconnect(tcp, nullptr, q, nullptr);
+    if (m_inTcpSignal > 0)
+        tcp->deleteLater();
+    else
+        delete tcp;
+}
 
 // --- reporting -----------------------------------------------------------------------------
 
@@ -206,11 +230,10 @@ void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODev
         clearAddresses();
     q->setSocketError(QAbstractSocket::UnknownSocketError);
     q->setErrorString(QString());
-    m_tcp->setProxy(q->proxy());
-    m_tcp->setReadBufferSize(m_readLimit);
+    tcp()->setProxy(q->proxy());
     if (m_encryptOnConnect)
         startHandshakeTimer(); // a server that accepts and never answers must not hang us
-    m_tcp->connectToHost(host, port, mode, protocol);
+    tcp()->connectToHost(host, port, mode, protocol);
 }
 
 void SecureSocketPrivate::reset()
@@ -223,7 +246,7 @@ void SecureSocketPrivate::reset()
     wipe(m_in);
     m_inOffset = 0;
     m_newPlaintext = false;
-    if (m_tcp->state() == QAbstractSocket::UnconnectedState && m_tcp->isOpen())
+    if (m_tcp && m_tcp->state() == QAbstractSocket::UnconnectedState && m_tcp->isOpen())
         m_tcp->close();
 }
 
@@ -277,15 +300,15 @@ bool SecureSocketPrivate::startEncryption(Role role)
         if (name.isEmpty())
             name = m_verifyName.isEmpty() ? q->peerName() : m_verifyName;
         if (name.isEmpty())
-            name = m_tcp->peerAddress().toString();
+            name = q->peerAddress().toString();
     }
     // A client resumes sessions of the same host and port; the engine adds the name it
     // verifies to the key, so a session is never resumed for another name.
     const std::string sessionKey =
         role == Role::Client
-            ? (q->peerName().isEmpty() ? m_tcp->peerAddress().toString() : q->peerName())
+            ? (q->peerName().isEmpty() ? q->peerAddress().toString() : q->peerName())
                       .toStdString() +
-                  ':' + std::to_string(m_tcp->peerPort())
+                  ':' + std::to_string(q->peerPort())
             : std::string();
     securesocket::releaseOpenSslStateWhenThreadEnds();
     m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey);
@@ -310,7 +333,9 @@ bool SecureSocketPrivate::startEncryption(Role role)
 // client drops everything (a TLS server never speaks first).
 QByteArray SecureSocketPrivate::takeEarlyBytes(Role role)
 {
-    QByteArray early = q->QIODevice::read(q->QIODevice::bytesAvailable()) + m_tcp->readAll();
+    QByteArray early = q->QIODevice::read(q->QIODevice::bytesAvailable());
+    if (m_tcp)
+        early += m_tcp->readAll();
     const bool handshakeRecord =
         !early.isEmpty() && early[0] == '\x16' && (early.size() < 2 || early[1] == '\x03');
     if (role == Role::Server && handshakeRecord)
@@ -332,30 +357,33 @@ void SecureSocketPrivate::useTransport()
 {
     const Transport::Handlers handlers{[this] { pump(); },
                                        [this](qint64 n) { onTransportWritten(n); }};
-    const int fd = m_givenFd >= 0 ? m_givenFd : static_cast<int>(m_tcp->socketDescriptor());
+    const int fd = m_givenFd >= 0 ? m_givenFd
+                   : m_tcp        ? static_cast<int>(m_tcp->socketDescriptor())
+                                  : -1;
     sockaddr_storage address{};
     socklen_t length = sizeof address;
-    bool direct = fd >= 0 && m_tcp->bytesToWrite() == 0 &&
+    bool direct = fd >= 0 && (!m_tcp || m_tcp->bytesToWrite() == 0) &&
                   ::getpeername(fd, reinterpret_cast<sockaddr *>(&address), &length) == 0;
     if (direct) {
         const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(&address);
         const auto *in4 = reinterpret_cast<const sockaddr_in *>(&address);
         const quint16 port = ntohs(address.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
-        direct = port == m_tcp->peerPort() &&
+        direct = port == q->peerPort() &&
                  QHostAddress(reinterpret_cast<const sockaddr *>(&address))
-                     .isEqual(m_tcp->peerAddress(), QHostAddress::TolerantConversion);
+                     .isEqual(q->peerAddress(), QHostAddress::TolerantConversion);
     }
     const int own = !direct          ? -1
                     : m_givenFd >= 0 ? std::exchange(m_givenFd, -1)
                                      : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0) {
-        m_transport = std::make_unique<SocketTransport>(m_tcp, q, handlers);
+        m_transport = std::make_unique<SocketTransport>(tcp(), q, handlers);
         return;
     }
-    {
+    if (m_tcp) {
         const QSignalBlocker silence(m_tcp);
         m_tcp->abort(); // closes its descriptor; ours keeps the connection
     }
+    releaseTcp();
     m_transport = std::make_unique<FdTransport>(own, q, handlers);
 }
 
@@ -377,7 +405,7 @@ bool SecureSocketPrivate::takeDescriptor(qintptr fd, QAbstractSocket::SocketStat
         errno = err;
         return false;
     }
-    if (!m_tcp->setSocketDescriptor(copy >= 0 ? copy : fd, state, mode)) {
+    if (!tcp()->setSocketDescriptor(copy >= 0 ? copy : fd, state, mode)) {
         if (copy >= 0)
             ::close(copy);
         setError(m_tcp->error(), SecureSocket::NoTlsError, m_tcp->errorString());
@@ -394,7 +422,8 @@ bool SecureSocketPrivate::takeDescriptor(qintptr fd, QAbstractSocket::SocketStat
 void SecureSocketPrivate::disconnectFromHost()
 {
     if (!usesTls()) {
-        m_tcp->disconnectFromHost();
+        if (m_tcp)
+            m_tcp->disconnectFromHost();
         return;
     }
     if (!m_encrypted && (m_encryptOnConnect || !m_out.isEmpty())) {
@@ -474,7 +503,8 @@ void SecureSocketPrivate::abortConnection()
     }
     endConnection();
     QPointer<SecureSocket> guard(q);
-    m_tcp->abort(); // emits stateChanged(), readChannelFinished(), disconnected() via us
+    if (m_tcp)
+        m_tcp->abort(); // emits stateChanged(), readChannelFinished(), disconnected() via us
     if (guard)
         setState(QAbstractSocket::UnconnectedState); // if the TCP socket had nothing to say
 }

@@ -476,7 +476,8 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
         if (m_transport) {
             if (!m_transport->waitForActivity(remainingMs(deadline)))
                 break; // the time is up, or nothing can happen any more
-        } else if (m_encryptOnConnect && m_tcp->state() != QAbstractSocket::UnconnectedState) {
+        } else if (m_encryptOnConnect && m_tcp &&
+                   m_tcp->state() != QAbstractSocket::UnconnectedState) {
             m_tcp->waitForConnected(remainingMs(deadline)); // TLS starts in connected()
         } else {
             break;
