@@ -65,17 +65,7 @@ void SecureServerPrivate::accept(qintptr descriptor)
     securesocket::releaseOpenSslStateWhenThreadEnds();
     auto *socket = new SecureSocket(q);
     socket->setConfiguration(config);
-    using Duplicate = SecureSocketPrivate::Duplicate;
-    const auto take = [&] {
-        return socket->d->takeDescriptor(descriptor, QAbstractSocket::ConnectedState,
-                                         QIODevice::ReadWrite, Duplicate::Required);
-    };
-    bool taken = take();
-    if (!taken && isResourceError(errno) && spare >= 0) {
-        ::close(std::exchange(spare, -1)); // the reserve makes room; the next accept waits
-        taken = take();
-    }
-    if (!taken) {
+    if (!socket->d->takeAccepted(static_cast<int>(descriptor))) {
         const int err = errno;
         qCWarning(lcSecureServer, "cannot take an accepted connection: %s",
                   qPrintable(socket->errorString()));

@@ -122,12 +122,7 @@ public:
     std::list<Handshake> pending;             // oldest first
     std::deque<QPointer<SecureSocket>> ready; // encrypted, not taken yet
 
-    int listener = -1; // our duplicate of the listening descriptor
-    // A descriptor held in reserve (on /dev/null) while accepting: a connection needs two for
-    // a moment (see SecureSocketPrivate::takeDescriptor()), so the server accepts only when it
-    // holds this one, and gives it up when the table is full.
-    int spare = -1;
-    bool holdSpare();
+    int listener = -1;                   // our duplicate of the listening descriptor
     QSocketNotifier *notifier = nullptr; // on listener
     bool pausedByUser = false;
     QTimer *backoffTimer = nullptr;

@@ -269,8 +269,7 @@ bool SecureSocket::flush()
 bool SecureSocket::setSocketDescriptor(qintptr socketDescriptor, SocketState state,
                                        OpenMode openMode)
 {
-    return d->takeDescriptor(socketDescriptor, state, openMode,
-                             SecureSocketPrivate::Duplicate::IfPossible);
+    return d->takeDescriptor(socketDescriptor, state, openMode);
 }
 
 qintptr SecureSocket::socketDescriptor() const

@@ -51,9 +51,8 @@ public:
     bool startEncryption(securesocket::engine::Role role);
     QByteArray takeEarlyBytes(securesocket::engine::Role role);
     void useTransport();
-    enum class Duplicate { IfPossible, Required };
-    bool takeDescriptor(qintptr fd, QAbstractSocket::SocketState state, QIODevice::OpenMode mode,
-                        Duplicate duplicate);
+    bool takeDescriptor(qintptr fd, QAbstractSocket::SocketState state, QIODevice::OpenMode mode);
+    bool takeAccepted(int fd);
     void disconnectFromHost();
     void beginTlsClose();
     void closeTransport();

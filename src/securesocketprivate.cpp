@@ -33,6 +33,13 @@ void wipe(QByteArray &data)
         OPENSSL_cleanse(data.data(), static_cast<size_t>(data.size()));
     data.clear();
 }
+
+quint16 portOf(const sockaddr_storage &address)
+{
+    return ntohs(address.ss_family == AF_INET6
+                     ? reinterpret_cast<const sockaddr_in6 *>(&address)->sin6_port
+                     : reinterpret_cast<const sockaddr_in *>(&address)->sin_port);
+}
 } // namespace
 
 SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q) : q(q) {}
@@ -362,13 +369,12 @@ void SecureSocketPrivate::useTransport()
                                   : -1;
     sockaddr_storage address{};
     socklen_t length = sizeof address;
-    bool direct = fd >= 0 && (!m_tcp || m_tcp->bytesToWrite() == 0) &&
-                  ::getpeername(fd, reinterpret_cast<sockaddr *>(&address), &length) == 0;
-    if (direct) {
-        const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(&address);
-        const auto *in4 = reinterpret_cast<const sockaddr_in *>(&address);
-        const quint16 port = ntohs(address.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
-        direct = port == q->peerPort() &&
+    // Without a TCP socket (see takeAccepted()) there is no proxy: the descriptor is the
+    // connection.
+    bool direct = fd >= 0 && !m_tcp;
+    if (!direct && fd >= 0 && m_tcp->bytesToWrite() == 0 &&
+        ::getpeername(fd, reinterpret_cast<sockaddr *>(&address), &length) == 0) {
+        direct = portOf(address) == q->peerPort() &&
                  QHostAddress(reinterpret_cast<const sockaddr *>(&address))
                      .isEqual(q->peerAddress(), QHostAddress::TolerantConversion);
     }
@@ -387,17 +393,21 @@ void SecureSocketPrivate::useTransport()
     m_transport = std::make_unique<FdTransport>(own, q, handlers);
 }
 
-// The TCP socket works on a duplicate; the descriptor given stays ours, so that
-// socketDescriptor() keeps its number once TLS reads and writes it directly. Out of
-// descriptors, the TCP socket takes the one given (and TLS then goes through it), or, when the
-// duplicate is Required, this fails with errno kept.
-bool SecureSocketPrivate::takeDescriptor(qintptr fd, QAbstractSocket::SocketState state,
-                                         QIODevice::OpenMode mode, Duplicate duplicate)
+// A connection SecureServer accepted, encrypted from its first byte: no TCP socket is made
+// (nor a duplicate descriptor, nor its notifiers), the addresses are read once, and TLS takes
+// the descriptor as it is. On failure (the client is already gone) the caller still owns fd.
+bool SecureSocketPrivate::takeAccepted(int fd)
 {
-    connectionEnded(); // a connection this object carried before is over
+    connectionEnded();
     reset();
-    const int copy = ::fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0);
-    if (copy < 0 && errno != EBADF && duplicate == Duplicate::Required) {
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t localLength = sizeof local;
+    socklen_t peerLength = sizeof peer;
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ((flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) ||
+        ::getsockname(fd, reinterpret_cast<sockaddr *>(&local), &localLength) != 0 ||
+        ::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &peerLength) != 0) {
         const int err = errno;
         setError(QAbstractSocket::SocketResourceError, SecureSocket::NoTlsError,
                  SecureSocket::tr("cannot take the connection: %1")
@@ -405,6 +415,25 @@ bool SecureSocketPrivate::takeDescriptor(qintptr fd, QAbstractSocket::SocketStat
         errno = err;
         return false;
     }
+    q->setLocalAddress(QHostAddress(reinterpret_cast<const sockaddr *>(&local)));
+    q->setLocalPort(portOf(local));
+    q->setPeerAddress(QHostAddress(reinterpret_cast<const sockaddr *>(&peer)));
+    q->setPeerPort(portOf(peer));
+    m_givenFd = fd;
+    q->QIODevice::open(QIODevice::ReadWrite);
+    setState(QAbstractSocket::ConnectedState);
+    return true;
+}
+
+// The TCP socket works on a duplicate; the descriptor given stays ours, so that
+// socketDescriptor() keeps its number once TLS reads and writes it directly. Out of
+// descriptors, the TCP socket takes the one given (and TLS then goes through it).
+bool SecureSocketPrivate::takeDescriptor(qintptr fd, QAbstractSocket::SocketState state,
+                                         QIODevice::OpenMode mode)
+{
+    connectionEnded(); // a connection this object carried before is over
+    reset();
+    const int copy = ::fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0);
     if (!tcp()->setSocketDescriptor(copy >= 0 ? copy : fd, state, mode)) {
         if (copy >= 0)
             ::close(copy);

@@ -78,13 +78,6 @@ bool SecureServerPrivate::startAccepting(int own)
     return true;
 }
 
-bool SecureServerPrivate::holdSpare()
-{
-    if (spare < 0)
-        spare = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    return spare >= 0;
-}
-
 // Our duplicate is of the socket the server listens on now (not of one closed since).
 bool SecureServerPrivate::watchingCurrentSocket() const
 {
@@ -102,9 +95,6 @@ void SecureServerPrivate::stopAccepting()
     if (listener >= 0)
         ::close(listener);
     listener = -1;
-    if (spare >= 0)
-        ::close(spare);
-    spare = -1;
     if (backoffTimer)
         backoffTimer->stop();
     if (stallTimer)
@@ -155,8 +145,7 @@ void SecureServerPrivate::onListenerReadable()
     }
     // One at a time, re-checking the room after each: a connection's start may fill it.
     while (notifier && notifier->isEnabled() && hasRoom()) {
-        const int fd =
-            holdSpare() ? ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC) : -1;
+        const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             const int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK)
