@@ -44,10 +44,11 @@ public:
     static void start(int fd, QByteArray pending)
     {
         auto *lingerer = new Lingerer(fd, std::move(pending)); // parentless: outlives the socket
-        if (lingerer->progress()) {
+        if (lingerer->progress()) { // done at once: no notifier, no timer was needed
             delete lingerer;
             return;
         }
+        lingerer->watch();
         std::lock_guard<std::mutex> lock(mutex());
         all().push_back(lingerer);
         if (all().size() > kMaxLingering) {
@@ -58,24 +59,7 @@ public:
     }
 
 private:
-    Lingerer(int fd, QByteArray pending)
-        : m_fd(fd), m_pending(std::move(pending)), m_reader(fd, QSocketNotifier::Read, this),
-          m_writer(fd, QSocketNotifier::Write, this)
-    {
-        const auto onActivity = [this] {
-            m_timer.start(kLingerMs);
-            if (progress())
-                deleteLater();
-        };
-        connect(&m_reader, &QSocketNotifier::activated, this, onActivity);
-        connect(&m_writer, &QSocketNotifier::activated, this, onActivity);
-        m_timer.setSingleShot(true);
-        connect(&m_timer, &QTimer::timeout, this, &QObject::deleteLater);
-        m_timer.start(kLingerMs);
-        QThread *thread = QThread::currentThread();
-        if (!QCoreApplication::instance() || thread != QCoreApplication::instance()->thread())
-            connect(thread, &QThread::finished, this, &QObject::deleteLater);
-    }
+    Lingerer(int fd, QByteArray pending) : m_fd(fd), m_pending(std::move(pending)) {}
 
     ~Lingerer() override
     {
@@ -84,9 +68,32 @@ private:
             auto &list = all();
             list.erase(std::remove(list.begin(), list.end(), this), list.end());
         }
-        m_reader.setEnabled(false);
-        m_writer.setEnabled(false);
+        delete m_reader;
+        delete m_writer;
         ::close(m_fd);
+    }
+
+    // From the first wait on: a notifier for what it waits for (writing only while bytes are
+    // pending), and the timer that ends the wait.
+    void watch()
+    {
+        const auto onActivity = [this] {
+            m_timer.start(kLingerMs);
+            if (progress())
+                deleteLater();
+        };
+        m_reader = new QSocketNotifier(m_fd, QSocketNotifier::Read, this);
+        connect(m_reader, &QSocketNotifier::activated, this, onActivity);
+        if (!m_pending.isEmpty()) {
+            m_writer = new QSocketNotifier(m_fd, QSocketNotifier::Write, this);
+            connect(m_writer, &QSocketNotifier::activated, this, onActivity);
+        }
+        m_timer.setSingleShot(true);
+        connect(&m_timer, &QTimer::timeout, this, &QObject::deleteLater);
+        m_timer.start(kLingerMs);
+        QThread *thread = QThread::currentThread();
+        if (!QCoreApplication::instance() || thread != QCoreApplication::instance()->thread())
+            connect(thread, &QThread::finished, this, &QObject::deleteLater);
     }
 
     // Sends what it can, then the FIN, and reads what waits; true once done (the peer's end of
@@ -104,7 +111,8 @@ private:
                 return true;
             m_pending.remove(0, sent);
         }
-        m_writer.setEnabled(!m_pending.isEmpty());
+        if (m_writer)
+            m_writer->setEnabled(!m_pending.isEmpty());
         if (m_pending.isEmpty() && !m_finSent) {
             m_finSent = true;
             ::shutdown(m_fd, SHUT_WR);
@@ -116,7 +124,8 @@ private:
                 continue;
             if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                 return false;
-            m_reader.setEnabled(false);
+            if (m_reader)
+                m_reader->setEnabled(false);
             return true;
         }
     }
@@ -137,8 +146,8 @@ private:
 
     int m_fd;
     QByteArray m_pending;
-    QSocketNotifier m_reader;
-    QSocketNotifier m_writer;
+    QSocketNotifier *m_reader = nullptr; // children, made by watch()
+    QSocketNotifier *m_writer = nullptr;
     QTimer m_timer;
     bool m_finSent = false;
 };
@@ -173,16 +182,26 @@ bool optionName(QAbstractSocket::SocketOption option, int *level, int *name)
 
 FdTransport::FdTransport(int fd, QObject *context, Handlers handlers)
     : m_fd(fd), m_context(context), m_handlers(std::move(handlers)),
-      m_readNotifier(new QSocketNotifier(fd, QSocketNotifier::Read, context)),
-      m_writeNotifier(new QSocketNotifier(fd, QSocketNotifier::Write, context))
+      m_readNotifier(new QSocketNotifier(fd, QSocketNotifier::Read, context))
 {
-    m_writeNotifier->setEnabled(false);
     // Level-triggered: the handler reads until nothing is left or stops reading on purpose
     // (then it turns reading off), so no wake-up is lost or repeated in vain.
     QObject::connect(m_readNotifier, &QSocketNotifier::activated, context,
                      [this] { m_handlers.readable(); });
-    QObject::connect(m_writeNotifier, &QSocketNotifier::activated, context,
-                     [this] { onWritable(); });
+}
+
+// Made the first time the kernel refuses bytes: most connections never fill their send
+// buffer, and each notifier made and destroyed costs the event dispatcher system calls.
+void FdTransport::watchWritable(bool on)
+{
+    if (!m_writeNotifier) {
+        if (!on)
+            return;
+        m_writeNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Write, m_context);
+        QObject::connect(m_writeNotifier, &QSocketNotifier::activated, m_context,
+                         [this] { onWritable(); });
+    }
+    m_writeNotifier->setEnabled(on);
 }
 
 FdTransport::~FdTransport()
@@ -197,8 +216,7 @@ void FdTransport::closeDescriptor()
 {
     if (m_readNotifier)
         m_readNotifier->setEnabled(false);
-    if (m_writeNotifier)
-        m_writeNotifier->setEnabled(false);
+    watchWritable(false);
     m_fd = -1;
     m_pending.clear();
     m_pendingOffset = 0;
@@ -298,7 +316,7 @@ void FdTransport::failWrite(int err)
     m_writeErrno = err;
     m_pending.clear();
     m_pendingOffset = 0;
-    m_writeNotifier->setEnabled(false);
+    watchWritable(false);
     scheduleReport();
 }
 
@@ -323,7 +341,7 @@ void FdTransport::write(const char *data, qint64 size)
         m_pendingOffset = 0;
     }
     m_pending.append(data + sent, size - sent);
-    m_writeNotifier->setEnabled(true);
+    watchWritable(true);
 }
 
 // Bytes the kernel took (0 when it takes none now), or -1 after a failure.
@@ -359,7 +377,7 @@ bool FdTransport::flush()
             ::shutdown(m_fd, SHUT_WR); // closing: the FIN leaves right behind the last bytes
     }
     if (m_fd >= 0 && !m_writeFailed)
-        m_writeNotifier->setEnabled(bytesToWrite() > 0);
+        watchWritable(bytesToWrite() > 0);
     m_unreported += total;
     if (total > 0)
         scheduleReport();

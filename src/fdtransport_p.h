@@ -46,6 +46,7 @@ private:
     void failWrite(int err);
     qint64 sendSome(const char *data, qint64 size);
     void onWritable();
+    void watchWritable(bool on);
     void scheduleReport();
     void finishClose();
     void closeDescriptor();
@@ -56,7 +57,7 @@ private:
     // Children of the context: they move with it to another thread, and may be deleted with
     // it before this object.
     QPointer<QSocketNotifier> m_readNotifier;
-    QPointer<QSocketNotifier> m_writeNotifier;
+    QPointer<QSocketNotifier> m_writeNotifier; // see watchWritable()
     QByteArray m_pending;
     qint64 m_pendingOffset = 0;
     qint64 m_unreported = 0;

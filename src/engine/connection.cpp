@@ -14,8 +14,11 @@ namespace securesocket::engine {
 
 namespace {
 
-// OpenSSL's record buffer when it reads ahead through an Io: a few full records.
-constexpr size_t kReadAheadBuffer = 64 * 1024;
+// OpenSSL's record buffer when it reads ahead through an Io: four full records with their
+// headers and AEAD overhead (a TLS 1.3 record of 16 KiB is 16,406 bytes on the wire), so
+// that a 64 KiB write, four records, comes in with one receive(), not 64 KiB and a rest.
+constexpr size_t kRecordOverhead = SSL3_RT_HEADER_LENGTH + 64;
+constexpr size_t kReadAheadBuffer = 4 * (SSL3_RT_MAX_PLAIN_LENGTH + kRecordOverhead);
 // Plaintext encrypted per offer to an Io in a large write: four full records.
 constexpr size_t kSendSlice = 4 * SSL3_RT_MAX_PLAIN_LENGTH;
 
