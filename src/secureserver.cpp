@@ -65,10 +65,9 @@ void SecureServerPrivate::accept(qintptr descriptor)
     securesocket::releaseOpenSslStateWhenThreadEnds();
     auto *socket = new SecureSocket(q);
     socket->setConfiguration(config);
-    if (!socket->d->takeAccepted(static_cast<int>(descriptor))) {
+    if (!socket->d->takeAccepted(static_cast<int>(descriptor), QIODevice::ReadWrite)) {
         const int err = errno;
-        qCWarning(lcSecureServer, "cannot take an accepted connection: %s",
-                  qPrintable(socket->errorString()));
+        qCWarning(lcSecureServer, "cannot take an accepted connection: %s", std::strerror(err));
         ::close(static_cast<int>(descriptor));
         delete socket;
         if (isResourceError(err))

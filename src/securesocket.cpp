@@ -232,8 +232,8 @@ void SecureSocket::close()
     d->m_in.clear();
     d->m_inOffset = 0;
     if (!d->usesTls()) {
-        if (d->m_tcp)
-            d->m_tcp->close(); // its state changes are ours
+        if (QTcpSocket *tcp = d->plainTcp())
+            tcp->close(); // its state changes are ours
         return;
     }
     // As QSslSocket: unconnected on return. close_notify and what was written before go out
@@ -258,7 +258,7 @@ void SecureSocket::abort()
 bool SecureSocket::flush()
 {
     if (!d->m_transport)
-        return d->m_tcp && d->m_tcp->flush();
+        return d->plainTcp() && d->plainTcp()->flush();
     const bool encrypted = bytesToWrite() > 0;
     d->flushWrites();
     const bool sent = d->m_transport->flush();
@@ -308,8 +308,8 @@ qint64 SecureSocket::bytesAvailable() const
     qint64 available = QIODevice::bytesAvailable();
     if (d->usesTls())
         available += d->plaintextBuffered();
-    else if (d->m_tcp && d->m_tcp->isOpen())
-        available += d->m_tcp->bytesAvailable();
+    else if (QTcpSocket *tcp = d->plainTcp(); tcp && tcp->isOpen())
+        available += tcp->bytesAvailable();
     return available;
 }
 
@@ -319,7 +319,7 @@ qint64 SecureSocket::bytesToWrite() const
 {
     if (d->usesTls())
         return d->m_plainSubmitted - d->m_plainReported;
-    return d->m_tcp ? d->m_tcp->bytesToWrite() : 0;
+    return d->m_tcp ? d->m_tcp->bytesToWrite() : 0; // a TCP socket made later has none
 }
 
 qint64 SecureSocket::encryptedBytesToWrite() const
@@ -333,7 +333,8 @@ bool SecureSocket::canReadLine() const
         return true;
     if (d->usesTls())
         return d->m_in.indexOf('\n', d->m_inOffset) >= 0;
-    return d->m_tcp && d->m_tcp->isOpen() && d->m_tcp->canReadLine();
+    QTcpSocket *tcp = d->plainTcp();
+    return tcp && tcp->isOpen() && tcp->canReadLine();
 }
 
 bool SecureSocket::atEnd() const
@@ -390,16 +391,17 @@ bool SecureSocket::waitForDisconnected(int msecs)
 
 void SecureSocket::resume()
 {
-    if (d->m_tcp)
-        d->m_tcp->resume();
+    if (QTcpSocket *tcp = d->plainTcp())
+        tcp->resume();
 }
 
 qint64 SecureSocket::readData(char *data, qint64 maxlen)
 {
     if (!d->usesTls()) {
-        if (!d->m_tcp || !d->m_tcp->isOpen())
+        QTcpSocket *tcp = d->plainTcp();
+        if (!tcp || !tcp->isOpen())
             return state() == ConnectedState ? 0 : -1;
-        return d->m_tcp->read(data, maxlen);
+        return tcp->read(data, maxlen);
     }
     const qint64 n = std::min(maxlen, d->plaintextBuffered());
     if (n > 0) {

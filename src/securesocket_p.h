@@ -36,6 +36,9 @@ public:
     ~SecureSocketPrivate();
 
     QTcpSocket *tcp(); // m_tcp, made if there is none
+    // The TCP socket of a plain connection: m_tcp, or one made for a descriptor given
+    // without one; null when there is no connection.
+    QTcpSocket *plainTcp();
     void releaseTcp();
     // The TCP socket's signals (connecting, and the whole connection while unencrypted).
     void onTcpStateChanged(QAbstractSocket::SocketState state);
@@ -52,7 +55,8 @@ public:
     QByteArray takeEarlyBytes(securesocket::engine::Role role);
     void useTransport();
     bool takeDescriptor(qintptr fd, QAbstractSocket::SocketState state, QIODevice::OpenMode mode);
-    bool takeAccepted(int fd);
+    bool takeAccepted(int fd, QIODevice::OpenMode mode);
+    void attachGivenDescriptor();
     void disconnectFromHost();
     void beginTlsClose();
     void closeTransport();

@@ -54,6 +54,8 @@ QTcpSocket *SecureSocketPrivate::tcp()
         return m_tcp;
     m_tcp = new QTcpSocket(q);
     m_tcp->setReadBufferSize(m_readLimit);
+    if (m_givenFd >= 0 && !m_transport)
+        attachGivenDescriptor();
     using S = QTcpSocket;
     // Direct: the TCP socket is a child, always in our thread; and a socket moved to no
     // thread (used with waitFor...() only) has no event loop to deliver queued calls. Each
@@ -88,6 +90,26 @@ QTcpSocket *SecureSocketPrivate::tcp()
     QObject::connect(m_tcp, &S::proxyAuthenticationRequired, q,
                      &SecureSocket::proxyAuthenticationRequired, direct);
     return m_tcp;
+}
+
+QTcpSocket *SecureSocketPrivate::plainTcp()
+{
+    return m_tcp || (m_givenFd >= 0 && !m_transport) ? tcp() : nullptr;
+}
+
+// A descriptor taken without a TCP socket (takeAccepted()), still plain: the TCP socket works
+// on a duplicate, and the given one stays ours (see takeDescriptor()).
+void SecureSocketPrivate::attachGivenDescriptor()
+{
+    const int copy = ::fcntl(m_givenFd, F_DUPFD_CLOEXEC, 0);
+    const QSignalBlocker quiet(m_tcp); // the state and addresses are ours already
+    if (!m_tcp->setSocketDescriptor(copy >= 0 ? copy : m_givenFd, q->state(), q->openMode())) {
+        if (copy >= 0)
+            ::close(copy);
+        return;
+    }
+    if (copy < 0)
+        m_givenFd = -1; // the TCP socket took it
 }
 
 // Once TLS reads and writes the descriptor itself, the TCP socket (about 3 KiB with its
@@ -340,7 +362,9 @@ bool SecureSocketPrivate::startEncryption(Role role)
 // client drops everything (a TLS server never speaks first).
 QByteArray SecureSocketPrivate::takeEarlyBytes(Role role)
 {
-    QByteArray early = q->QIODevice::read(q->QIODevice::bytesAvailable());
+    QByteArray early;
+    if (q->QIODevice::bytesAvailable() > 0) // (reading 0 bytes would still reach readData())
+        early = q->QIODevice::read(q->QIODevice::bytesAvailable());
     if (m_tcp)
         early += m_tcp->readAll();
     const bool handshakeRecord =
@@ -393,10 +417,12 @@ void SecureSocketPrivate::useTransport()
     m_transport = std::make_unique<FdTransport>(own, q, handlers);
 }
 
-// A connection SecureServer accepted, encrypted from its first byte: no TCP socket is made
-// (nor a duplicate descriptor, nor its notifiers), the addresses are read once, and TLS takes
-// the descriptor as it is. On failure (the client is already gone) the caller still owns fd.
-bool SecureSocketPrivate::takeAccepted(int fd)
+// A connected descriptor taken without a TCP socket (nor a duplicate descriptor, nor its
+// notifiers): the addresses are read once, and TLS, if it starts before a TCP socket is made
+// (see tcp()), takes the descriptor as it is. On failure (not a connected socket, or the client
+// is already gone) the caller still owns fd and nothing was set. SecureServer's connections,
+// encrypted from their first byte, never have a TCP socket.
+bool SecureSocketPrivate::takeAccepted(int fd, QIODevice::OpenMode mode)
 {
     connectionEnded();
     reset();
@@ -407,20 +433,14 @@ bool SecureSocketPrivate::takeAccepted(int fd)
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ((flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) ||
         ::getsockname(fd, reinterpret_cast<sockaddr *>(&local), &localLength) != 0 ||
-        ::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &peerLength) != 0) {
-        const int err = errno;
-        setError(QAbstractSocket::SocketResourceError, SecureSocket::NoTlsError,
-                 SecureSocket::tr("cannot take the connection: %1")
-                     .arg(QString::fromLocal8Bit(std::strerror(err))));
-        errno = err;
+        ::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &peerLength) != 0)
         return false;
-    }
     q->setLocalAddress(QHostAddress(reinterpret_cast<const sockaddr *>(&local)));
     q->setLocalPort(portOf(local));
     q->setPeerAddress(QHostAddress(reinterpret_cast<const sockaddr *>(&peer)));
     q->setPeerPort(portOf(peer));
     m_givenFd = fd;
-    q->QIODevice::open(QIODevice::ReadWrite);
+    q->QIODevice::open(mode);
     setState(QAbstractSocket::ConnectedState);
     return true;
 }
@@ -431,6 +451,19 @@ bool SecureSocketPrivate::takeAccepted(int fd)
 bool SecureSocketPrivate::takeDescriptor(qintptr fd, QAbstractSocket::SocketState state,
                                          QIODevice::OpenMode mode)
 {
+    if (state == QAbstractSocket::ConnectedState && takeAccepted(static_cast<int>(fd), mode)) {
+        // The usual server: startServerEncryption() right away, and TLS takes the descriptor
+        // without a TCP socket ever made. Otherwise one is made when first needed, or from the
+        // event loop, so that a plain connection signals readyRead() as QTcpSocket does.
+        QMetaObject::invokeMethod(
+            q,
+            [this] {
+                if (!m_tcp && !m_transport && m_givenFd >= 0)
+                    tcp();
+            },
+            Qt::QueuedConnection);
+        return true;
+    }
     connectionEnded(); // a connection this object carried before is over
     reset();
     const int copy = ::fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0);
@@ -451,8 +484,8 @@ bool SecureSocketPrivate::takeDescriptor(qintptr fd, QAbstractSocket::SocketStat
 void SecureSocketPrivate::disconnectFromHost()
 {
     if (!usesTls()) {
-        if (m_tcp)
-            m_tcp->disconnectFromHost();
+        if (QTcpSocket *tcp = plainTcp())
+            tcp->disconnectFromHost();
         return;
     }
     if (!m_encrypted && (m_encryptOnConnect || !m_out.isEmpty())) {
@@ -525,8 +558,8 @@ void SecureSocketPrivate::abortConnection()
     q->QIODevice::close();
     wipe(m_in);
     m_inOffset = 0;
-    m_newPlaintext = false; // no readyRead() after abort(), even from a pump() it interrupted
-    if (m_transport) {
+    m_newPlaintext = false;      // no readyRead() after abort(), even from a pump() it interrupted
+    if (m_transport || !m_tcp) { // no TCP socket: a descriptor taken by takeAccepted()
         reportEnd();
         return;
     }

@@ -274,6 +274,7 @@ private slots:
     void missingCaFile();
     void wrongServerKeyPassphrase();
     void settersShareOneConfiguration();
+    void encryptedConnectionKeepsNoTcpSocket();
 
     void blockingRejectionSendsAlert();
     void blockingInWorkerThread_data();
@@ -1408,6 +1409,39 @@ void tst_Socket::settersShareOneConfiguration()
     // A socket given the same object keeps sharing it, key or not.
     QVERIFY(
         securesocket::testing::sharesData(withKey->configuration(), keyedTwin->configuration()));
+}
+
+// Once TLS reads and writes the descriptor itself, neither side keeps an inner QTcpSocket (the
+// memory of an idle connection); a server socket given its descriptor with
+// setSocketDescriptor() and encrypted at once never makes one, and a plain one still works as
+// QTcpSocket does (readyRead() without any call first).
+void tst_Socket::encryptedConnectionKeepsNoTcpSocket()
+{
+    const auto tcpChildren = [](QObject *socket) {
+        return socket->findChildren<QTcpSocket *>(Qt::FindDirectChildrenOnly).size();
+    };
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
+    QVERIFY(waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
+                      kTimeout));
+    QVERIFY(waitUntil([&] { return tcpChildren(&client) == 0; }, kTimeout)); // let go later
+    QCOMPARE(tcpChildren(server.peers.first()), 0);                          // never made
+    client.write("ping\n");
+    QVERIFY(waitUntil([&] { return client.canReadLine(); }, kTimeout));
+    QCOMPARE(client.readLine(), QByteArray("ping\n"));
+
+    TestServer plain(TestServer::SecurePlain, serverConfiguration(m_pki.serverCert));
+    QVERIFY(plain.start());
+    QTcpSocket tcp;
+    tcp.connectToHost(kIp, plain.port());
+    QVERIFY(tcp.waitForConnected(kTimeout));
+    tcp.write("plain\n");
+    QVERIFY(waitUntil([&] { return plain.receivedByAll() == "plain\n"; }, kTimeout));
+    QVERIFY(waitUntil([&] { return tcp.bytesAvailable() == 6; }, kTimeout)); // echoed
 }
 
 #include "tst_socket.moc"
