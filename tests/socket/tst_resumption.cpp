@@ -35,6 +35,29 @@ bool connectOnce(SecureSocket &client, quint16 port, const QByteArray &line, boo
     return resumed;
 }
 
+// openssl s_client against our server on port: sends a line, waits for its echo (it comes after
+// the session tickets, so the session is then worth saving), ends; everything it printed. The
+// session is saved to or read from sessionFile (sessionOption -sess_out or -sess_in).
+QByteArray runOpensslClient(quint16 port, const TestPki &pki, const QStringList &options,
+                            const QString &sessionOption, const QString &sessionFile)
+{
+    PeerProcess client;
+    client.setMergedChannels(true);
+    if (!client.start(QStringLiteral("openssl"),
+                      QStringList{QStringLiteral("s_client"), QStringLiteral("-connect"),
+                                  QStringLiteral("127.0.0.1:%1").arg(port),
+                                  QStringLiteral("-CAfile"), pki.caFile,
+                                  QStringLiteral("-verify_return_error"), sessionOption,
+                                  sessionFile} +
+                          options))
+        return client.describe().toLocal8Bit();
+    client.write("hello\n");
+    client.waitForOutput("\nhello", 10000);
+    client.closeWriteChannel();
+    client.waitForExit(10000);
+    return client.standardOutput();
+}
+
 } // namespace
 
 class TestResumption : public QObject
@@ -125,23 +148,9 @@ private slots:
         TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
         QVERIFY(server.start());
         const QString sessionFile = m_pki.write(QStringLiteral("s_client.session"), "");
+        const QStringList options{QStringLiteral("-verify_hostname"), QStringLiteral("localhost")};
         auto run = [&](const QString &sessionOption) {
-            PeerProcess client;
-            client.setMergedChannels(true);
-            if (!client.start(QStringLiteral("openssl"),
-                              {QStringLiteral("s_client"), QStringLiteral("-connect"),
-                               QStringLiteral("127.0.0.1:%1").arg(server.port()),
-                               QStringLiteral("-CAfile"), m_pki.caFile,
-                               QStringLiteral("-verify_return_error"),
-                               QStringLiteral("-verify_hostname"), QStringLiteral("localhost"),
-                               sessionOption, sessionFile}))
-                return client.describe().toLocal8Bit();
-            client.write("hello\n");
-            // The echo comes after the session ticket: then the session is worth saving.
-            client.waitForOutput("\nhello", 10000);
-            client.closeWriteChannel();
-            client.waitForExit(10000);
-            return client.standardOutput();
+            return runOpensslClient(server.port(), m_pki, options, sessionOption, sessionFile);
         };
         const QByteArray first = run(QStringLiteral("-sess_out"));
         QCOMPARE(first.count("New Session Ticket arrived"), 1); // the default count
@@ -173,19 +182,7 @@ private slots:
         QVERIFY(server.start());
         const QString sessionFile = m_pki.write(QStringLiteral("count.session"), "");
         auto run = [&](const QString &sessionOption) {
-            PeerProcess client;
-            client.setMergedChannels(true);
-            if (!client.start(QStringLiteral("openssl"),
-                              {QStringLiteral("s_client"), QStringLiteral("-connect"),
-                               QStringLiteral("127.0.0.1:%1").arg(server.port()),
-                               QStringLiteral("-CAfile"), m_pki.caFile, protocol,
-                               QStringLiteral("-verify_return_error"), sessionOption, sessionFile}))
-                return client.describe().toLocal8Bit();
-            client.write("hello\n");
-            client.waitForOutput("\nhello", 10000);
-            client.closeWriteChannel();
-            client.waitForExit(10000);
-            return client.standardOutput();
+            return runOpensslClient(server.port(), m_pki, {protocol}, sessionOption, sessionFile);
         };
         const QByteArray first = run(QStringLiteral("-sess_out"));
         QVERIFY2(first.contains("\nhello"), first.right(600).constData());
