@@ -279,7 +279,9 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
 void SecureConfigurationPrivate::shareWithEqual(SecureConfiguration &configuration)
 {
     const SecureConfigurationPrivate &d = *configuration.d.constData(); // never detaches
-    if (!d.keyPem.isEmpty() || !d.passphrase.isEmpty())
+    // Data held elsewhere too is a shared configuration already (the application's object, or
+    // an equal one's found before): nothing to look up, and no global lock per connection.
+    if (d.ref.loadRelaxed() > 1 || !d.keyPem.isEmpty() || !d.passphrase.isEmpty())
         return;
     // The settings of the last few kinds of sockets, most recent first. Never destroyed: the
     // contexts they hold must not be freed after OpenSSL's own clean-up at exit.

@@ -257,8 +257,10 @@ void SecureSocket::abort()
 
 bool SecureSocket::flush()
 {
-    if (!d->m_transport)
-        return d->plainTcp() && d->plainTcp()->flush();
+    if (!d->m_transport) {
+        QTcpSocket *tcp = d->plainTcp();
+        return tcp && tcp->flush();
+    }
     const bool encrypted = bytesToWrite() > 0;
     d->flushWrites();
     const bool sent = d->m_transport->flush();

@@ -166,6 +166,9 @@ void TestConfiguration::defaults()
     QCOMPARE(configuration.ticketKeyLifetime(), 3600);
     QCOMPARE(configuration.sessionTicketCount(), 1);
     QVERIFY(configuration == SecureConfiguration());
+    SecureConfiguration negative;
+    negative.setSessionTicketCount(-3); // no such count: none
+    QCOMPARE(negative.sessionTicketCount(), 0);
 }
 
 void TestConfiguration::copyIsEqualAndIndependent()
