@@ -180,6 +180,17 @@ public:
 
     static std::shared_ptr<const Context> engineContext(const SecureConfiguration &configuration,
                                                         Role role, std::string *error);
+    static std::shared_ptr<const Context> reload(const SecureConfiguration &configuration,
+                                                 Role role, std::string *error, bool *changed)
+    {
+        const SecureConfigurationPrivate &d = *configuration.d; // const: never detaches
+        const std::shared_ptr<const Context> before = d.contexts.find(role).context;
+        d.contexts.recheckNextTime();
+        auto context = engineContext(configuration, role, error);
+        if (changed)
+            *changed = context != before;
+        return context;
+    }
     static void shareWithEqual(SecureConfiguration &configuration);
     static bool sharesData(const SecureConfiguration &a, const SecureConfiguration &b)
     {
@@ -477,6 +488,13 @@ std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &
                                                      engine::Role role, std::string *error)
 {
     return SecureConfigurationPrivate::engineContext(configuration, role, error);
+}
+
+std::shared_ptr<const engine::Context> reloadEngineContext(const SecureConfiguration &configuration,
+                                                           engine::Role role, std::string *error,
+                                                           bool *changed)
+{
+    return SecureConfigurationPrivate::reload(configuration, role, error, changed);
 }
 
 void shareWithEqualConfiguration(SecureConfiguration &configuration)
