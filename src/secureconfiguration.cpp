@@ -150,6 +150,21 @@ private:
     Entry m_entries[2]; // client, server
 };
 
+// While secrets are written to a key log, once per process; and why SSLKEYLOGFILE's file is
+// not written, once per process too.
+void logKeyLog(const Context &context)
+{
+    static std::atomic<bool> warnedOn{false};
+    static std::atomic<bool> warnedProblem{false};
+    if (!context.keyLogFile().empty() && !warnedOn.exchange(true))
+        qCWarning(lcConfiguration,
+                  "TLS session secrets are written to the key log file '%s': whoever reads it "
+                  "can decrypt these connections; use it for debugging only",
+                  context.keyLogFile().c_str());
+    if (!context.keyLogProblem().empty() && !warnedProblem.exchange(true))
+        qCWarning(lcConfiguration, "%s", context.keyLogProblem().c_str());
+}
+
 // Each warning about our own certificate once per context, and again when it changes.
 void logWarnings(const Context &context)
 {
@@ -215,7 +230,7 @@ public:
                maximum == o.maximum && cipherList == o.cipherList &&
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
                ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
-               handshakeTimeout == o.handshakeTimeout;
+               handshakeTimeout == o.handshakeTimeout && keyLogFile == o.keyLogFile;
     }
 
     QString caFile;
@@ -240,6 +255,7 @@ public:
     int ticketKeyLifetime = 3600;
     int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
+    QString keyLogFile;
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
@@ -273,6 +289,7 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     if (context) {
         d.contexts.store(role, context, std::move(files), checked);
         logWarnings(*context);
+        logKeyLog(*context);
         return context;
     }
     if (error)
@@ -350,6 +367,7 @@ SECURESOCKET_PROPERTY(QString, peerVerifyName, setPeerVerifyName, verifyName)
 SECURESOCKET_PROPERTY(QByteArray, cipherList, setCipherList, cipherList)
 SECURESOCKET_PROPERTY(QByteArray, cipherSuites, setCipherSuites, cipherSuites)
 SECURESOCKET_PROPERTY(QList<QByteArray>, alpnProtocols, setAlpnProtocols, alpn)
+SECURESOCKET_PROPERTY(QString, keyLogFile, setKeyLogFile, keyLogFile)
 #undef SECURESOCKET_PROPERTY
 
 bool SecureConfiguration::useSystemCaCertificates() const
@@ -540,6 +558,11 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     config.sessionResumption = configuration.sessionResumption();
     config.ticketKeyLifetime = configuration.ticketKeyLifetime();
     config.sessionTicketCount = configuration.sessionTicketCount();
+    config.keyLogFile = fileName(configuration.keyLogFile());
+    if (config.keyLogFile.empty()) {
+        config.keyLogFile = fileName(qEnvironmentVariable("SSLKEYLOGFILE"));
+        config.keyLogFromEnvironment = !config.keyLogFile.empty();
+    }
     return config;
 }
 
