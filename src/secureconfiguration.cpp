@@ -204,7 +204,9 @@ public:
                maximum == o.maximum && cipherList == o.cipherList &&
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
                ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
-               handshakeTimeout == o.handshakeTimeout;
+               handshakeTimeout == o.handshakeTimeout &&
+               // OCSP stapling
+               ocspResponseFile == o.ocspResponseFile && ocspRequired == o.ocspRequired;
     }
 
     QString caFile;
@@ -229,6 +231,9 @@ public:
     int ticketKeyLifetime = 3600;
     int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
+    // OCSP stapling
+    QString ocspResponseFile;
+    bool ocspRequired = false;
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
@@ -253,7 +258,9 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     const auto checked = recheckNow();
     FileStamps files;
     for (const std::string *path : {&config.caFile, &config.crlFile, &config.certChainFile,
-                                    &config.keyFile, &config.keyPassphraseFile}) {
+                                    &config.keyFile, &config.keyPassphraseFile,
+                                    // OCSP stapling
+                                    &config.ocspResponseFile}) {
         if (!path->empty())
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
@@ -339,6 +346,8 @@ SECURESOCKET_PROPERTY(QString, peerVerifyName, setPeerVerifyName, verifyName)
 SECURESOCKET_PROPERTY(QByteArray, cipherList, setCipherList, cipherList)
 SECURESOCKET_PROPERTY(QByteArray, cipherSuites, setCipherSuites, cipherSuites)
 SECURESOCKET_PROPERTY(QList<QByteArray>, alpnProtocols, setAlpnProtocols, alpn)
+// OCSP stapling
+SECURESOCKET_PROPERTY(QString, ocspResponseFile, setOcspResponseFile, ocspResponseFile)
 #undef SECURESOCKET_PROPERTY
 
 bool SecureConfiguration::useSystemCaCertificates() const
@@ -417,6 +426,16 @@ int SecureConfiguration::sessionTicketCount() const
 void SecureConfiguration::setSessionTicketCount(int count)
 {
     SecureConfigurationPrivate::edit(d).ticketCount = std::max(0, count);
+}
+
+// OCSP stapling
+bool SecureConfiguration::ocspStaplingRequired() const
+{
+    return d->ocspRequired;
+}
+void SecureConfiguration::setOcspStaplingRequired(bool required)
+{
+    SecureConfigurationPrivate::edit(d).ocspRequired = required;
 }
 
 int SecureConfiguration::handshakeTimeout() const
@@ -522,6 +541,9 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     config.sessionResumption = configuration.sessionResumption();
     config.ticketKeyLifetime = configuration.ticketKeyLifetime();
     config.sessionTicketCount = configuration.sessionTicketCount();
+    // OCSP stapling
+    config.ocspResponseFile = fileName(configuration.ocspResponseFile());
+    config.ocspStaplingRequired = configuration.ocspStaplingRequired();
     return config;
 }
 

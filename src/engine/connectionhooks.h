@@ -26,6 +26,9 @@ public:
     virtual bool storeSession(SSL_SESSION *session) = 0;
     // Whether verifying the peer's certificate found any failure, forgiven or not.
     virtual bool hadVerifyFailures() const = 0;
+    // Client: the server's stapled OCSP response (or its absence), as OpenSSL's status callback
+    // after the server's certificate: 1 to go on, 0 to fail the handshake.
+    virtual int checkStapledOcsp() = 0;
 
 protected:
     ~ConnectionHooks() = default;

@@ -67,10 +67,23 @@ std::string cacheKey(const Config &c, Role role)
     add(std::to_string(c.sessionTicketCount));
     for (const auto &protocol : c.alpn)
         add(protocol);
+    // OCSP stapling
+    add(fileStamp(c.ocspResponseFile));
+    add(c.ocspStaplingRequired ? "1" : "0");
     return key;
 }
 
 } // namespace
+
+std::vector<std::string> Context::warnings(std::time_t now) const
+{
+    std::vector<std::string> all = m_identity.warnings(now);
+    if (m_ocspStaple) {
+        for (std::string &warning : m_ocspStaple->warnings(now))
+            all.push_back(std::move(warning));
+    }
+    return all;
+}
 
 std::vector<std::string> Context::warningsToLog(std::time_t now) const
 {

@@ -5,6 +5,7 @@
 #define SECURESOCKET_ENGINE_CONTEXT_H
 
 #include "identitycheck.h"
+#include "ocsp.h"
 #include "ossl.h"
 #include "sessions.h"
 
@@ -64,6 +65,11 @@ struct Config
     // a resumed handshake gets one, a client uses each once). 0 sends none, in TLS 1.2
     // either, and keeps no session cache: for servers whose clients never resume.
     int sessionTicketCount = 1;
+
+    // OCSP stapling (ocsp.h). Server: a DER OCSP response for our certificate, stapled for
+    // clients that ask. Client: a good stapled response is required of the server.
+    std::string ocspResponseFile;
+    bool ocspStaplingRequired = false;
 };
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
@@ -80,7 +86,8 @@ public:
     // What is wrong with our own certificate but does not stop it from being used (expired,
     // expiring within 14 days, key usage forbidding the role), as of now: one sentence each
     // (see identitycheck.h). Empty without a certificate.
-    std::vector<std::string> warnings(std::time_t now) const { return m_identity.warnings(now); }
+    // A server's stapled OCSP response adds its own (see OcspStaple::warnings()).
+    std::vector<std::string> warnings(std::time_t now) const;
     // The warnings of now that no earlier call returned: whoever logs them does so once per
     // context, and again only when one changes (the days left, say), not once per connection.
     // Thread-safe.
@@ -91,6 +98,8 @@ public:
     // resumption is on and the peer was verified without any failure.
     bool resumesSessions() const { return m_resumption; }
     SslSessionPtr findSession(const std::string &key) const { return m_sessions.find(key); }
+    // Client: a good stapled OCSP response is required (Config::ocspStaplingRequired).
+    bool requiresOcsp() const { return m_ocspRequired; }
     void storeSession(const std::string &key, SSL_SESSION *session) const
     {
         m_sessions.store(key, session);
@@ -110,6 +119,8 @@ private:
     mutable std::vector<std::string> m_loggedWarnings; // under m_warningsMutex
     mutable SessionCache m_sessions;                   // a client's
     std::unique_ptr<TicketKeys> m_ticketKeys;          // a server's
+    std::unique_ptr<OcspStaple> m_ocspStaple;          // a server's, when configured
+    bool m_ocspRequired = false;                       // a client's
     // Declared last, so freed first: its callbacks use the members above.
     SslCtxPtr m_ctx;
 };
