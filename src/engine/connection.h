@@ -21,9 +21,10 @@
 //        Ok             there is work for the next call (input, the end of the stream, or
 //                       plaintext a full buffer left): read() once the handshake is done,
 //                       process() before
-//        VerifyPending  the peer's certificate failed verification (VerifyMode::Verify, a
-//                       client): verifyFailures() says why; resolveVerification(accept, io)
-//                       continues (true) or aborts (false) the handshake
+//        VerifyPending  the peer's certificate (or the OCSP response it stapled) failed
+//                       verification (VerifyMode::Verify, a client): verifyFailures() says
+//                       why; resolveVerification(accept, io) continues (true) or aborts
+//                       (false) the handshake. Nothing of our next flight is output meanwhile
 //        PeerClosed, Truncated, Failed: see read()
 //   3. read(buffer, capacity, io) until its status is not Data. Its size is > 0 exactly when the
 //      status is Data (plaintext; several records per call if they fit). With size 0 it returns
