@@ -110,9 +110,10 @@ int code(VerifyError error)
 }
 
 enum class Forgive {
-    No,        // the failure aborts the handshake
-    InSlot,    // ignoreCertErrors() from a slot of certCheckFailed
-    Beforehand // ignoreCertErrors({code}) before connecting
+    No,                 // the failure aborts the handshake
+    InSlot,             // ignoreCertErrors() from a slot of certCheckFailed
+    InSlotThisCodeOnly, // ignoreCertErrors({code}) from a slot of certCheckFailed
+    Beforehand          // ignoreCertErrors({code}) before connecting
 };
 
 // What a client saw.
@@ -146,6 +147,7 @@ private slots:
     void clientAgainstOpensslServer_data();
     void clientAgainstOpensslServer();
     void forgivenFailureIsNotResumed();
+    void chainFailureThenOcspFailure();
     void secureServerStaples_data();
     void secureServerStaples();
     void secureServerDoesNotStapleWhatDoesNotFit_data();
@@ -284,6 +286,8 @@ ClientRun TestOcsp::connectClient(const SecureConfiguration &config, quint16 por
                 run.reasons << reason;
                 if (forgive == Forgive::InSlot && error == code(forgiven))
                     socket.ignoreCertErrors();
+                if (forgive == Forgive::InSlotThisCodeOnly && error == code(forgiven))
+                    socket.ignoreCertErrors(QList<VerifyError>{forgiven});
             });
     socket.connectToHostEncrypted(QStringLiteral("localhost"), port);
     testsupport::waitUntil(
@@ -438,6 +442,45 @@ void TestOcsp::forgivenFailureIsNotResumed()
             connectClient(config, revoked.port(), Forgive::InSlot, code, "d\n");
         QVERIFY2(second.encrypted && !second.resumed, version);
         QVERIFY2(second.failures == QList<int>{int(code)}, qPrintable(second.describe()));
+    }
+}
+
+// A failure of the chain (here the name) forgiven, then one of the stapled response: two rounds,
+// each reporting its own failures once; peerVerifyErrors() lists both.
+void TestOcsp::chainFailureThenOcspFailure()
+{
+    for (const char *version : {"-tls1_3", "-tls1_2"}) {
+        PeerProcess server;
+        QVERIFY2(startOpensslServer(server, "revoked.der", version), qPrintable(server.describe()));
+        SecureConfiguration config = clientConfig(false);
+        config.setPeerVerifyName(QStringLiteral("wrong.example"));
+        const QList<int> both{code(VerifyError::HostnameMismatch), code(VerifyError::OcspRevoked)};
+
+        // Forgiving the name only: the second round is refused.
+        const ClientRun refused = connectClient(config, server.port(), Forgive::InSlotThisCodeOnly,
+                                                VerifyError::HostnameMismatch);
+        QVERIFY2(!refused.encrypted && refused.failures == both, qPrintable(refused.describe()));
+        QCOMPARE(refused.tlsError, SecureSocket::CertificateRejected);
+
+        // Forgiving each as it comes.
+        SecureSocket socket;
+        socket.setConfiguration(config);
+        QList<int> failures;
+        connect(&socket, &SecureSocket::certCheckFailed, &socket, [&](int error) {
+            failures << error;
+            socket.ignoreCertErrors(
+                QList<VerifyError>{VerifyError::HostnameMismatch, VerifyError::OcspRevoked});
+        });
+        socket.connectToHostEncrypted(QStringLiteral("localhost"), server.port());
+        testsupport::waitUntil(
+            [&] {
+                return socket.isEncrypted() || socket.state() == QAbstractSocket::UnconnectedState;
+            },
+            kMsecs);
+        QVERIFY2(socket.isEncrypted(), qPrintable(socket.errorString()));
+        QCOMPARE(failures, both);
+        QCOMPARE(socket.peerVerifyErrors().size(), 2);
+        QCOMPARE(socket.peerVerifyErrors().at(1).error, VerifyError::OcspRevoked);
     }
 }
 
