@@ -67,6 +67,8 @@ std::string cacheKey(const Config &c, Role role)
     add(std::to_string(c.sessionTicketCount));
     for (const auto &protocol : c.alpn)
         add(protocol);
+    add(c.keyLogFile); // the path only: the file grows with every connection
+    add(c.keyLogFromEnvironment ? "1" : "0");
     // OCSP stapling
     add(fileStamp(c.ocspResponseFile));
     add(c.ocspStaplingRequired ? "1" : "0");

@@ -604,12 +604,29 @@ void TestOcsp::replacedFileIsPickedUp()
     QFile revoked(path("revoked.der"));
     QVERIFY(revoked.open(QIODevice::ReadOnly));
     testsupport::replaceFile(file, revoked.readAll().toStdString());
+    revoked.seek(0);
     clock.secondPasses();
     const QByteArray output = sClientStatus(running.server.serverPort());
     QVERIFY2(output.contains("Cert Status: revoked"), output.constData());
     // And the server says so.
     QVERIFY(running.server.configuration().certificateWarnings(true).filter("was revoked").size() ==
             1);
+
+    // reloadConfiguration() reads it at once, without waiting for the next look at the files.
+    testsupport::replaceFile(file, [&] {
+        QFile good(path("good.der"));
+        return good.open(QIODevice::ReadOnly) ? good.readAll().toStdString() : std::string();
+    }());
+    QVERIFY2(running.server.reloadConfiguration(), qPrintable(running.server.errorString()));
+    QVERIFY(sClientStatus(running.server.serverPort()).contains("Cert Status: good"));
+    // A garbage file is refused by the reload, and the response loaded before stays in use.
+    testsupport::replaceFile(file, "garbage\n");
+    QVERIFY(!running.server.reloadConfiguration());
+    QVERIFY2(running.server.errorString().contains("is not a DER OCSP response"),
+             qPrintable(running.server.errorString()));
+    QVERIFY(sClientStatus(running.server.serverPort()).contains("Cert Status: good"));
+    testsupport::replaceFile(file, revoked.readAll().toStdString());
+    QVERIFY(running.server.reloadConfiguration());
 
     // Our client refuses it now, unasked.
     const ClientRun run = connectClient(clientConfig(false), running.server.serverPort(),
