@@ -236,6 +236,8 @@ public:
                handshakeTimeout == o.handshakeTimeout && keyLogFile == o.keyLogFile &&
                usePsk == o.usePsk && pskIdentity == o.pskIdentity && psk == o.psk &&
                psks == o.psks && pskHint == o.pskHint;
+        // OCSP stapling
+        ocspResponseFile == o.ocspResponseFile &&ocspRequired == o.ocspRequired;
     }
 
     QString caFile;
@@ -266,6 +268,9 @@ public:
     QByteArray psk;
     QMap<QByteArray, QByteArray> psks;
     QByteArray pskHint;
+    // OCSP stapling
+    QString ocspResponseFile;
+    bool ocspRequired = false;
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
@@ -290,7 +295,9 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     const auto checked = recheckNow();
     FileStamps files;
     for (const std::string *path : {&config.caFile, &config.crlFile, &config.certChainFile,
-                                    &config.keyFile, &config.keyPassphraseFile}) {
+                                    &config.keyFile, &config.keyPassphraseFile,
+                                    // OCSP stapling
+                                    &config.ocspResponseFile}) {
         if (!path->empty())
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
@@ -415,6 +422,8 @@ void SecureConfiguration::setPreSharedKeys(const QMap<QByteArray, QByteArray> &k
         SecureConfigurationPrivate::wipe(key);
     data.psks = keysByIdentity;
 }
+// OCSP stapling
+SECURESOCKET_PROPERTY(QString, ocspResponseFile, setOcspResponseFile, ocspResponseFile)
 #undef SECURESOCKET_PROPERTY
 
 bool SecureConfiguration::useSystemCaCertificates() const
@@ -493,6 +502,16 @@ int SecureConfiguration::sessionTicketCount() const
 void SecureConfiguration::setSessionTicketCount(int count)
 {
     SecureConfigurationPrivate::edit(d).ticketCount = std::max(0, count);
+}
+
+// OCSP stapling
+bool SecureConfiguration::ocspStaplingRequired() const
+{
+    return d->ocspRequired;
+}
+void SecureConfiguration::setOcspStaplingRequired(bool required)
+{
+    SecureConfigurationPrivate::edit(d).ocspRequired = required;
 }
 
 int SecureConfiguration::handshakeTimeout() const
@@ -618,6 +637,9 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
         config.keyLogFile = fileName(qEnvironmentVariable("SSLKEYLOGFILE"));
         config.keyLogFromEnvironment = !config.keyLogFile.empty();
     }
+    // OCSP stapling
+    config.ocspResponseFile = fileName(configuration.ocspResponseFile());
+    config.ocspStaplingRequired = configuration.ocspStaplingRequired();
     return config;
 }
 

@@ -126,6 +126,12 @@ QList<SecureCertificateError> SecureSocket::peerVerifyErrors() const
     return d->m_verifyErrors;
 }
 
+// OCSP stapling
+QByteArray SecureSocket::ocspResponse() const
+{
+    return d->m_engine ? QByteArray::fromStdString(d->m_engine->ocspResponse()) : QByteArray();
+}
+
 SecureConfiguration SecureSocket::configuration() const
 {
     return d->m_config;

@@ -357,6 +357,9 @@ void SecureSocketPrivate::onCloseNotify()
 void SecureSocketPrivate::reportVerifyFailures()
 {
     QPointer<SecureSocket> guard(q);
+    // A second round (a client's stapled OCSP response, checked after the chain was forgiven)
+    // reports and decides on its own failures only; peerVerifyErrors() keeps them all.
+    const qsizetype reported = m_verifyErrors.size();
     m_verifyErrors.clear();
     for (const auto &failure : m_engine->verifyFailures()) {
         SecureCertificateError error;
@@ -367,7 +370,7 @@ void SecureSocketPrivate::reportVerifyFailures()
         error.certificate = SecureCertificate(QByteArray::fromStdString(failure.certificatePem));
         m_verifyErrors.append(error);
     }
-    const QList<SecureCertificateError> errors = m_verifyErrors;
+    const QList<SecureCertificateError> errors = m_verifyErrors.mid(reported);
     for (const SecureCertificateError &error : errors) {
         emit q->certCheckFailed(static_cast<int>(error.error), error.message);
         if (!guard || !m_engine)

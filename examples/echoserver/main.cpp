@@ -111,6 +111,36 @@ bool parsePort(const QString &text, quint16 *port)
     return ok && value <= 65535;
 }
 
+// OCSP stapling: a DER OCSP response stapled for clients that ask, the flag --ocsp-response
+// for the command-line listener and the INI key ocspResponse for a [Listener.NAME].
+constexpr char kOcspIniKey[] = "ocspResponse";
+
+QCommandLineOption ocspResponseOption()
+{
+    return QCommandLineOption(
+        QStringLiteral("ocsp-response"),
+        QStringLiteral("DER OCSP response for the certificate (e.g. from `openssl ocsp "
+                       "-respout`), stapled for clients that ask; re-read when the file "
+                       "changes. INI: [Listener.NAME] ocspResponse."),
+        QStringLiteral("FILE"));
+}
+
+void addOcspOptions(QCommandLineParser &parser)
+{
+    parser.addOption(ocspResponseOption());
+}
+
+void applyOcspOptions(const QCommandLineParser &parser, SecureConfiguration &config)
+{
+    if (parser.isSet(ocspResponseOption()))
+        config.setOcspResponseFile(parser.value(ocspResponseOption()));
+}
+
+void applyOcspIni(const QSettings &ini, SecureConfiguration &config)
+{
+    config.setOcspResponseFile(ini.value(QLatin1String(kOcspIniKey)).toString());
+}
+
 // The INI file: [Common] logLevel, workerCount; one [Listener.NAME] section per address.
 void readConfigFile(const QString &path, Options &options)
 {
@@ -144,9 +174,10 @@ void readConfigFile(const QString &path, Options &options)
     count("maxConnections", &limits.maxConnections, 0);
     count("sessionTickets", &limits.sessionTickets, 0);
 
-    const QStringList known{"address",    "port",           "certificate",
-                            "privateKey", "caCertificates", "privateKeyPassphraseFile",
-                            "twoWaySSL"};
+    QStringList known{"address",    "port",           "certificate",
+                      "privateKey", "caCertificates", "privateKeyPassphraseFile",
+                      "twoWaySSL"};
+    known << QLatin1String(kOcspIniKey); // OCSP stapling
     for (const QString &group : ini.childGroups()) {
         if (!group.startsWith(QLatin1String("Listener.")))
             continue;
@@ -175,6 +206,7 @@ void readConfigFile(const QString &path, Options &options)
         listener.config =
             tlsConfig(cert, key, ini.value(QStringLiteral("privateKeyPassphraseFile")).toString(),
                       ca, requireClientCert);
+        applyOcspIni(ini, listener.config); // OCSP stapling
         options.listeners.append(listener);
         ini.endGroup();
     }
@@ -257,6 +289,7 @@ Options parseArguments(const QCoreApplication &app)
     parser.addOptions({address, port, cert, key, passFile, clientCa, require, threads, config,
                        handshakes, handshakeTimeout, backlog, idle, maxConnections, tickets,
                        verbose});
+    addOcspOptions(parser); // OCSP stapling
     if (!parser.parse(app.arguments()))
         die(parser.errorText(), 64);
     if (parser.isSet(QStringLiteral("help")))
@@ -298,6 +331,7 @@ Options parseArguments(const QCoreApplication &app)
         die(QStringLiteral("invalid --address or --port"), 64);
     listener.config = tlsConfig(parser.value(cert), parser.value(key), parser.value(passFile),
                                 parser.value(clientCa), parser.isSet(require));
+    applyOcspOptions(parser, listener.config); // OCSP stapling
     options.listeners.append(listener);
     return options;
 }

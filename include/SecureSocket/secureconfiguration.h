@@ -109,6 +109,24 @@ public:
     int sessionTicketCount() const;
     void setSessionTicketCount(int count);
 
+    // OCSP stapling (see doc/ocsp-stapling.md).
+    // Server: a file holding a DER OCSP response for our certificate (as `openssl ocsp
+    // -respout` writes it), sent to clients that ask for one (status_request). It is read when
+    // the context is built and again when the file changes, like the certificate: replace it
+    // before it expires. A file that is not a DER OCSP response is a configuration error
+    // (validate()); a response that is unsuccessful, for another certificate, or expired is a
+    // certificateWarnings() entry and is not sent. Ignored by clients.
+    QString ocspResponseFile() const;
+    void setOcspResponseFile(const QString &derFile);
+    // Client: the server must staple a good OCSP response for its certificate (default off).
+    // A missing, invalid, expired, or revoked response is a certificate failure
+    // (VerifyError::OcspResponseMissing ... OcspRevoked), reported and forgivable like the
+    // others. Off, a verifying client still asks for a response, and one that is validly
+    // signed and says "revoked" is still a failure (OcspRevoked); others are not checked
+    // further.
+    bool ocspStaplingRequired() const;
+    void setOcspStaplingRequired(bool required);
+
     // How long a socket may take from connectToHostEncrypted() (or start*Encryption()) to
     // encrypted() before it gives up: errorOccurred(SocketTimeoutError), tlsError()
     // HandshakeTimedOut, and the connection is aborted. Milliseconds, default 30000; 0 means

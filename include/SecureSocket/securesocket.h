@@ -103,6 +103,9 @@ public:
     QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
     SecureCertificate peerCertificate() const;
     QList<SecureCertificateError> peerVerifyErrors() const; // as reported by certificateErrors
+    // OCSP stapling (a client's): the DER OCSP response the server stapled, as sent (whether
+    // good or not: the checks' outcome is in peerVerifyErrors()); empty when none was.
+    QByteArray ocspResponse() const;
     TlsError tlsError() const;
 
     // Settings. Changing them affects the next handshake, not one in progress.

@@ -26,7 +26,13 @@ enum class VerifyError : int {
     CrlProblem = 15,         // a CRL is configured but missing, expired or invalid for this chain
     WeakKey = 16,            // a key or signature algorithm is below the security level
     InvalidCertificate = 17, // a certificate is malformed (bad dates, bad encoding, ...)
-    Other = 99               // any other failure; the message says which
+    // OCSP stapling (see doc/ocsp-stapling.md): the server's certificate.
+    OcspResponseMissing = 18, // a good stapled OCSP response is required and none was stapled
+    OcspResponseInvalid = 19, // malformed, unsuccessful, wrongly signed, not for this
+                              // certificate, or its responder does not know the certificate
+    OcspResponseExpired = 20, // past its nextUpdate, or its thisUpdate is ahead of our clock
+    OcspRevoked = 21,         // a valid stapled OCSP response says the certificate is revoked
+    Other = 99                // any other failure; the message says which
 };
 
 // A short, stable, lower-case name for the code ("expired", "self-signed", ...), e.g. for

@@ -90,6 +90,10 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
     }
     if (m_context->verifyMode() == VerifyMode::None && !m_peerName.empty())
         configurePeerName(m_ssl.get(), m_peerName); // for SNI; a failure is harmless here
+    // A verifying client asks for a stapled OCSP response: a revoked one is a failure even
+    // when none is required (see checkStapledOcsp()).
+    if (m_context->verifyMode() != VerifyMode::None)
+        SSL_set_tlsext_status_type(m_ssl.get(), TLSEXT_STATUSTYPE_ocsp);
     if (m_context->resumesSessions() && !m_sessionKey.empty()) {
         if (SslSessionPtr session = m_context->findSession(m_sessionKey))
             SSL_set_session(m_ssl.get(), session.get());

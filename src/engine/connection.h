@@ -21,9 +21,10 @@
 //        Ok             there is work for the next call (input, the end of the stream, or
 //                       plaintext a full buffer left): read() once the handshake is done,
 //                       process() before
-//        VerifyPending  the peer's certificate failed verification (VerifyMode::Verify, a
-//                       client): verifyFailures() says why; resolveVerification(accept, io)
-//                       continues (true) or aborts (false) the handshake
+//        VerifyPending  the peer's certificate (or the OCSP response it stapled) failed
+//                       verification (VerifyMode::Verify, a client): verifyFailures() says
+//                       why; resolveVerification(accept, io) continues (true) or aborts
+//                       (false) the handshake. Nothing of our next flight is output meanwhile
 //        PeerClosed, Truncated, Failed: see read()
 //   3. read(buffer, capacity, io) until its status is not Data. Its size is > 0 exactly when the
 //      status is Data (plaintext; several records per call if they fit). With size 0 it returns
@@ -72,6 +73,7 @@
 #include "context.h"
 #include "errors.h"
 #include "io.h"
+#include "ocsp.h"
 #include "queuebio.h"
 #include "verify.h"
 
@@ -182,6 +184,11 @@ public:
     // Failures with these codes are forgiven without pausing (they are still reported).
     void setAcceptedFailures(std::vector<VerifyError> codes) { m_accepted = std::move(codes); }
 
+    // Client: what the server stapled (OCSP), once its certificate was received; the DER
+    // response, or empty.
+    OcspStatus ocspStatus() const { return m_ocsp.status; }
+    const std::string &ocspResponse() const { return m_ocsp.der; }
+
     // The peer's certificates as PEM, its own first, then the chain it sent; after a failed
     // verification, the chain that failed.
     std::vector<std::string> peerCertificateChainPem() const;
@@ -207,6 +214,9 @@ private:
     unsigned int clientPsk(const char *hint, char *identity, unsigned int maxIdentity,
                            unsigned char *psk, unsigned int maxPsk) override;
     unsigned int serverPsk(const char *identity, unsigned char *psk, unsigned int maxPsk) override;
+    int checkStapledOcsp() override;
+    void holdFlightForOcsp(bool handshakeDone);
+    void resolveHeldFlight(bool accept);
     static void infoCallback(const SSL *ssl, int where, int value);
     void onAlert(bool received, int value);
 
@@ -255,6 +265,15 @@ private:
     bool m_closeNotifySent = false;
     bool m_closeNotifyReceived = false;
     enum class Decision { None, Accepted, Rejected } m_decision = Decision::None;
+    // OCSP (client). A failure of the stapled response comes after the certificate check, when
+    // OpenSSL can no longer pause: it writes our next flight, which is held back (never sent)
+    // until the application decides, as for a failure of the chain.
+    OcspCheck m_ocsp;
+    bool m_ocspUndecided = false;     // set by the status callback, for advanceHandshake()
+    size_t m_flightStart = 0;         // where our next flight starts in m_output
+    std::string m_heldFlight;         // our flight, while the decision is pending
+    bool m_holdingFlight = false;     // Phase::VerifyPending is about m_ocsp
+    bool m_heldHandshakeDone = false; // OpenSSL finished the handshake with that flight
 };
 
 } // namespace securesocket::engine

@@ -33,6 +33,9 @@ public:
                                    unsigned char *psk, unsigned int maxPsk) = 0;
     virtual unsigned int serverPsk(const char *identity, unsigned char *psk,
                                    unsigned int maxPsk) = 0;
+    // Client: the server's stapled OCSP response (or its absence), as OpenSSL's status callback
+    // after the server's certificate: 1 to go on, 0 to fail the handshake.
+    virtual int checkStapledOcsp() = 0;
 
 protected:
     ~ConnectionHooks() = default;

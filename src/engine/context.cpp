@@ -77,6 +77,9 @@ std::string cacheKey(const Config &c, Role role)
         add(sha256Hex(key.value()));
     }
     add(c.pskIdentityHint);
+    // OCSP stapling
+    add(fileStamp(c.ocspResponseFile));
+    add(c.ocspStaplingRequired ? "1" : "0");
     return key;
 }
 
@@ -89,6 +92,16 @@ const SecretString *Context::serverPsk(const std::string &identity) const
             return &key;
     }
     return nullptr;
+}
+
+std::vector<std::string> Context::warnings(std::time_t now) const
+{
+    std::vector<std::string> all = m_identity.warnings(now);
+    if (m_ocspStaple) {
+        for (std::string &warning : m_ocspStaple->warnings(now))
+            all.push_back(std::move(warning));
+    }
+    return all;
 }
 
 std::vector<std::string> Context::warningsToLog(std::time_t now) const

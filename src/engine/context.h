@@ -6,6 +6,7 @@
 
 #include "identitycheck.h"
 #include "keylog.h"
+#include "ocsp.h"
 #include "ossl.h"
 #include "psk.h"
 #include "sessions.h"
@@ -81,6 +82,10 @@ struct Config
     SecretString pskKey;
     std::vector<std::pair<std::string, SecretString>> serverPsks; // a server's, by identity
     std::string pskIdentityHint;                                  // a server's, TLS 1.2
+    // OCSP stapling (ocsp.h). Server: a DER OCSP response for our certificate, stapled for
+    // clients that ask. Client: a good stapled response is required of the server.
+    std::string ocspResponseFile;
+    bool ocspStaplingRequired = false;
 };
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
@@ -97,7 +102,8 @@ public:
     // What is wrong with our own certificate but does not stop it from being used (expired,
     // expiring within 14 days, key usage forbidding the role), as of now: one sentence each
     // (see identitycheck.h). Empty without a certificate.
-    std::vector<std::string> warnings(std::time_t now) const { return m_identity.warnings(now); }
+    // A server's stapled OCSP response adds its own (see OcspStaple::warnings()).
+    std::vector<std::string> warnings(std::time_t now) const;
     // The warnings of now that no earlier call returned: whoever logs them does so once per
     // context, and again only when one changes (the days left, say), not once per connection.
     // Thread-safe.
@@ -119,6 +125,8 @@ public:
     const std::string &pskIdentity() const { return m_pskIdentity; }
     const SecretString &pskKey() const { return m_pskKey; }
     const SecretString *serverPsk(const std::string &identity) const;
+    // Client: a good stapled OCSP response is required (Config::ocspStaplingRequired).
+    bool requiresOcsp() const { return m_ocspRequired; }
     void storeSession(const std::string &key, SSL_SESSION *session) const
     {
         m_sessions.store(key, session);
@@ -144,6 +152,8 @@ private:
     std::string m_pskIdentity;
     SecretString m_pskKey;
     std::vector<std::pair<std::string, SecretString>> m_serverPsks;
+    std::unique_ptr<OcspStaple> m_ocspStaple; // a server's, when configured
+    bool m_ocspRequired = false;              // a client's
     // Declared last, so freed first: its callbacks use the members above.
     SslCtxPtr m_ctx;
 };

@@ -206,6 +206,13 @@ int certVerifyCallback(X509_STORE_CTX *store, void *)
     return hooks ? hooks->verifyPeer(store) : 0;
 }
 
+// A client's stapled OCSP response is checked by the connection the SSL belongs to.
+int clientStatusCallback(SSL *ssl, void *)
+{
+    ConnectionHooks *hooks = ConnectionHooks::of(ssl);
+    return hooks ? hooks->checkStapledOcsp() : 1;
+}
+
 } // namespace
 
 // Builds one SSL_CTX from a Config; throws ConfigError with a message naming the cause.
@@ -233,6 +240,7 @@ public:
         applySessions(*context);
         applyKeyLog(*context);
         applyPsk(*context);
+        applyOcsp(*context);
         return context;
     }
 
@@ -522,6 +530,44 @@ private:
             return;
         }
         context.m_keyLog->install(context.m_ctx.get());
+    }
+
+    // OCSP stapling. A server reads its response file here, so that a file replaced on disk
+    // gives a new context like a certificate does; a file that is not a DER OCSP response is an
+    // error, one that does not fit our certificate (another certificate, expired, unsuccessful)
+    // a warning (Context::warnings()) and is not stapled. A client checks what is stapled.
+    void applyOcsp(Context &context)
+    {
+        SSL_CTX *ctx = context.m_ctx.get();
+        if (m_role == Role::Client) {
+            context.m_ocspRequired = m_config.ocspStaplingRequired;
+            if (m_config.verifyMode != VerifyMode::None)
+                SSL_CTX_set_tlsext_status_cb(ctx, clientStatusCallback);
+            return;
+        }
+        if (m_config.ocspResponseFile.empty())
+            return;
+        const std::string what = "OCSP response file " + quote(m_config.ocspResponseFile);
+        std::string der = readFile(m_config.ocspResponseFile, "OCSP response file");
+        if (der.empty())
+            raise(what + " is empty");
+        OcspResponsePtr response = parseOcspResponse(der);
+        if (!response) {
+            ERR_clear_error();
+            const bool pem = der.compare(0, 5, "-----") == 0;
+            raise(what + " is not a DER OCSP response" +
+                  (pem ? " (it looks like PEM; a stapled response is DER, as `openssl ocsp "
+                         "-respout` writes it)"
+                       : ""));
+        }
+        X509 *leaf = SSL_CTX_get0_certificate(ctx);
+        if (!leaf)
+            raise(what + " is set but there is no certificate to staple it for");
+        STACK_OF(X509) *chain = nullptr;
+        SSL_CTX_get0_chain_certs(ctx, &chain);
+        context.m_ocspStaple =
+            std::make_unique<OcspStaple>(std::move(response), std::move(der), what, leaf, chain);
+        context.m_ocspStaple->install(ctx);
     }
 
     const Config &m_config;

@@ -14,6 +14,14 @@ void Connection::advanceHandshake()
 {
     OsslErrorScope errors;
     const int result = SSL_do_handshake(m_ssl.get());
+    if (m_ocspUndecided) {
+        m_ocspUndecided = false;
+        const int error = result == 1 ? SSL_ERROR_NONE : SSL_get_error(m_ssl.get(), result);
+        if (error == SSL_ERROR_NONE || error == SSL_ERROR_WANT_READ) {
+            holdFlightForOcsp(result == 1);
+            return;
+        }
+    }
     if (result == 1) {
         m_inputWanted = false; // what came with the last flight is read()'s
         finishHandshake();
@@ -94,12 +102,78 @@ bool Connection::allAccepted() const
 void Connection::resolveVerification(bool accept, Io *io)
 {
     const IoCall call(*this, io);
-    if (m_phase == Phase::VerifyPending) {
+    if (m_phase == Phase::VerifyPending && m_holdingFlight) {
+        resolveHeldFlight(accept);
+    } else if (m_phase == Phase::VerifyPending) {
         m_decision = accept ? Decision::Accepted : Decision::Rejected;
         m_phase = Phase::Handshake;
         advanceHandshake();
     }
     offerOutput();
+}
+
+int Connection::checkStapledOcsp()
+{
+    // A resumed session's certificate and response were checked when it was made (and a
+    // session with failures is never kept).
+    if (m_context->verifyMode() == VerifyMode::None || SSL_session_reused(m_ssl.get()) == 1)
+        return 1;
+    m_ocsp = checkStapledResponse(m_ssl.get(), m_context->requiresOcsp());
+    if (!m_ocsp.failure)
+        return 1;
+    m_verifyFailures.push_back(*m_ocsp.failure);
+    const bool accepted =
+        std::find(m_accepted.begin(), m_accepted.end(), m_ocsp.failure->code) != m_accepted.end();
+    if (m_context->verifyMode() == VerifyMode::Query || accepted) {
+        pushEvent(Event::VerifyFailed);
+        return 1;
+    }
+    // OpenSSL cannot pause here: it goes on and writes our next flight (TLS 1.2: key exchange
+    // and Finished; TLS 1.3: Finished), which advanceHandshake() then holds back.
+    m_ocspUndecided = true;
+    m_flightStart = m_output.size();
+    return 1;
+}
+
+void Connection::holdFlightForOcsp(bool handshakeDone)
+{
+    const size_t start = std::min(m_flightStart, m_output.size());
+    std::string all(m_output.data(), m_output.size());
+    m_output.consume(all.size());
+    m_output.append(all.data(), start); // what was there before stays first in line
+    m_heldFlight = all.substr(start);
+    m_holdingFlight = true;
+    m_heldHandshakeDone = handshakeDone;
+    m_inputWanted = false;
+    m_phase = Phase::VerifyPending;
+    pushEvent(Event::VerifyFailed);
+}
+
+void Connection::resolveHeldFlight(bool accept)
+{
+    m_holdingFlight = false;
+    std::string flight;
+    flight.swap(m_heldFlight);
+    m_phase = Phase::Handshake;
+    if (accept) {
+        m_output.append(flight.data(), flight.size());
+        if (m_heldHandshakeDone)
+            finishHandshake();
+        else
+            advanceHandshake();
+        return;
+    }
+    // The server has seen nothing since its own flight; our flight is dropped and a fatal
+    // alert goes in its place, in a plaintext record, which the server still reads at this
+    // point (TLS 1.2: before our ChangeCipherSpec; TLS 1.3: before our first encrypted record).
+    const int description = m_ocsp.failure && m_ocsp.failure->code == VerifyError::OcspRevoked
+                                ? SSL_AD_CERTIFICATE_REVOKED
+                                : SSL_AD_BAD_CERTIFICATE_STATUS_RESPONSE;
+    const char alert[] = {SSL3_RT_ALERT, 3, 3, 0, 2, SSL3_AL_FATAL, static_cast<char>(description)};
+    m_output.append(alert, sizeof alert);
+    onAlert(false, (SSL3_AL_FATAL << 8) | description);
+    fail(Error::Certificate,
+         m_ocsp.failure ? m_ocsp.failure->message : std::string("OCSP response refused"));
 }
 
 void Connection::finishHandshake()

@@ -41,6 +41,10 @@ const NameEntry kNames[] = {
     {"crl-problem", VerifyError::CrlProblem},
     {"weak-key", VerifyError::WeakKey},
     {"invalid-certificate", VerifyError::InvalidCertificate},
+    {"ocsp-missing", VerifyError::OcspResponseMissing},
+    {"ocsp-invalid", VerifyError::OcspResponseInvalid},
+    {"ocsp-expired", VerifyError::OcspResponseExpired},
+    {"ocsp-revoked", VerifyError::OcspRevoked},
     {"other", VerifyError::Other},
 };
 
