@@ -168,6 +168,7 @@ public:
     {
         wipe(passphrase);
         wipe(keyPem);
+        wipeChains();
     }
 
     // Every setter goes through this: detaches (a copy starts with an empty cache) and
@@ -194,6 +195,23 @@ public:
         }
     }
 
+    // --- SNI (issue 15) ---
+    void wipeChains()
+    {
+        for (SecureConfiguration::LocalCertificateChain &chain : chains) {
+            wipe(chain.keyPem);
+            wipe(chain.passphrase);
+        }
+        chains.clear();
+    }
+    bool chainsHoldSecrets() const
+    {
+        return std::any_of(chains.cbegin(), chains.cend(),
+                           [](const SecureConfiguration::LocalCertificateChain &chain) {
+                               return !chain.keyPem.isEmpty() || !chain.passphrase.isEmpty();
+                           });
+    }
+
     bool operator==(const SecureConfigurationPrivate &o) const
     {
         return caFile == o.caFile && caDirectory == o.caDirectory && caPem == o.caPem &&
@@ -204,7 +222,9 @@ public:
                maximum == o.maximum && cipherList == o.cipherList &&
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
                ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
-               handshakeTimeout == o.handshakeTimeout;
+               handshakeTimeout == o.handshakeTimeout &&
+               // --- SNI (issue 15) ---
+               chains == o.chains && refuseUnknownNames == o.refuseUnknownNames;
     }
 
     QString caFile;
@@ -229,6 +249,9 @@ public:
     int ticketKeyLifetime = 3600;
     int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
+    // --- SNI (issue 15) ---
+    QList<SecureConfiguration::LocalCertificateChain> chains;
+    bool refuseUnknownNames = false;
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
@@ -257,6 +280,14 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
         if (!path->empty())
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
+    // --- SNI (issue 15) ---
+    for (const securesocket::engine::ChainConfig &chain : config.extraChains) {
+        for (const std::string *path :
+             {&chain.certChainFile, &chain.keyFile, &chain.keyPassphraseFile}) {
+            if (!path->empty())
+                files.emplace_back(*path, securesocket::engine::fileStamp(*path));
+        }
+    }
     std::string failure;
     auto context = ContextCache::shared().get(config, role, &failure);
     if (context) {
@@ -281,7 +312,8 @@ void SecureConfigurationPrivate::shareWithEqual(SecureConfiguration &configurati
     const SecureConfigurationPrivate &d = *configuration.d.constData(); // never detaches
     // Data held elsewhere too is a shared configuration already (the application's object, or
     // an equal one's found before): nothing to look up, and no global lock per connection.
-    if (d.ref.loadRelaxed() > 1 || !d.keyPem.isEmpty() || !d.passphrase.isEmpty())
+    if (d.ref.loadRelaxed() > 1 || !d.keyPem.isEmpty() || !d.passphrase.isEmpty() ||
+        d.chainsHoldSecrets())
         return;
     // The settings of the last few kinds of sockets, most recent first. Never destroyed: the
     // contexts they hold must not be freed after OpenSSL's own clean-up at exit.
@@ -435,6 +467,39 @@ void SecureConfiguration::setHandshakeTimeout(int msecs)
     d->contexts.copyFrom(before->contexts);
 }
 
+// --- SNI (issue 15) ---
+void SecureConfiguration::addLocalCertificateChain(const QString &chainFile, const QString &keyFile,
+                                                   const QByteArray &passphrase)
+{
+    LocalCertificateChain chain;
+    chain.chainFile = chainFile;
+    chain.keyFile = keyFile;
+    chain.passphrase = passphrase;
+    addLocalCertificateChain(chain);
+}
+void SecureConfiguration::addLocalCertificateChain(const LocalCertificateChain &chain)
+{
+    SecureConfigurationPrivate::edit(d).chains.append(chain);
+}
+QList<SecureConfiguration::LocalCertificateChain>
+SecureConfiguration::localCertificateChains() const
+{
+    return d->chains;
+}
+void SecureConfiguration::clearLocalCertificateChains()
+{
+    if (!std::as_const(d)->chains.isEmpty())
+        SecureConfigurationPrivate::edit(d).wipeChains();
+}
+bool SecureConfiguration::refuseUnknownServerName() const
+{
+    return d->refuseUnknownNames;
+}
+void SecureConfiguration::setRefuseUnknownServerName(bool refuse)
+{
+    SecureConfigurationPrivate::edit(d).refuseUnknownNames = refuse;
+}
+
 QString SecureConfiguration::validate(bool serverRole) const
 {
     std::string error;
@@ -522,6 +587,18 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     config.sessionResumption = configuration.sessionResumption();
     config.ticketKeyLifetime = configuration.ticketKeyLifetime();
     config.sessionTicketCount = configuration.sessionTicketCount();
+    // --- SNI (issue 15) ---
+    config.refuseUnknownServerName = configuration.refuseUnknownServerName();
+    for (const SecureConfiguration::LocalCertificateChain &chain :
+         configuration.localCertificateChains()) {
+        engine::ChainConfig &out = config.extraChains.emplace_back();
+        out.certChainFile = fileName(chain.chainFile);
+        out.certChainPem = chain.chainPem.toStdString();
+        out.keyFile = fileName(chain.keyFile);
+        out.keyPem = chain.keyPem.toStdString();
+        out.keyPassphrase = engine::SecretString(chain.passphrase.toStdString());
+        out.keyPassphraseFile = fileName(chain.passphraseFile);
+    }
     return config;
 }
 

@@ -75,6 +75,13 @@ public:
     bool isSessionResumed() const;
     QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
     SecureCertificate peerCertificate() const;
+    // Our own certificate: once encrypted(), the one we sent (a server with several chains sends
+    // the one matching the client's server_name, see SecureConfiguration::
+    // addLocalCertificateChain()). Null before the handshake has started, or without one.
+    SecureCertificate localCertificate() const;
+    // Server: the name the client asked for (SNI), once its hello has been read; empty if it
+    // sent none (for instance when it connected by IP address).
+    QString requestedServerName() const;
     QList<SecureCertificateError> peerVerifyErrors() const; // as reported by certificateErrors
     TlsError tlsError() const;
 

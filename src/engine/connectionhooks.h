@@ -7,6 +7,8 @@
 
 #include "ossl.h"
 
+#include <string>
+
 namespace securesocket::engine {
 
 class ConnectionHooks
@@ -26,6 +28,9 @@ public:
     virtual bool storeSession(SSL_SESSION *session) = 0;
     // Whether verifying the peer's certificate found any failure, forgiven or not.
     virtual bool hadVerifyFailures() const = 0;
+    // Server: the handshake is refused because no certificate has the server_name the client
+    // asked for (SNI, refusing unknown names).
+    virtual void refuseServerName(const std::string &name) = 0;
 
 protected:
     ~ConnectionHooks() = default;

@@ -5,6 +5,7 @@
 #include "contextbuilder.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include <sys/stat.h>
@@ -67,10 +68,32 @@ std::string cacheKey(const Config &c, Role role)
     add(std::to_string(c.sessionTicketCount));
     for (const auto &protocol : c.alpn)
         add(protocol);
+    // --- SNI (issue 15) ---
+    add(c.refuseUnknownServerName ? "1" : "0");
+    add(std::to_string(c.extraChains.size()));
+    for (const ChainConfig &chain : c.extraChains) {
+        add(fileStamp(chain.certChainFile));
+        add(sha256Hex(chain.certChainPem));
+        add(fileStamp(chain.keyFile));
+        add(sha256Hex(chain.keyPem));
+        add(sha256Hex(chain.keyPassphrase.value()));
+        add(fileStamp(chain.keyPassphraseFile));
+    }
     return key;
 }
 
 } // namespace
+
+std::vector<std::string> Context::warnings(std::time_t now) const
+{
+    std::vector<std::string> all;
+    for (const IdentityCheck &identity : m_identities) {
+        std::vector<std::string> some = identity.warnings(now);
+        all.insert(all.end(), std::make_move_iterator(some.begin()),
+                   std::make_move_iterator(some.end()));
+    }
+    return all;
+}
 
 std::vector<std::string> Context::warningsToLog(std::time_t now) const
 {

@@ -6,6 +6,7 @@
 
 #include "identitycheck.h"
 #include "ossl.h"
+#include "servernames.h"
 #include "sessions.h"
 
 #include <chrono>
@@ -23,6 +24,24 @@ namespace securesocket::engine {
 
 enum class Role { Client, Server };
 enum class VerifyMode { Verify, Query, None };
+
+// SNI: one more certificate chain of a server, with its key (as the main one in Config).
+struct ChainConfig
+{
+    ChainConfig() = default;
+    ChainConfig(const ChainConfig &) = default;
+    ChainConfig(ChainConfig &&) = default;
+    ChainConfig &operator=(const ChainConfig &) = default;
+    ChainConfig &operator=(ChainConfig &&) = default;
+    ~ChainConfig() { OPENSSL_cleanse(keyPem.data(), keyPem.size()); }
+
+    std::string certChainFile;
+    std::string certChainPem;
+    std::string keyFile;
+    std::string keyPem;
+    SecretString keyPassphrase;
+    std::string keyPassphraseFile;
+};
 
 // Plain settings, as the engine sees them (the public SecureConfiguration converts to this).
 struct Config
@@ -64,11 +83,23 @@ struct Config
     // a resumed handshake gets one, a client uses each once). 0 sends none, in TLS 1.2
     // either, and keeps no session cache: for servers whose clients never resume.
     int sessionTicketCount = 1;
+
+    // --- SNI (issue 15) ---
+    // Server: more chains, each served to clients whose server_name matches one of its
+    // subjectAltName DNS names (see servernames.h); the main chain above (or, without one, the
+    // first of these) is the default. A client context ignores them.
+    std::vector<ChainConfig> extraChains;
+    // Server: a server_name that matches no chain fails the handshake (unrecognized_name)
+    // instead of getting the default. A client that sends none still gets the default.
+    bool refuseUnknownServerName = false;
 };
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
 // made with equal settings. Connections hold a shared_ptr; a ContextCache keeps the most
 // recently used contexts alive too, so that a context outlives its last connection.
+// The server_name callback of a server context with several chains (see Context::m_chains).
+int selectServedChains(SSL *ssl, int *alert, void *arg);
+
 class Context
 {
 public:
@@ -77,10 +108,10 @@ public:
     SSL_CTX *native() const { return m_ctx.get(); }
     const std::vector<uint8_t> &alpnWire() const { return m_alpnWire; }
 
-    // What is wrong with our own certificate but does not stop it from being used (expired,
+    // What is wrong with our own certificates but does not stop them from being used (expired,
     // expiring within 14 days, key usage forbidding the role), as of now: one sentence each
-    // (see identitycheck.h). Empty without a certificate.
-    std::vector<std::string> warnings(std::time_t now) const { return m_identity.warnings(now); }
+    // (see identitycheck.h), for every chain. Empty without a certificate.
+    std::vector<std::string> warnings(std::time_t now) const;
     // The warnings of now that no earlier call returned: whoever logs them does so once per
     // context, and again only when one changes (the days left, say), not once per connection.
     // Thread-safe.
@@ -105,7 +136,24 @@ private:
     VerifyMode m_verifyMode;
     std::vector<uint8_t> m_alpnWire; // ALPN list in wire format, for the server's selection
     bool m_resumption = false;
-    IdentityCheck m_identity;
+    std::vector<IdentityCheck> m_identities; // one per chain, the main one first
+
+    // --- SNI (issue 15) ---
+    // A server's chains (the main one first), when it has more than one or refuses unknown
+    // names. The SSL_CTX holds the default set; the server_name callback (contextbuilder.cpp)
+    // swaps in another set for a matching name, on that connection's SSL only.
+    struct ServedChain
+    {
+        X509Ptr leaf;
+        X509StackPtr chain; // the intermediates
+        EvpPkeyPtr key;
+        int keyType = 0; // EVP_PKEY_base_id(): one chain per key type on an SSL
+    };
+    friend int selectServedChains(SSL *ssl, int *alert, void *arg);
+    std::vector<ServedChain> m_chains;
+    std::vector<size_t> m_defaultChains; // of m_chains: what the SSL_CTX holds
+    ServerNameIndex m_serverNames;
+    bool m_refuseUnknownNames = false;
     mutable std::mutex m_warningsMutex;
     mutable std::vector<std::string> m_loggedWarnings; // under m_warningsMutex
     mutable SessionCache m_sessions;                   // a client's
