@@ -147,7 +147,8 @@ private:
         X509Ptr leaf;
         X509StackPtr chain; // the intermediates
         EvpPkeyPtr key;
-        int keyType = 0; // EVP_PKEY_base_id(): one chain per key type on an SSL
+        int keyType = 0;  // EVP_PKEY_base_id(): one chain per key type on an SSL
+        std::string what; // "certificate file 'x.pem'", for messages
     };
     friend int selectServedChains(SSL *ssl, int *alert, void *arg);
     std::vector<ServedChain> m_chains;

@@ -422,6 +422,7 @@ private:
             raise(keyWhat + " does not match the certificate of " + certWhat);
         }
         chain.keyType = EVP_PKEY_get_base_id(chain.key.get());
+        chain.what = certWhat;
         return chain;
     }
 
@@ -429,8 +430,7 @@ private:
     {
         if (SSL_CTX_use_cert_and_key(ctx, chain.leaf.get(), chain.key.get(), chain.chain.get(),
                                      1) != 1)
-            raise("cannot use the certificate '" +
-                  nameToString(X509_get_subject_name(chain.leaf.get())) + "' with its key");
+            raise("cannot use " + chain.what);
     }
 
     // --- SNI (issue 15) ---

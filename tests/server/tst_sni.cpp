@@ -81,6 +81,7 @@ private slots:
     void secureSocketVerifiesTheChosenCertificate_data();
     void secureSocketVerifiesTheChosenCertificate();
     void firstChainIsDefaultWithoutMainCertificate();
+    void defaultHasItsRsaTwin();
     void unknownNameIsRefused_data();
     void unknownNameIsRefused();
     void badExtraChainIsRefused_data();
@@ -423,6 +424,30 @@ void TestSni::firstChainIsDefaultWithoutMainCertificate()
     QCOMPARE(opensslClient(m_server->serverPort(), {}), fingerprint("other"));
     QCOMPARE(opensslClient(m_server->serverPort(), "nothing.test"), fingerprint("other"));
     QCOMPARE(opensslClient(m_server->serverPort(), "alpha.test"), fingerprint("alpha"));
+}
+
+void TestSni::defaultHasItsRsaTwin()
+{
+    // No main chain: the first (ECDSA) is the default, with the RSA chain of the same names
+    // for clients that send no name and take only RSA.
+    SecureConfiguration config;
+    config.addLocalCertificateChain(m_certs["gamma-ec"], m_keys["gamma-ec"]);
+    config.addLocalCertificateChain(m_certs["alpha"], m_keys["alpha"]);
+    config.addLocalCertificateChain(m_certs["gamma-rsa"], m_keys["gamma-rsa"]);
+    config.setPeerVerifyMode(SecureConfiguration::VerifyNone);
+    QVERIFY(startServer(config));
+    const quint16 port = m_server->serverPort();
+    QCOMPARE(opensslClient(port, {}), fingerprint("gamma-ec"));
+    QCOMPARE(opensslClient(port, {}, {"-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"}),
+             fingerprint("gamma-rsa"));
+    QCOMPARE(opensslClient(port, "unknown.test", {"-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256"}),
+             fingerprint("gamma-rsa"));
+    // alpha.test has no RSA chain: an RSA-only client asking for it gets none.
+    QByteArray output;
+    QVERIFY(
+        opensslClient(port, "alpha.test", {"-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256"}, &output)
+            .isEmpty());
+    QVERIFY(waitUntil([this] { return m_failures.size() == 1; }, 5000));
 }
 
 void TestSni::unknownNameIsRefused_data()
