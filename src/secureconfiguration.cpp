@@ -150,6 +150,21 @@ private:
     Entry m_entries[2]; // client, server
 };
 
+// While secrets are written to a key log, once per process; and why SSLKEYLOGFILE's file is
+// not written, once per process too.
+void logKeyLog(const Context &context)
+{
+    static std::atomic<bool> warnedOn{false};
+    static std::atomic<bool> warnedProblem{false};
+    if (!context.keyLogFile().empty() && !warnedOn.exchange(true))
+        qCWarning(lcConfiguration,
+                  "TLS session secrets are written to the key log file '%s': whoever reads it "
+                  "can decrypt these connections; use it for debugging only",
+                  context.keyLogFile().c_str());
+    if (!context.keyLogProblem().empty() && !warnedProblem.exchange(true))
+        qCWarning(lcConfiguration, "%s", context.keyLogProblem().c_str());
+}
+
 // Each warning about our own certificate once per context, and again when it changes.
 void logWarnings(const Context &context)
 {
@@ -181,6 +196,17 @@ public:
 
     static std::shared_ptr<const Context> engineContext(const SecureConfiguration &configuration,
                                                         Role role, std::string *error);
+    static std::shared_ptr<const Context> reload(const SecureConfiguration &configuration,
+                                                 Role role, std::string *error, bool *changed)
+    {
+        const SecureConfigurationPrivate &d = *configuration.d; // const: never detaches
+        const std::shared_ptr<const Context> before = d.contexts.find(role).context;
+        d.contexts.recheckNextTime();
+        auto context = engineContext(configuration, role, error);
+        if (changed)
+            *changed = context != before;
+        return context;
+    }
     static void shareWithEqual(SecureConfiguration &configuration);
     static bool sharesData(const SecureConfiguration &a, const SecureConfiguration &b)
     {
@@ -222,7 +248,7 @@ public:
                maximum == o.maximum && cipherList == o.cipherList &&
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
                ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
-               handshakeTimeout == o.handshakeTimeout &&
+               handshakeTimeout == o.handshakeTimeout && keyLogFile == o.keyLogFile &&
                // --- SNI (issue 15) ---
                chains == o.chains && refuseUnknownNames == o.refuseUnknownNames;
     }
@@ -249,6 +275,7 @@ public:
     int ticketKeyLifetime = 3600;
     int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
+    QString keyLogFile;
     // --- SNI (issue 15) ---
     QList<SecureConfiguration::LocalCertificateChain> chains;
     bool refuseUnknownNames = false;
@@ -293,6 +320,7 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     if (context) {
         d.contexts.store(role, context, std::move(files), checked);
         logWarnings(*context);
+        logKeyLog(*context);
         return context;
     }
     if (error)
@@ -371,6 +399,7 @@ SECURESOCKET_PROPERTY(QString, peerVerifyName, setPeerVerifyName, verifyName)
 SECURESOCKET_PROPERTY(QByteArray, cipherList, setCipherList, cipherList)
 SECURESOCKET_PROPERTY(QByteArray, cipherSuites, setCipherSuites, cipherSuites)
 SECURESOCKET_PROPERTY(QList<QByteArray>, alpnProtocols, setAlpnProtocols, alpn)
+SECURESOCKET_PROPERTY(QString, keyLogFile, setKeyLogFile, keyLogFile)
 #undef SECURESOCKET_PROPERTY
 
 bool SecureConfiguration::useSystemCaCertificates() const
@@ -544,6 +573,13 @@ std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &
     return SecureConfigurationPrivate::engineContext(configuration, role, error);
 }
 
+std::shared_ptr<const engine::Context> reloadEngineContext(const SecureConfiguration &configuration,
+                                                           engine::Role role, std::string *error,
+                                                           bool *changed)
+{
+    return SecureConfigurationPrivate::reload(configuration, role, error, changed);
+}
+
 void shareWithEqualConfiguration(SecureConfiguration &configuration)
 {
     SecureConfigurationPrivate::shareWithEqual(configuration);
@@ -587,6 +623,11 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     config.sessionResumption = configuration.sessionResumption();
     config.ticketKeyLifetime = configuration.ticketKeyLifetime();
     config.sessionTicketCount = configuration.sessionTicketCount();
+    config.keyLogFile = fileName(configuration.keyLogFile());
+    if (config.keyLogFile.empty()) {
+        config.keyLogFile = fileName(qEnvironmentVariable("SSLKEYLOGFILE"));
+        config.keyLogFromEnvironment = !config.keyLogFile.empty();
+    }
     // --- SNI (issue 15) ---
     config.refuseUnknownServerName = configuration.refuseUnknownServerName();
     for (const SecureConfiguration::LocalCertificateChain &chain :

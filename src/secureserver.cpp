@@ -1,5 +1,6 @@
 // SecureServer: the handshakes it runs (a connection is offered only once encrypted) and its
 // public API. The accept loop is in serveradmission.cpp.
+#include "secureconfiguration_p.h"
 #include "secureserver_p.h"
 #include "securesocket_p.h"
 #include "threadcleanup_p.h"
@@ -207,6 +208,20 @@ SecureConfiguration SecureServer::configuration() const
 void SecureServer::setConfiguration(const SecureConfiguration &configuration)
 {
     d->config = configuration;
+}
+
+bool SecureServer::reloadConfiguration()
+{
+    std::string error;
+    bool changed = false;
+    const auto context = securesocket::reloadEngineContext(
+        d->config, securesocket::engine::Role::Server, &error, &changed);
+    d->error = QString::fromStdString(error);
+    if (!context || !error.empty())
+        return false; // logged once by the configuration (category securesocket.configuration)
+    qCInfo(lcSecureServer, "configuration reloaded: %s",
+           changed ? "new handshakes use the files as they are now" : "no file changed");
+    return true;
 }
 
 SecureServer::ClientCertificatePolicy SecureServer::clientCertificatePolicy() const

@@ -152,6 +152,18 @@ public:
     int handshakeTimeout() const;
     void setHandshakeTimeout(int msecs);
 
+    // Key log, for debugging captures: the secrets of every connection made with these settings
+    // are appended to this file in the NSS key log format, which Wireshark reads to decrypt
+    // the traffic. Anyone who reads the file can decrypt those connections: for debugging only.
+    // Empty (the default) means: the file named by the SSLKEYLOGFILE environment variable, as
+    // browsers and curl do, or none when it is not set (it is read when a context is built). A
+    // new file is created with mode 0600. A file set here that cannot be opened is a
+    // configuration error (validate() names it); one named by SSLKEYLOGFILE only turns the key
+    // log off, with a warning. While a key log is written, a warning says so, once per process
+    // (category "securesocket.configuration").
+    QString keyLogFile() const;
+    void setKeyLogFile(const QString &file);
+
     bool operator==(const SecureConfiguration &other) const;
     bool operator!=(const SecureConfiguration &other) const { return !(*this == other); }
 

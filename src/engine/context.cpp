@@ -68,6 +68,8 @@ std::string cacheKey(const Config &c, Role role)
     add(std::to_string(c.sessionTicketCount));
     for (const auto &protocol : c.alpn)
         add(protocol);
+    add(c.keyLogFile); // the path only: the file grows with every connection
+    add(c.keyLogFromEnvironment ? "1" : "0");
     // --- SNI (issue 15) ---
     add(c.refuseUnknownServerName ? "1" : "0");
     add(std::to_string(c.extraChains.size()));

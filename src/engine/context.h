@@ -5,6 +5,7 @@
 #define SECURESOCKET_ENGINE_CONTEXT_H
 
 #include "identitycheck.h"
+#include "keylog.h"
 #include "ossl.h"
 #include "servernames.h"
 #include "sessions.h"
@@ -84,6 +85,13 @@ struct Config
     // either, and keeps no session cache: for servers whose clients never resume.
     int sessionTicketCount = 1;
 
+    // Key log (see keylog.h): the file the secrets of every connection are appended to, for
+    // debugging captures; empty: none. When it came from the SSLKEYLOGFILE environment variable
+    // rather than the configuration, a file that cannot be opened turns the key log off (with a
+    // note in keyLogProblem()) instead of failing the context.
+    std::string keyLogFile;
+    bool keyLogFromEnvironment = false;
+
     // --- SNI (issue 15) ---
     // Server: more chains, each served to clients whose server_name matches one of its
     // subjectAltName DNS names (see servernames.h); the main chain above (or, without one, the
@@ -122,6 +130,10 @@ public:
     // resumption is on and the peer was verified without any failure.
     bool resumesSessions() const { return m_resumption; }
     SslSessionPtr findSession(const std::string &key) const { return m_sessions.find(key); }
+    // The key log file this context's connections write their secrets to, or empty; and, when
+    // SSLKEYLOGFILE named a file that could not be opened, why.
+    std::string keyLogFile() const { return m_keyLog ? m_keyLog->path() : std::string(); }
+    const std::string &keyLogProblem() const { return m_keyLogProblem; }
     void storeSession(const std::string &key, SSL_SESSION *session) const
     {
         m_sessions.store(key, session);
@@ -159,6 +171,8 @@ private:
     mutable std::vector<std::string> m_loggedWarnings; // under m_warningsMutex
     mutable SessionCache m_sessions;                   // a client's
     std::unique_ptr<TicketKeys> m_ticketKeys;          // a server's
+    std::unique_ptr<KeyLog> m_keyLog;
+    std::string m_keyLogProblem;
     // Declared last, so freed first: its callbacks use the members above.
     SslCtxPtr m_ctx;
 };

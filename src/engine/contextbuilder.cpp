@@ -271,6 +271,7 @@ public:
         applyVerification(ctx);
         applyAlpn(*context);
         applySessions(*context);
+        applyKeyLog(*context);
         return context;
     }
 
@@ -588,6 +589,21 @@ private:
             return;
         }
         SessionCache::install(ctx);
+    }
+
+    void applyKeyLog(Context &context)
+    {
+        if (m_config.keyLogFile.empty())
+            return;
+        std::string error;
+        context.m_keyLog = KeyLog::open(m_config.keyLogFile, &error);
+        if (!context.m_keyLog && !m_config.keyLogFromEnvironment)
+            raise(error);
+        if (!context.m_keyLog) {
+            context.m_keyLogProblem = error + " (named by SSLKEYLOGFILE): no key log is written";
+            return;
+        }
+        context.m_keyLog->install(context.m_ctx.get());
     }
 
     const Config &m_config;
