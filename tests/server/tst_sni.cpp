@@ -88,6 +88,7 @@ private slots:
     void badExtraChainIsRefused();
     void warningsCoverEveryChain();
     void replacedChainFileIsServed();
+    void reloadReadsEveryChain();
     void configurationComparesChains();
     void echoserverServesByName();
     void echoserverIniRefusesUnknownNames();
@@ -588,6 +589,48 @@ void TestSni::replacedChainFileIsServed()
         SecureCertificate(QByteArray::fromStdString(renewed.certPem)).sha256Fingerprint().toHex();
     QCOMPARE(opensslClient(m_server->serverPort(), "alpha.test"), expected);
     QCOMPARE(opensslClient(m_server->serverPort(), {}), fingerprint("default"));
+}
+
+void TestSni::reloadReadsEveryChain()
+{
+    // SecureServer::reloadConfiguration() reads the extra chains again at once: a renewed one
+    // is served to the next client; a broken one is refused naming its file, and the chain
+    // loaded before stays in force.
+    const QString chain = m_pkiDir.filePath(QStringLiteral("reloaded.pem"));
+    const QString key = m_pkiDir.filePath(QStringLiteral("reloaded.key"));
+    QFile::remove(chain);
+    QFile::remove(key);
+    QVERIFY(QFile::copy(m_certs["alpha"], chain));
+    QVERIFY(QFile::copy(m_keys["alpha"], key));
+    SecureConfiguration config;
+    config.setLocalCertificateChainFile(m_certs["default"]);
+    config.setPrivateKeyFile(m_keys["default"]);
+    config.addLocalCertificateChain(chain, key);
+    config.setPeerVerifyMode(SecureConfiguration::VerifyNone);
+    QVERIFY(startServer(config));
+    const quint16 port = m_server->serverPort();
+    QCOMPARE(opensslClient(port, "alpha.test"), fingerprint("alpha"));
+
+    const testpki::Issued renewed =
+        testpki::makeCertificate(testpki::serverSpec("alpha.test reloaded", {"alpha.test"}), &m_ca);
+    m_pkiDir.write(QStringLiteral("reloaded.new.key"), renewed.keyPem);
+    m_pkiDir.write(QStringLiteral("reloaded.new.pem"), renewed.certPem);
+    QVERIFY(::rename(qPrintable(m_pkiDir.filePath("reloaded.new.key")), qPrintable(key)) == 0);
+    QVERIFY(::rename(qPrintable(m_pkiDir.filePath("reloaded.new.pem")), qPrintable(chain)) == 0);
+    QVERIFY2(m_server->reloadConfiguration(), qPrintable(m_server->errorString()));
+    const QByteArray renewedPrint =
+        SecureCertificate(QByteArray::fromStdString(renewed.certPem)).sha256Fingerprint().toHex();
+    QCOMPARE(opensslClient(port, "alpha.test"), renewedPrint);
+
+    // The key of another certificate: refused, naming the file; the renewed chain stays.
+    QVERIFY(QFile::remove(key));
+    QVERIFY(QFile::copy(m_keys["other"], key));
+    QVERIFY(!m_server->reloadConfiguration());
+    QVERIFY2(m_server->errorString().contains(
+                 QStringLiteral("private key file '%1' does not match the certificate").arg(key)),
+             qPrintable(m_server->errorString()));
+    QCOMPARE(opensslClient(port, "alpha.test"), renewedPrint);
+    QCOMPARE(opensslClient(port, {}), fingerprint("default"));
 }
 
 void TestSni::configurationComparesChains()
