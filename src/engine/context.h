@@ -7,6 +7,7 @@
 #include "identitycheck.h"
 #include "keylog.h"
 #include "ossl.h"
+#include "servedchains.h"
 #include "servernames.h"
 #include "sessions.h"
 
@@ -105,9 +106,6 @@ struct Config
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
 // made with equal settings. Connections hold a shared_ptr; a ContextCache keeps the most
 // recently used contexts alive too, so that a context outlives its last connection.
-// The server_name callback of a server context with several chains (see Context::m_chains).
-int selectServedChains(SSL *ssl, int *alert, void *arg);
-
 class Context
 {
 public:
