@@ -183,6 +183,9 @@ public:
     {
         wipe(passphrase);
         wipe(keyPem);
+        wipe(psk);
+        for (QByteArray &key : psks)
+            wipe(key);
         wipeChains();
     }
 
@@ -249,6 +252,8 @@ public:
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
                ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
                handshakeTimeout == o.handshakeTimeout && keyLogFile == o.keyLogFile &&
+               usePsk == o.usePsk && pskIdentity == o.pskIdentity && psk == o.psk &&
+               psks == o.psks && pskHint == o.pskHint &&
                // --- SNI (issue 15) ---
                chains == o.chains && refuseUnknownNames == o.refuseUnknownNames;
     }
@@ -276,6 +281,11 @@ public:
     int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
     QString keyLogFile;
+    bool usePsk = false; // turned on explicitly
+    QByteArray pskIdentity;
+    QByteArray psk;
+    QMap<QByteArray, QByteArray> psks;
+    QByteArray pskHint;
     // --- SNI (issue 15) ---
     QList<SecureConfiguration::LocalCertificateChain> chains;
     bool refuseUnknownNames = false;
@@ -341,7 +351,7 @@ void SecureConfigurationPrivate::shareWithEqual(SecureConfiguration &configurati
     // Data held elsewhere too is a shared configuration already (the application's object, or
     // an equal one's found before): nothing to look up, and no global lock per connection.
     if (d.ref.loadRelaxed() > 1 || !d.keyPem.isEmpty() || !d.passphrase.isEmpty() ||
-        d.chainsHoldSecrets())
+        !d.psk.isEmpty() || !d.psks.isEmpty() || d.chainsHoldSecrets())
         return;
     // The settings of the last few kinds of sockets, most recent first. Never destroyed: the
     // contexts they hold must not be freed after OpenSSL's own clean-up at exit.
@@ -400,6 +410,42 @@ SECURESOCKET_PROPERTY(QByteArray, cipherList, setCipherList, cipherList)
 SECURESOCKET_PROPERTY(QByteArray, cipherSuites, setCipherSuites, cipherSuites)
 SECURESOCKET_PROPERTY(QList<QByteArray>, alpnProtocols, setAlpnProtocols, alpn)
 SECURESOCKET_PROPERTY(QString, keyLogFile, setKeyLogFile, keyLogFile)
+SECURESOCKET_PROPERTY(QByteArray, preSharedKeyIdentityHint, setPreSharedKeyIdentityHint, pskHint)
+
+bool SecureConfiguration::preSharedKeyAuthentication() const
+{
+    return d->usePsk || !d->pskIdentity.isEmpty() || !d->psks.isEmpty();
+}
+void SecureConfiguration::setPreSharedKeyAuthentication(bool enabled)
+{
+    SecureConfigurationPrivate::edit(d).usePsk = enabled;
+}
+QByteArray SecureConfiguration::preSharedKeyIdentity() const
+{
+    return d->pskIdentity;
+}
+QByteArray SecureConfiguration::preSharedKey() const
+{
+    return d->psk;
+}
+void SecureConfiguration::setPreSharedKey(const QByteArray &identity, const QByteArray &key)
+{
+    SecureConfigurationPrivate &data = SecureConfigurationPrivate::edit(d);
+    data.pskIdentity = identity;
+    SecureConfigurationPrivate::wipe(data.psk);
+    data.psk = key;
+}
+QMap<QByteArray, QByteArray> SecureConfiguration::preSharedKeys() const
+{
+    return d->psks;
+}
+void SecureConfiguration::setPreSharedKeys(const QMap<QByteArray, QByteArray> &keysByIdentity)
+{
+    SecureConfigurationPrivate &data = SecureConfigurationPrivate::edit(d);
+    for (QByteArray &key : data.psks)
+        SecureConfigurationPrivate::wipe(key);
+    data.psks = keysByIdentity;
+}
 #undef SECURESOCKET_PROPERTY
 
 bool SecureConfiguration::useSystemCaCertificates() const
@@ -623,6 +669,14 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     config.sessionResumption = configuration.sessionResumption();
     config.ticketKeyLifetime = configuration.ticketKeyLifetime();
     config.sessionTicketCount = configuration.sessionTicketCount();
+    config.usePsk = configuration.preSharedKeyAuthentication();
+    config.pskIdentity = configuration.preSharedKeyIdentity().toStdString();
+    config.pskKey = engine::SecretString(configuration.preSharedKey().toStdString());
+    const QMap<QByteArray, QByteArray> psks = configuration.preSharedKeys();
+    for (auto it = psks.cbegin(); it != psks.cend(); ++it)
+        config.serverPsks.emplace_back(it.key().toStdString(),
+                                       engine::SecretString(it.value().toStdString()));
+    config.pskIdentityHint = configuration.preSharedKeyIdentityHint().toStdString();
     config.keyLogFile = fileName(configuration.keyLogFile());
     if (config.keyLogFile.empty()) {
         config.keyLogFile = fileName(qEnvironmentVariable("SSLKEYLOGFILE"));

@@ -5,6 +5,7 @@
 #include "securesocket_p.h"
 #include "threadcleanup_p.h"
 
+#include <QMetaMethod>
 #include <QThread>
 
 #include <algorithm>
@@ -109,6 +110,15 @@ void SecureServerPrivate::accept(qintptr descriptor)
             erase(it);
         updateAccepting();
     });
+    if (q->isSignalConnected(
+            QMetaMethod::fromSignal(&SecureServer::preSharedKeyAuthenticationRequired))) {
+        QObject::connect(
+            socket, &SecureSocket::preSharedKeyAuthenticationRequired, q,
+            [this, socket](SecurePreSharedKeyAuthenticator *authenticator) {
+                emit q->preSharedKeyAuthenticationRequired(socket, authenticator);
+            },
+            Qt::DirectConnection);
+    }
     updateAccepting();
     socket->startServerEncryption();
 }

@@ -112,6 +112,12 @@ Q_SIGNALS:
     // "TLS handshake with 127.0.0.1 failed: client certificate missing: ...". A slot must not
     // delete the server (deleteLater() is fine).
     void handshakeFailed(SecureSocket *socket, const QString &reason);
+    // A client offered a pre-shared key identity (the configuration uses pre-shared keys, see
+    // SecureConfiguration::setPreSharedKeys()): authenticator holds it, and the configuration's
+    // key for it if there is one; set the key to accept it, or leave it empty to refuse it. As
+    // QSslServer's: emitted from inside the handshake, so only fill in the authenticator.
+    void preSharedKeyAuthenticationRequired(SecureSocket *socket,
+                                            SecurePreSharedKeyAuthenticator *authenticator);
 
 protected:
     // Starts the handshake on an accepted connection. A subclass may also call it with a

@@ -122,6 +122,7 @@ struct HandshakeInfo
     std::string alpn;  // negotiated protocol, or empty
     std::string group; // key exchange group, e.g. "X25519", or empty
     bool resumed = false;
+    std::string pskIdentity; // the pre-shared key's identity, when one authenticated the peer
 };
 
 class Connection final : private ConnectionHooks
@@ -132,8 +133,11 @@ public:
     // sessionKey (e.g. "host:port") resumes and stores sessions in the context under that key
     // together with peerName: OpenSSL does not check the name again on resumption, so a
     // session verified for one name is never offered for another.
+    // When the context uses pre-shared keys, psk (if given) is asked for the keys the context
+    // does not hold, or to change them (see psk.h); it may be called during any call that
+    // advances the handshake, this constructor included (a client's ClientHello).
     Connection(std::shared_ptr<const Context> context, std::string peerName,
-               std::string sessionKey = {});
+               std::string sessionKey = {}, PskProvider psk = {});
     ~Connection();
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
@@ -205,6 +209,9 @@ private:
     int verifyPeer(X509_STORE_CTX *store) override;
     bool storeSession(SSL_SESSION *session) override;
     bool hadVerifyFailures() const override { return !m_verifyFailures.empty(); }
+    unsigned int clientPsk(const char *hint, char *identity, unsigned int maxIdentity,
+                           unsigned char *psk, unsigned int maxPsk) override;
+    unsigned int serverPsk(const char *identity, unsigned char *psk, unsigned int maxPsk) override;
     void refuseServerName(const std::string &name) override;
     static void infoCallback(const SSL *ssl, int where, int value);
     void onAlert(bool received, int value);
@@ -220,6 +227,7 @@ private:
     void failFromSsl(int sslError);
     std::string peer() const; // "server" or "client"
     std::string verifySummary() const;
+    std::string pskExplanation() const;
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
     void offerOutput(bool mayRelease = true);
@@ -228,6 +236,9 @@ private:
     std::shared_ptr<const Context> m_context;
     std::string m_peerName;
     std::string m_sessionKey;
+    PskProvider m_pskProvider;
+    std::string m_pskIdentity; // the identity of the key given to OpenSSL, if any
+    std::string m_pskRefused;  // a server's: a client's identity it had no key for
     // Ciphertext received and not yet read by OpenSSL, and ciphertext to send, and the BIO
     // state over them. Declared before m_ssl, whose BIO points at them.
     detail::ByteQueue m_input;

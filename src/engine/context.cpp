@@ -70,6 +70,14 @@ std::string cacheKey(const Config &c, Role role)
         add(protocol);
     add(c.keyLogFile); // the path only: the file grows with every connection
     add(c.keyLogFromEnvironment ? "1" : "0");
+    add(c.usePsk ? "1" : "0");
+    add(c.pskIdentity);
+    add(sha256Hex(c.pskKey.value()));
+    for (const auto &[identity, key] : c.serverPsks) {
+        add(identity);
+        add(sha256Hex(key.value()));
+    }
+    add(c.pskIdentityHint);
     // --- SNI (issue 15) ---
     add(c.refuseUnknownServerName ? "1" : "0");
     add(std::to_string(c.extraChains.size()));
@@ -85,6 +93,15 @@ std::string cacheKey(const Config &c, Role role)
 }
 
 } // namespace
+
+const SecretString *Context::serverPsk(const std::string &identity) const
+{
+    for (const auto &[known, key] : m_serverPsks) {
+        if (known == identity)
+            return &key;
+    }
+    return nullptr;
+}
 
 std::vector<std::string> Context::warnings(std::time_t now) const
 {

@@ -7,6 +7,7 @@
 #include "identitycheck.h"
 #include "keylog.h"
 #include "ossl.h"
+#include "psk.h"
 #include "servedchains.h"
 #include "servernames.h"
 #include "sessions.h"
@@ -93,6 +94,14 @@ struct Config
     std::string keyLogFile;
     bool keyLogFromEnvironment = false;
 
+    // Pre-shared keys (see psk.h). usePsk turns them on (with the PSK suites in TLS 1.2) even
+    // without a key here, for keys the connection's owner finds itself (PskProvider).
+    bool usePsk = false;
+    std::string pskIdentity; // a client's identity, with pskKey
+    SecretString pskKey;
+    std::vector<std::pair<std::string, SecretString>> serverPsks; // a server's, by identity
+    std::string pskIdentityHint;                                  // a server's, TLS 1.2
+
     // --- SNI (issue 15) ---
     // Server: more chains, each served to clients whose server_name matches one of its
     // subjectAltName DNS names (see servernames.h); the main chain above (or, without one, the
@@ -132,6 +141,13 @@ public:
     // SSLKEYLOGFILE named a file that could not be opened, why.
     std::string keyLogFile() const { return m_keyLog ? m_keyLog->path() : std::string(); }
     const std::string &keyLogProblem() const { return m_keyLogProblem; }
+
+    // Pre-shared keys: whether this context's connections use them, and the keys it holds (a
+    // client's own; a server's by identity, or null).
+    bool usesPsk() const { return m_usePsk; }
+    const std::string &pskIdentity() const { return m_pskIdentity; }
+    const SecretString &pskKey() const { return m_pskKey; }
+    const SecretString *serverPsk(const std::string &identity) const;
     void storeSession(const std::string &key, SSL_SESSION *session) const
     {
         m_sessions.store(key, session);
@@ -171,6 +187,10 @@ private:
     std::unique_ptr<TicketKeys> m_ticketKeys;          // a server's
     std::unique_ptr<KeyLog> m_keyLog;
     std::string m_keyLogProblem;
+    bool m_usePsk = false;
+    std::string m_pskIdentity;
+    SecretString m_pskKey;
+    std::vector<std::pair<std::string, SecretString>> m_serverPsks;
     // Declared last, so freed first: its callbacks use the members above.
     SslCtxPtr m_ctx;
 };
