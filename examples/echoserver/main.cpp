@@ -178,16 +178,16 @@ void readConfigFile(const QString &path, Options &options)
     count("maxConnections", &limits.maxConnections, 0);
     count("sessionTickets", &limits.sessionTickets, 0);
 
-    const QStringList known{"address", "port", "certificate", "privateKey", "caCertificates",
-                            "privateKeyPassphraseFile", "twoWaySSL",
-                            // --- SNI (issue 15) ---
-                            "certificates", "refuseUnknownServerName"};
+    const QStringList known{"address",    "port",           "certificate",
+                            "privateKey", "caCertificates", "privateKeyPassphraseFile",
+                            "twoWaySSL"};
+    const QStringList sniKeys{"certificates", "refuseUnknownServerName"}; // SNI (issue 15)
     for (const QString &group : ini.childGroups()) {
         if (!group.startsWith(QLatin1String("Listener.")))
             continue;
         ini.beginGroup(group);
         for (const QString &key : ini.childKeys()) {
-            if (!known.contains(key))
+            if (!known.contains(key) && !sniKeys.contains(key))
                 bad(group, QStringLiteral("unknown key '%1'").arg(key));
         }
         Listener listener;
@@ -497,14 +497,15 @@ private:
         {
             qint64 echoed = 0;
             QString ended;
+            QString served; // SNI (issue 15): which certificate, for which name
         };
         auto stats = std::make_shared<Stats>();
+        stats->served = servedCertificateText(socket);
         const QString peer =
             QStringLiteral("%1:%2").arg(socket->peerAddress().toString()).arg(socket->peerPort());
         const SecureCertificate cert = socket->peerCertificate();
         const QString client = cert.isNull() ? QStringLiteral("none")
                                              : QLatin1Char('"') + cert.subject() + QLatin1Char('"');
-        const QString served = servedCertificateText(socket);
         qCDebug(lcEcho, "%s connected", qPrintable(peer));
 
         auto echo = [socket, stats] {
@@ -533,18 +534,17 @@ private:
                 stats->ended = QStringLiteral("error: ") + socket->errorString();
         });
         ++m_live;
-        connect(
-            socket, &SecureSocket::disconnected, this, [this, socket, stats, peer, client, served] {
-                qCInfo(lcEcho, "%s %s %s client=%s echoed=%lld bytes ended=%s worker=%d %s",
-                       qPrintable(peer), qPrintable(socket->sessionProtocol()),
-                       qPrintable(socket->sessionCipher()), qPrintable(client),
-                       static_cast<long long>(stats->echoed),
-                       qPrintable(stats->ended.isEmpty() ? QStringLiteral("closed") : stats->ended),
-                       m_index, qPrintable(served));
-                socket->deleteLater();
-                if (--m_live == 0 && m_stopping)
-                    thread()->quit();
-            });
+        connect(socket, &SecureSocket::disconnected, this, [this, socket, stats, peer, client] {
+            qCInfo(lcEcho, "%s %s %s client=%s echoed=%lld bytes ended=%s worker=%d %s",
+                   qPrintable(peer), qPrintable(socket->sessionProtocol()),
+                   qPrintable(socket->sessionCipher()), qPrintable(client),
+                   static_cast<long long>(stats->echoed),
+                   qPrintable(stats->ended.isEmpty() ? QStringLiteral("closed") : stats->ended),
+                   m_index, qPrintable(stats->served));
+            socket->deleteLater();
+            if (--m_live == 0 && m_stopping)
+                thread()->quit();
+        });
         if (m_stopping)
             socket->disconnectFromHost();
     }
