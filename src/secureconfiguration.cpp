@@ -186,6 +186,7 @@ public:
         wipe(psk);
         for (QByteArray &key : psks)
             wipe(key);
+        wipeChains();
     }
 
     // Every setter goes through this: detaches (a copy starts with an empty cache) and
@@ -223,6 +224,23 @@ public:
         }
     }
 
+    // --- SNI (issue 15) ---
+    void wipeChains()
+    {
+        for (SecureConfiguration::LocalCertificateChain &chain : chains) {
+            wipe(chain.keyPem);
+            wipe(chain.passphrase);
+        }
+        chains.clear();
+    }
+    bool chainsHoldSecrets() const
+    {
+        return std::any_of(chains.cbegin(), chains.cend(),
+                           [](const SecureConfiguration::LocalCertificateChain &chain) {
+                               return !chain.keyPem.isEmpty() || !chain.passphrase.isEmpty();
+                           });
+    }
+
     bool operator==(const SecureConfigurationPrivate &o) const
     {
         return caFile == o.caFile && caDirectory == o.caDirectory && caPem == o.caPem &&
@@ -235,9 +253,11 @@ public:
                ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
                handshakeTimeout == o.handshakeTimeout && keyLogFile == o.keyLogFile &&
                usePsk == o.usePsk && pskIdentity == o.pskIdentity && psk == o.psk &&
-               psks == o.psks && pskHint == o.pskHint;
-        // OCSP stapling
-        ocspResponseFile == o.ocspResponseFile &&ocspRequired == o.ocspRequired;
+               psks == o.psks && pskHint == o.pskHint &&
+               // OCSP stapling
+               ocspResponseFile == o.ocspResponseFile && ocspRequired == o.ocspRequired &&
+               // --- SNI (issue 15) ---
+               chains == o.chains && refuseUnknownNames == o.refuseUnknownNames;
     }
 
     QString caFile;
@@ -271,6 +291,9 @@ public:
     // OCSP stapling
     QString ocspResponseFile;
     bool ocspRequired = false;
+    // --- SNI (issue 15) ---
+    QList<SecureConfiguration::LocalCertificateChain> chains;
+    bool refuseUnknownNames = false;
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
@@ -301,6 +324,14 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
         if (!path->empty())
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
+    // --- SNI (issue 15) ---
+    for (const securesocket::engine::ChainConfig &chain : config.extraChains) {
+        for (const std::string *path :
+             {&chain.certChainFile, &chain.keyFile, &chain.keyPassphraseFile}) {
+            if (!path->empty())
+                files.emplace_back(*path, securesocket::engine::fileStamp(*path));
+        }
+    }
     std::string failure;
     auto context = ContextCache::shared().get(config, role, &failure);
     if (context) {
@@ -327,7 +358,7 @@ void SecureConfigurationPrivate::shareWithEqual(SecureConfiguration &configurati
     // Data held elsewhere too is a shared configuration already (the application's object, or
     // an equal one's found before): nothing to look up, and no global lock per connection.
     if (d.ref.loadRelaxed() > 1 || !d.keyPem.isEmpty() || !d.passphrase.isEmpty() ||
-        !d.psk.isEmpty() || !d.psks.isEmpty())
+        !d.psk.isEmpty() || !d.psks.isEmpty() || d.chainsHoldSecrets())
         return;
     // The settings of the last few kinds of sockets, most recent first. Never destroyed: the
     // contexts they hold must not be freed after OpenSSL's own clean-up at exit.
@@ -530,6 +561,39 @@ void SecureConfiguration::setHandshakeTimeout(int msecs)
     d->contexts.copyFrom(before->contexts);
 }
 
+// --- SNI (issue 15) ---
+void SecureConfiguration::addLocalCertificateChain(const QString &chainFile, const QString &keyFile,
+                                                   const QByteArray &passphrase)
+{
+    LocalCertificateChain chain;
+    chain.chainFile = chainFile;
+    chain.keyFile = keyFile;
+    chain.passphrase = passphrase;
+    addLocalCertificateChain(chain);
+}
+void SecureConfiguration::addLocalCertificateChain(const LocalCertificateChain &chain)
+{
+    SecureConfigurationPrivate::edit(d).chains.append(chain);
+}
+QList<SecureConfiguration::LocalCertificateChain>
+SecureConfiguration::localCertificateChains() const
+{
+    return d->chains;
+}
+void SecureConfiguration::clearLocalCertificateChains()
+{
+    if (!std::as_const(d)->chains.isEmpty())
+        SecureConfigurationPrivate::edit(d).wipeChains();
+}
+bool SecureConfiguration::refuseUnknownServerName() const
+{
+    return d->refuseUnknownNames;
+}
+void SecureConfiguration::setRefuseUnknownServerName(bool refuse)
+{
+    SecureConfigurationPrivate::edit(d).refuseUnknownNames = refuse;
+}
+
 QString SecureConfiguration::validate(bool serverRole) const
 {
     std::string error;
@@ -640,6 +704,18 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     // OCSP stapling
     config.ocspResponseFile = fileName(configuration.ocspResponseFile());
     config.ocspStaplingRequired = configuration.ocspStaplingRequired();
+    // --- SNI (issue 15) ---
+    config.refuseUnknownServerName = configuration.refuseUnknownServerName();
+    for (const SecureConfiguration::LocalCertificateChain &chain :
+         configuration.localCertificateChains()) {
+        engine::ChainConfig &out = config.extraChains.emplace_back();
+        out.certChainFile = fileName(chain.chainFile);
+        out.certChainPem = chain.chainPem.toStdString();
+        out.keyFile = fileName(chain.keyFile);
+        out.keyPem = chain.keyPem.toStdString();
+        out.keyPassphrase = engine::SecretString(chain.passphrase.toStdString());
+        out.keyPassphraseFile = fileName(chain.passphraseFile);
+    }
     return config;
 }
 

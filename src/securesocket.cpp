@@ -121,6 +121,19 @@ SecureCertificate SecureSocket::peerCertificate() const
     return chain.isEmpty() ? SecureCertificate() : chain.first();
 }
 
+SecureCertificate SecureSocket::localCertificate() const
+{
+    if (!d->m_engine)
+        return {};
+    const std::string pem = d->m_engine->localCertificatePem();
+    return pem.empty() ? SecureCertificate() : SecureCertificate(QByteArray::fromStdString(pem));
+}
+
+QString SecureSocket::requestedServerName() const
+{
+    return d->m_engine ? QString::fromStdString(d->m_engine->requestedServerName()) : QString();
+}
+
 QList<SecureCertificateError> SecureSocket::peerVerifyErrors() const
 {
     return d->m_verifyErrors;

@@ -102,6 +102,40 @@ SecureConfiguration tlsConfig(const QString &cert, const QString &key, const QSt
     return config;
 }
 
+// --- SNI (issue 15): several certificates on one listener ---
+// "chain.pem:key.pem" or "chain.pem:key.pem:passphrase-file", added to config; dies naming where
+// (the flag or the INI key) on a malformed entry.
+void addCertificatePair(SecureConfiguration &config, const QString &entry, const QString &where)
+{
+    const QStringList parts = entry.trimmed().split(QLatin1Char(':'));
+    if (parts.size() < 2 || parts.size() > 3 || parts[0].isEmpty() || parts[1].isEmpty())
+        die(QStringLiteral("%1: '%2' is not CERT:KEY or CERT:KEY:PASSPHRASEFILE")
+                .arg(where, entry.trimmed()),
+            64);
+    SecureConfiguration::LocalCertificateChain chain;
+    chain.chainFile = parts[0];
+    chain.keyFile = parts[1];
+    if (parts.size() == 3)
+        chain.passphraseFile = parts[2];
+    config.addLocalCertificateChain(chain);
+}
+
+bool isTrue(const QString &text)
+{
+    return QStringList{"true", "yes", "1"}.contains(text.trimmed().toLower());
+}
+
+// The certificate a connection was served, for its log line: subject and the start of the
+// SHA-256 fingerprint, and the name the client asked for.
+QString servedCertificateText(const SecureSocket *socket)
+{
+    const SecureCertificate served = socket->localCertificate();
+    const QString name = socket->requestedServerName();
+    return QStringLiteral("served=\"%1\" served-sha256=%2 sni=%3")
+        .arg(served.subject(), QString::fromLatin1(served.sha256Fingerprint().toHex().left(16)),
+             name.isEmpty() ? QStringLiteral("none") : name);
+}
+
 // A port number; 0 means any free port.
 bool parsePort(const QString &text, quint16 *port)
 {
@@ -177,13 +211,14 @@ void readConfigFile(const QString &path, Options &options)
     QStringList known{"address",    "port",           "certificate",
                       "privateKey", "caCertificates", "privateKeyPassphraseFile",
                       "twoWaySSL"};
-    known << QLatin1String(kOcspIniKey); // OCSP stapling
+    known << QLatin1String(kOcspIniKey);                                  // OCSP stapling
+    const QStringList sniKeys{"certificates", "refuseUnknownServerName"}; // SNI (issue 15)
     for (const QString &group : ini.childGroups()) {
         if (!group.startsWith(QLatin1String("Listener.")))
             continue;
         ini.beginGroup(group);
         for (const QString &key : ini.childKeys()) {
-            if (!known.contains(key))
+            if (!known.contains(key) && !sniKeys.contains(key))
                 bad(group, QStringLiteral("unknown key '%1'").arg(key));
         }
         Listener listener;
@@ -196,8 +231,15 @@ void readConfigFile(const QString &path, Options &options)
         const QString key = ini.value(QStringLiteral("privateKey")).toString();
         const QString ca = ini.value(QStringLiteral("caCertificates")).toString();
         const QString twoWay = ini.value(QStringLiteral("twoWaySSL"), "false").toString().toLower();
-        if (cert.isEmpty() || key.isEmpty())
-            bad(group, QStringLiteral("needs certificate and privateKey"));
+        // --- SNI (issue 15) --- QSettings splits a value at its commas.
+        const QStringList pairs = ini.value(QStringLiteral("certificates")).toStringList();
+        const QString refuse =
+            ini.value(QStringLiteral("refuseUnknownServerName"), "false").toString().toLower();
+        if (!QStringList{"true", "false", "yes", "no", "1", "0"}.contains(refuse))
+            bad(group, QStringLiteral("refuseUnknownServerName must be true or false"));
+        if ((cert.isEmpty() || key.isEmpty()) &&
+            (pairs.isEmpty() || !cert.isEmpty() || !key.isEmpty()))
+            bad(group, QStringLiteral("needs certificate and privateKey, or certificates"));
         if (!QStringList{"true", "false", "yes", "no", "1", "0"}.contains(twoWay))
             bad(group, QStringLiteral("twoWaySSL must be true or false"));
         const bool requireClientCert = QStringList{"true", "yes", "1"}.contains(twoWay);
@@ -207,11 +249,48 @@ void readConfigFile(const QString &path, Options &options)
             tlsConfig(cert, key, ini.value(QStringLiteral("privateKeyPassphraseFile")).toString(),
                       ca, requireClientCert);
         applyOcspIni(ini, listener.config); // OCSP stapling
+        for (const QString &pair : pairs) {
+            if (!pair.trimmed().isEmpty())
+                addCertificatePair(listener.config, pair,
+                                   QStringLiteral("%1: [%2] certificates").arg(path, group));
+        }
+        listener.config.setRefuseUnknownServerName(isTrue(refuse));
         options.listeners.append(listener);
         ini.endGroup();
     }
     if (options.listeners.isEmpty())
         die(QStringLiteral("configuration file '%1' has no [Listener.NAME] section").arg(path));
+}
+
+// --- SNI (issue 15): the command-line flags, for the listener the command line describes ---
+struct SniOptions
+{
+    QCommandLineOption certificates{QStringLiteral("certificates"),
+                                    QStringLiteral("One more certificate chain and its key, "
+                                                   "CERT:KEY or CERT:KEY:PASSPHRASEFILE, served "
+                                                   "to clients whose server name (SNI) it has; "
+                                                   "repeatable. Without --cert/--key the first "
+                                                   "is the default."),
+                                    QStringLiteral("PAIR")};
+    QCommandLineOption refuse{QStringLiteral("refuse-unknown-names"),
+                              QStringLiteral("Refuse (unrecognized_name alert) clients asking "
+                                             "for a server name no certificate has.")};
+};
+
+SniOptions addSniOptions(QCommandLineParser &parser)
+{
+    SniOptions options;
+    parser.addOption(options.certificates);
+    parser.addOption(options.refuse);
+    return options;
+}
+
+void applySniOptions(const QCommandLineParser &parser, const SniOptions &options,
+                     SecureConfiguration &config)
+{
+    for (const QString &pair : parser.values(options.certificates))
+        addCertificatePair(config, pair, QStringLiteral("--certificates"));
+    config.setRefuseUnknownServerName(parser.isSet(options.refuse));
 }
 
 Options parseArguments(const QCoreApplication &app)
@@ -252,7 +331,8 @@ Options parseArguments(const QCoreApplication &app)
         QStringLiteral("config"),
         QStringLiteral("Read the settings from an INI file: [Common] logLevel, workerCount; "
                        "[Listener.NAME] address, port, certificate, privateKey, "
-                       "privateKeyPassphraseFile, caCertificates, twoWaySSL."),
+                       "privateKeyPassphraseFile, caCertificates, twoWaySSL, certificates "
+                       "(CERT:KEY[:PASSFILE], comma-separated), refuseUnknownServerName."),
         QStringLiteral("FILE"));
     const QCommandLineOption handshakes(
         QStringLiteral("max-handshakes"),
@@ -286,6 +366,7 @@ Options parseArguments(const QCoreApplication &app)
                        "none, for clients that never resume: no resumption at all then)."),
         QStringLiteral("N"));
     const QCommandLineOption verbose(QStringLiteral("verbose"), QStringLiteral("Log more."));
+    const SniOptions sni = addSniOptions(parser);
     parser.addOptions({address, port, cert, key, passFile, clientCa, require, threads, config,
                        handshakes, handshakeTimeout, backlog, idle, maxConnections, tickets,
                        verbose});
@@ -320,8 +401,11 @@ Options parseArguments(const QCoreApplication &app)
         options.logLevel = QStringLiteral("debug");
     if (parser.isSet(config))
         return options;
-    if (!parser.isSet(cert) || !parser.isSet(key))
-        die(QStringLiteral("--cert and --key are required (or --config); see --help"), 64);
+    if ((!parser.isSet(cert) || !parser.isSet(key)) &&
+        (!parser.isSet(sni.certificates) || parser.isSet(cert) || parser.isSet(key)))
+        die(QStringLiteral("--cert and --key are required (or --certificates, or --config); see "
+                           "--help"),
+            64);
     if (parser.isSet(require) && !parser.isSet(clientCa))
         die(QStringLiteral("--require-client-cert needs --client-ca"), 64);
     Listener listener;
@@ -332,6 +416,7 @@ Options parseArguments(const QCoreApplication &app)
     listener.config = tlsConfig(parser.value(cert), parser.value(key), parser.value(passFile),
                                 parser.value(clientCa), parser.isSet(require));
     applyOcspOptions(parser, listener.config); // OCSP stapling
+    applySniOptions(parser, sni, listener.config);
     options.listeners.append(listener);
     return options;
 }
@@ -446,8 +531,10 @@ private:
         {
             qint64 echoed = 0;
             QString ended;
+            QString served; // SNI (issue 15): which certificate, for which name
         };
         auto stats = std::make_shared<Stats>();
+        stats->served = servedCertificateText(socket);
         const QString peer =
             QStringLiteral("%1:%2").arg(socket->peerAddress().toString()).arg(socket->peerPort());
         const SecureCertificate cert = socket->peerCertificate();
@@ -482,12 +569,12 @@ private:
         });
         ++m_live;
         connect(socket, &SecureSocket::disconnected, this, [this, socket, stats, peer, client] {
-            qCInfo(lcEcho, "%s %s %s client=%s echoed=%lld bytes ended=%s worker=%d",
+            qCInfo(lcEcho, "%s %s %s client=%s echoed=%lld bytes ended=%s worker=%d %s",
                    qPrintable(peer), qPrintable(socket->sessionProtocol()),
                    qPrintable(socket->sessionCipher()), qPrintable(client),
                    static_cast<long long>(stats->echoed),
                    qPrintable(stats->ended.isEmpty() ? QStringLiteral("closed") : stats->ended),
-                   m_index);
+                   m_index, qPrintable(stats->served));
             socket->deleteLater();
             if (--m_live == 0 && m_stopping)
                 thread()->quit();

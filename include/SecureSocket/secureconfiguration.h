@@ -72,6 +72,43 @@ public:
     QString privateKeyPassphraseFile() const;
     void setPrivateKeyPassphraseFile(const QString &file);
 
+    // --- SNI (issue 15): several certificates on one server ---
+    // A server can hold more certificate chains; each handshake uses the one whose
+    // subjectAltName DNS names match the server_name (SNI) the client asked for: case-insensitive,
+    // a wildcard ("*.example.com") only as the whole left-most label and for exactly one label,
+    // never for an IP address, an exact name before a wildcard. An ECDSA and an RSA chain for
+    // the same name are both used: the client gets the one its signature algorithms allow
+    // (ECDSA when it can take either). A client that asks for no name or an unknown one gets
+    // the default: the chain above (localCertificateChainFile/Pem), or without it the first
+    // chain added here. A client configuration ignores these chains.
+    struct LocalCertificateChain
+    {
+        QString chainFile;      // PEM, leaf first; or:
+        QByteArray chainPem;    // in memory (the file wins when both are set)
+        QString keyFile;        // PEM, plain or encrypted; or:
+        QByteArray keyPem;      // in memory, wiped from memory with the configuration
+        QByteArray passphrase;  // of an encrypted key, wiped with the configuration; or:
+        QString passphraseFile; // a file whose first line is the passphrase
+
+        bool operator==(const LocalCertificateChain &o) const
+        {
+            return chainFile == o.chainFile && chainPem == o.chainPem && keyFile == o.keyFile &&
+                   keyPem == o.keyPem && passphrase == o.passphrase &&
+                   passphraseFile == o.passphraseFile;
+        }
+        bool operator!=(const LocalCertificateChain &o) const { return !(*this == o); }
+    };
+    void addLocalCertificateChain(const QString &chainFile, const QString &keyFile,
+                                  const QByteArray &passphrase = {});
+    void addLocalCertificateChain(const LocalCertificateChain &chain);
+    QList<LocalCertificateChain> localCertificateChains() const; // those added, in order
+    void clearLocalCertificateChains();
+    // Server: a client whose server_name matches no chain is refused with an unrecognized_name
+    // alert (SecureServer::handshakeFailed() names the name) instead of getting the default
+    // chain. A client that sends no name (it connects by IP address) still gets the default.
+    bool refuseUnknownServerName() const; // default false
+    void setRefuseUnknownServerName(bool refuse);
+
     PeerVerifyMode peerVerifyMode() const;
     void setPeerVerifyMode(PeerVerifyMode mode);
     // The name checked against the peer's certificate (a DNS name or an IP address). When

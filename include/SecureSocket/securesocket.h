@@ -102,6 +102,13 @@ public:
     QByteArray preSharedKeyIdentity() const;
     QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
     SecureCertificate peerCertificate() const;
+    // Our own certificate: once encrypted(), the one we sent (a server with several chains sends
+    // the one matching the client's server_name, see SecureConfiguration::
+    // addLocalCertificateChain()). Null before the handshake has started, or without one.
+    SecureCertificate localCertificate() const;
+    // Server: the name the client asked for (SNI), once its hello has been read; empty if it
+    // sent none (for instance when it connected by IP address).
+    QString requestedServerName() const;
     QList<SecureCertificateError> peerVerifyErrors() const; // as reported by certificateErrors
     // OCSP stapling (a client's): the DER OCSP response the server stapled, as sent (whether
     // good or not: the checks' outcome is in peerVerifyErrors()); empty when none was.

@@ -396,6 +396,13 @@ void Connection::failFromSsl(int sslError)
         fail(Error::Certificate, verifySummary());
         return;
     }
+    if (!m_refusedServerName.empty()) {
+        fail(Error::Incompatible,
+             "refused the TLS handshake: the client asked for the server name '" +
+                 m_refusedServerName +
+                 "', which none of our certificates has (unrecognized_name alert sent)");
+        return;
+    }
     if (sslError == SSL_ERROR_SSL || cause.code != 0) {
         Error error = describeSslFailure(cause, "the " + peer(),
                                          SSL_CTX_get_min_proto_version(m_context->native()),

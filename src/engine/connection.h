@@ -192,6 +192,11 @@ public:
     // The peer's certificates as PEM, its own first, then the chain it sent; after a failed
     // verification, the chain that failed.
     std::vector<std::string> peerCertificateChainPem() const;
+    // Our own certificate as PEM: after the handshake, the one we sent (a server with several
+    // chains sends the one that matched the client's server_name); empty if none.
+    std::string localCertificatePem() const;
+    // Server: the server_name (SNI) the client asked for, once its hello was read; empty if none.
+    std::string requestedServerName() const;
 
     std::vector<Event> takeEvents();
 
@@ -217,6 +222,7 @@ private:
     int checkStapledOcsp() override;
     void holdFlightForOcsp(bool handshakeDone);
     void resolveHeldFlight(bool accept);
+    void refuseServerName(const std::string &name) override;
     static void infoCallback(const SSL *ssl, int where, int value);
     void onAlert(bool received, int value);
 
@@ -255,6 +261,7 @@ private:
     std::vector<VerifyFailure> m_verifyFailures;
     std::vector<std::string> m_rejectedChainPem; // what verification saw, once it failed
     std::vector<VerifyError> m_accepted;
+    std::string m_refusedServerName; // SNI: the name no certificate has, when refused
     std::vector<Event> m_events;
     std::string m_pendingPlain;
     bool m_eof = false;

@@ -7,6 +7,8 @@
 
 #include "ossl.h"
 
+#include <string>
+
 namespace securesocket::engine {
 
 class ConnectionHooks
@@ -36,6 +38,9 @@ public:
     // Client: the server's stapled OCSP response (or its absence), as OpenSSL's status callback
     // after the server's certificate: 1 to go on, 0 to fail the handshake.
     virtual int checkStapledOcsp() = 0;
+    // Server: the handshake is refused because no certificate has the server_name the client
+    // asked for (SNI, refusing unknown names).
+    virtual void refuseServerName(const std::string &name) = 0;
 
 protected:
     ~ConnectionHooks() = default;

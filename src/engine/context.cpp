@@ -5,6 +5,7 @@
 #include "contextbuilder.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include <sys/stat.h>
@@ -80,6 +81,17 @@ std::string cacheKey(const Config &c, Role role)
     // OCSP stapling
     add(fileStamp(c.ocspResponseFile));
     add(c.ocspStaplingRequired ? "1" : "0");
+    // --- SNI (issue 15) ---
+    add(c.refuseUnknownServerName ? "1" : "0");
+    add(std::to_string(c.extraChains.size()));
+    for (const ChainConfig &chain : c.extraChains) {
+        add(fileStamp(chain.certChainFile));
+        add(sha256Hex(chain.certChainPem));
+        add(fileStamp(chain.keyFile));
+        add(sha256Hex(chain.keyPem));
+        add(sha256Hex(chain.keyPassphrase.value()));
+        add(fileStamp(chain.keyPassphraseFile));
+    }
     return key;
 }
 
@@ -96,7 +108,12 @@ const SecretString *Context::serverPsk(const std::string &identity) const
 
 std::vector<std::string> Context::warnings(std::time_t now) const
 {
-    std::vector<std::string> all = m_identity.warnings(now);
+    std::vector<std::string> all;
+    for (const IdentityCheck &identity : m_identities) {
+        std::vector<std::string> some = identity.warnings(now);
+        all.insert(all.end(), std::make_move_iterator(some.begin()),
+                   std::make_move_iterator(some.end()));
+    }
     if (m_ocspStaple) {
         for (std::string &warning : m_ocspStaple->warnings(now))
             all.push_back(std::move(warning));

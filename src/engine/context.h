@@ -9,6 +9,8 @@
 #include "ocsp.h"
 #include "ossl.h"
 #include "psk.h"
+#include "servedchains.h"
+#include "servernames.h"
 #include "sessions.h"
 
 #include <chrono>
@@ -26,6 +28,24 @@ namespace securesocket::engine {
 
 enum class Role { Client, Server };
 enum class VerifyMode { Verify, Query, None };
+
+// SNI: one more certificate chain of a server, with its key (as the main one in Config).
+struct ChainConfig
+{
+    ChainConfig() = default;
+    ChainConfig(const ChainConfig &) = default;
+    ChainConfig(ChainConfig &&) = default;
+    ChainConfig &operator=(const ChainConfig &) = default;
+    ChainConfig &operator=(ChainConfig &&) = default;
+    ~ChainConfig() { OPENSSL_cleanse(keyPem.data(), keyPem.size()); }
+
+    std::string certChainFile;
+    std::string certChainPem;
+    std::string keyFile;
+    std::string keyPem;
+    SecretString keyPassphrase;
+    std::string keyPassphraseFile;
+};
 
 // Plain settings, as the engine sees them (the public SecureConfiguration converts to this).
 struct Config
@@ -86,6 +106,15 @@ struct Config
     // clients that ask. Client: a good stapled response is required of the server.
     std::string ocspResponseFile;
     bool ocspStaplingRequired = false;
+
+    // --- SNI (issue 15) ---
+    // Server: more chains, each served to clients whose server_name matches one of its
+    // subjectAltName DNS names (see servernames.h); the main chain above (or, without one, the
+    // first of these) is the default. A client context ignores them.
+    std::vector<ChainConfig> extraChains;
+    // Server: a server_name that matches no chain fails the handshake (unrecognized_name)
+    // instead of getting the default. A client that sends none still gets the default.
+    bool refuseUnknownServerName = false;
 };
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
@@ -99,9 +128,9 @@ public:
     SSL_CTX *native() const { return m_ctx.get(); }
     const std::vector<uint8_t> &alpnWire() const { return m_alpnWire; }
 
-    // What is wrong with our own certificate but does not stop it from being used (expired,
+    // What is wrong with our own certificates but does not stop them from being used (expired,
     // expiring within 14 days, key usage forbidding the role), as of now: one sentence each
-    // (see identitycheck.h). Empty without a certificate.
+    // (see identitycheck.h), for every chain. Empty without a certificate.
     // A server's stapled OCSP response adds its own (see OcspStaple::warnings()).
     std::vector<std::string> warnings(std::time_t now) const;
     // The warnings of now that no earlier call returned: whoever logs them does so once per
@@ -141,7 +170,25 @@ private:
     VerifyMode m_verifyMode;
     std::vector<uint8_t> m_alpnWire; // ALPN list in wire format, for the server's selection
     bool m_resumption = false;
-    IdentityCheck m_identity;
+    std::vector<IdentityCheck> m_identities; // one per chain, the main one first
+
+    // --- SNI (issue 15) ---
+    // A server's chains (the main one first), when it has more than one or refuses unknown
+    // names. The SSL_CTX holds the default set; the server_name callback (contextbuilder.cpp)
+    // swaps in another set for a matching name, on that connection's SSL only.
+    struct ServedChain
+    {
+        X509Ptr leaf;
+        X509StackPtr chain; // the intermediates
+        EvpPkeyPtr key;
+        int keyType = 0;  // EVP_PKEY_base_id(): one chain per key type on an SSL
+        std::string what; // "certificate file 'x.pem'", for messages
+    };
+    friend int selectServedChains(SSL *ssl, int *alert, void *arg);
+    std::vector<ServedChain> m_chains;
+    std::vector<size_t> m_defaultChains; // of m_chains: what the SSL_CTX holds
+    ServerNameIndex m_serverNames;
+    bool m_refuseUnknownNames = false;
     mutable std::mutex m_warningsMutex;
     mutable std::vector<std::string> m_loggedWarnings; // under m_warningsMutex
     mutable SessionCache m_sessions;                   // a client's

@@ -8,7 +8,10 @@
 #include "identitycheck.h"
 #include "pem.h"
 #include "psk.h"
+#include "servedchains.h"
+#include "servernames.h"
 #include "systemca.h"
+#include "verify.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -332,55 +335,116 @@ private:
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     }
 
+    // Our certificate chains: the main one of the Config and, for a server, the extra ones
+    // (SNI). Each is read and checked on its own, its errors naming its files.
     void applyIdentity(Context &context)
     {
-        SSL_CTX *ctx = context.m_ctx.get();
-        const bool hasCert = !m_config.certChainFile.empty() || !m_config.certChainPem.empty();
-        const bool hasKey = !m_config.keyFile.empty() || !m_config.keyPem.empty();
-        const std::string certWhat = m_config.certChainFile.empty()
-                                         ? std::string("the certificate given in memory")
-                                         : "certificate file " + quote(m_config.certChainFile);
-        const std::string keyWhat = m_config.keyFile.empty()
-                                        ? std::string("the private key given in memory")
-                                        : "private key file " + quote(m_config.keyFile);
-        if (!hasCert && !hasKey) {
+        std::vector<ChainConfig> sources;
+        ChainConfig main;
+        main.certChainFile = m_config.certChainFile;
+        main.certChainPem = m_config.certChainPem;
+        main.keyFile = m_config.keyFile;
+        main.keyPem = m_config.keyPem;
+        main.keyPassphrase = m_config.keyPassphrase;
+        main.keyPassphraseFile = m_config.keyPassphraseFile;
+        if (!main.certChainFile.empty() || !main.certChainPem.empty() || !main.keyFile.empty() ||
+            !main.keyPem.empty())
+            sources.push_back(std::move(main));
+        if (m_role == Role::Server)
+            sources.insert(sources.end(), m_config.extraChains.begin(), m_config.extraChains.end());
+        if (sources.empty()) {
             if (m_role == Role::Server && !m_config.usePsk)
                 raise("a TLS server needs a certificate and a private key (or pre-shared keys)");
             return;
         }
+        std::vector<Context::ServedChain> chains;
+        for (const ChainConfig &source : sources)
+            chains.push_back(loadChain(context, source));
+        if (chains.size() == 1 && !m_config.refuseUnknownServerName) {
+            useChain(context.m_ctx.get(), chains.front());
+            return;
+        }
+        applyServerNames(context, std::move(chains));
+    }
+
+    // One chain and its key, read, parsed and checked against each other.
+    Context::ServedChain loadChain(Context &context, const ChainConfig &source)
+    {
+        const bool hasCert = !source.certChainFile.empty() || !source.certChainPem.empty();
+        const bool hasKey = !source.keyFile.empty() || !source.keyPem.empty();
+        const std::string certWhat = source.certChainFile.empty()
+                                         ? std::string("the certificate given in memory")
+                                         : "certificate file " + quote(source.certChainFile);
+        const std::string keyWhat = source.keyFile.empty()
+                                        ? std::string("the private key given in memory")
+                                        : "private key file " + quote(source.keyFile);
         if (!hasCert)
             raise(keyWhat + " is set but no certificate is");
         if (!hasKey)
             raise(certWhat + " is set but no private key is");
 
-        std::string certPem = m_config.certChainFile.empty()
-                                  ? m_config.certChainPem
-                                  : readFile(m_config.certChainFile, "certificate file");
+        std::string certPem = source.certChainFile.empty()
+                                  ? source.certChainPem
+                                  : readFile(source.certChainFile, "certificate file");
         const WipeOnExit wipeCertPem{certPem}; // a combined file holds the key too
-        X509StackPtr chain = readCertificates(certPem, certWhat);
-        if (sk_X509_num(chain.get()) == 0)
+        X509StackPtr certs = readCertificates(certPem, certWhat);
+        if (sk_X509_num(certs.get()) == 0)
             raise(certWhat + " holds no PEM certificate");
-        X509 *leaf = sk_X509_value(chain.get(), 0);
-        if (SSL_CTX_use_certificate(ctx, leaf) != 1)
-            raise("cannot use " + certWhat);
-        context.m_identity =
-            IdentityCheck(leaf, certWhat, m_role == Role::Server, needsSignature(ctx));
-        for (int i = 1; i < sk_X509_num(chain.get()); ++i) {
-            if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain.get(), i)) != 1)
-                raise("cannot use the chain of " + certWhat);
-        }
-
-        EvpPkeyPtr key = readKey(keyWhat);
-        if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        Context::ServedChain chain;
+        chain.leaf.reset(sk_X509_shift(certs.get())); // the stack's reference, now ours
+        chain.chain = std::move(certs);
+        context.m_identities.emplace_back(chain.leaf.get(), certWhat, m_role == Role::Server,
+                                          needsSignature(context.m_ctx.get()));
+        chain.key = readKey(source, keyWhat);
+        if (X509_check_private_key(chain.leaf.get(), chain.key.get()) != 1) {
             ERR_clear_error();
             raise(keyWhat + " does not match the certificate of " + certWhat);
         }
+        chain.keyType = EVP_PKEY_get_base_id(chain.key.get());
+        chain.what = certWhat;
+        return chain;
     }
 
-    EvpPkeyPtr readKey(const std::string &keyWhat)
+    static void useChain(SSL_CTX *ctx, const Context::ServedChain &chain)
     {
-        std::string pem = m_config.keyFile.empty() ? m_config.keyPem
-                                                   : readFile(m_config.keyFile, "private key file");
+        if (SSL_CTX_use_cert_and_key(ctx, chain.leaf.get(), chain.key.get(), chain.chain.get(),
+                                     1) != 1)
+            raise("cannot use " + chain.what);
+    }
+
+    // --- SNI (issue 15) ---
+    // Several chains: every DNS name of every leaf goes into the context's index; the SSL_CTX
+    // holds the default set (the first chain, with the first chain of each other key type that
+    // has exactly its names), which a connection keeps unless its server_name asks for another.
+    void applyServerNames(Context &context, std::vector<Context::ServedChain> chains)
+    {
+        std::vector<std::vector<std::string>> names;
+        for (size_t i = 0; i < chains.size(); ++i) {
+            names.push_back(dnsNamesOf(chains[i].leaf.get()));
+            for (const std::string &name : names.back())
+                context.m_serverNames.add(name, i);
+        }
+        SSL_CTX *ctx = context.m_ctx.get();
+        context.m_defaultChains.push_back(0);
+        for (size_t i = 1; i < chains.size(); ++i) {
+            const bool typeTaken =
+                std::any_of(context.m_defaultChains.begin(), context.m_defaultChains.end(),
+                            [&](size_t d) { return chains[d].keyType == chains[i].keyType; });
+            if (!typeTaken && !names[0].empty() && names[i] == names[0])
+                context.m_defaultChains.push_back(i);
+        }
+        for (size_t i : context.m_defaultChains)
+            useChain(ctx, chains[i]);
+        context.m_chains = std::move(chains);
+        context.m_refuseUnknownNames = m_config.refuseUnknownServerName;
+        SSL_CTX_set_tlsext_servername_callback(ctx, selectServedChains);
+        SSL_CTX_set_tlsext_servername_arg(ctx, &context);
+    }
+
+    EvpPkeyPtr readKey(const ChainConfig &source, const std::string &keyWhat)
+    {
+        std::string pem =
+            source.keyFile.empty() ? source.keyPem : readFile(source.keyFile, "private key file");
         const WipeOnExit wipe{pem};
         // The first key block; certificates in the same file (combined PEM) are allowed.
         const std::vector<pem::Block> blocks = scanPem(pem, keyWhat);
@@ -389,9 +453,9 @@ private:
         });
         if (block == blocks.end())
             raise(keyWhat + " holds no PEM private key");
-        SecretString passphrase = m_config.keyPassphrase;
-        if (passphrase.empty() && !m_config.keyPassphraseFile.empty())
-            passphrase = readPassphraseFile();
+        SecretString passphrase = source.keyPassphrase;
+        if (passphrase.empty() && !source.keyPassphraseFile.empty())
+            passphrase = readPassphraseFile(source.keyPassphraseFile);
         PassphraseState state{&passphrase};
         BioPtr bio(BIO_new_mem_buf(pem.data() + block->begin,
                                    static_cast<int>(block->end - block->begin)));
@@ -409,14 +473,14 @@ private:
         raise(keyWhat + ": " + block->name + ": not a valid private key");
     }
 
-    SecretString readPassphraseFile()
+    static SecretString readPassphraseFile(const std::string &path)
     {
-        std::string text = readFile(m_config.keyPassphraseFile, "passphrase file");
+        std::string text = readFile(path, "passphrase file");
         const size_t end = text.find_first_of("\r\n");
         SecretString passphrase(text.substr(0, end));
         OPENSSL_cleanse(text.data(), text.size());
         if (passphrase.empty())
-            raise("passphrase file " + quote(m_config.keyPassphraseFile) + " is empty");
+            raise("passphrase file " + quote(path) + " is empty");
         return passphrase;
     }
 

@@ -279,4 +279,28 @@ std::vector<std::string> Connection::peerCertificateChainPem() const
     return chain;
 }
 
+std::string Connection::localCertificatePem() const
+{
+    X509 *cert = m_ssl ? SSL_get_certificate(m_ssl.get()) : nullptr;
+    return cert ? certificatePem(cert) : std::string();
+}
+
+void Connection::refuseServerName(const std::string &name)
+{
+    // The client's bytes go into a log line: printable ASCII only.
+    m_refusedServerName = name;
+    for (char &c : m_refusedServerName) {
+        if (c < 0x20 || c > 0x7e)
+            c = '?';
+    }
+}
+
+std::string Connection::requestedServerName() const
+{
+    const char *name = m_ssl && role() == Role::Server
+                           ? SSL_get_servername(m_ssl.get(), TLSEXT_NAMETYPE_host_name)
+                           : nullptr;
+    return name ? name : std::string();
+}
+
 } // namespace securesocket::engine

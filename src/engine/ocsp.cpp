@@ -120,6 +120,10 @@ int stapleCallback(SSL *ssl, void *arg)
     const auto *staple = static_cast<const OcspStaple *>(arg);
     if (!staple || !staple->stapleable(std::time(nullptr)))
         return SSL_TLSEXT_ERR_NOACK;
+    // Only with the certificate it is for: with several chains (SNI), another may be served.
+    X509 *served = SSL_get_certificate(ssl);
+    if (!served || !staple->isFor(served))
+        return SSL_TLSEXT_ERR_NOACK;
     const std::string &der = staple->der();
     // OpenSSL frees the copy with the connection.
     auto *copy = static_cast<unsigned char *>(OPENSSL_memdup(der.data(), der.size()));
@@ -149,6 +153,8 @@ OcspStaple::OcspStaple(OcspResponsePtr response, std::string der, std::string wh
     : m_der(std::move(der)), m_who(std::move(what)),
       m_certificate("certificate '" + nameToString(X509_get_subject_name(leaf)) + "'")
 {
+    if (X509_up_ref(leaf) == 1)
+        m_leaf.reset(leaf);
     const int status = OCSP_response_status(response.get());
     if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
         m_problems.push_back(m_who + " has the status '" + OCSP_response_status_str(status) +

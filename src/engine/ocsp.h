@@ -42,6 +42,8 @@ public:
     // A response saying our certificate is revoked is sent too (it is the truth).
     bool stapleable(std::time_t now) const;
     const std::string &der() const { return m_der; }
+    // Whether cert is the certificate this response was loaded for (the main chain's leaf).
+    bool isFor(X509 *cert) const { return m_leaf && X509_cmp(cert, m_leaf.get()) == 0; }
 
     // What is wrong with it, as of now, one sentence each naming the file and the certificate:
     // not successful, not for our certificate, revoked, expired or not valid yet. Such a
@@ -53,6 +55,7 @@ public:
 
 private:
     std::string m_der;
+    X509Ptr m_leaf;
     std::string m_who;                   // "OCSP response file 'x'"
     std::string m_certificate;           // "certificate 'CN=...'"
     std::vector<std::string> m_problems; // do not change with time
