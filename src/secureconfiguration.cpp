@@ -204,7 +204,9 @@ public:
                maximum == o.maximum && cipherList == o.cipherList &&
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
                ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
-               handshakeTimeout == o.handshakeTimeout;
+               handshakeTimeout == o.handshakeTimeout
+               // --- session tickets across processes (issue 15) ---
+               && ticketKeyFile == o.ticketKeyFile;
     }
 
     QString caFile;
@@ -229,6 +231,8 @@ public:
     int ticketKeyLifetime = 3600;
     int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
+    // --- session tickets across processes (issue 15) ---
+    QString ticketKeyFile;
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
@@ -253,7 +257,9 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     const auto checked = recheckNow();
     FileStamps files;
     for (const std::string *path : {&config.caFile, &config.crlFile, &config.certChainFile,
-                                    &config.keyFile, &config.keyPassphraseFile}) {
+                                    &config.keyFile, &config.keyPassphraseFile,
+                                    // --- session tickets across processes (issue 15) ---
+                                    &config.ticketKeyFile}) {
         if (!path->empty())
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
@@ -339,6 +345,8 @@ SECURESOCKET_PROPERTY(QString, peerVerifyName, setPeerVerifyName, verifyName)
 SECURESOCKET_PROPERTY(QByteArray, cipherList, setCipherList, cipherList)
 SECURESOCKET_PROPERTY(QByteArray, cipherSuites, setCipherSuites, cipherSuites)
 SECURESOCKET_PROPERTY(QList<QByteArray>, alpnProtocols, setAlpnProtocols, alpn)
+// --- session tickets across processes (issue 15) ---
+SECURESOCKET_PROPERTY(QString, ticketKeyFile, setTicketKeyFile, ticketKeyFile)
 #undef SECURESOCKET_PROPERTY
 
 bool SecureConfiguration::useSystemCaCertificates() const
@@ -522,6 +530,9 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     config.sessionResumption = configuration.sessionResumption();
     config.ticketKeyLifetime = configuration.ticketKeyLifetime();
     config.sessionTicketCount = configuration.sessionTicketCount();
+    // --- session tickets across processes (issue 15) ---
+    if (role == engine::Role::Server) // a client's contexts never depend on it
+        config.ticketKeyFile = fileName(configuration.ticketKeyFile());
     return config;
 }
 
@@ -532,6 +543,12 @@ void securesocket::testing::setFileRecheckClock(SteadyClock clock)
     std::lock_guard<std::mutex> lock(g_clockMutex);
     g_clock = std::move(clock);
     g_clockSet.store(static_cast<bool>(g_clock), std::memory_order_release);
+}
+
+// --- session tickets across processes (issue 15) ---
+void securesocket::testing::setTicketKeyClock(WallClock clock)
+{
+    securesocket::engine::setSystemClockForTesting(std::move(clock));
 }
 
 bool securesocket::testing::sharesData(const SecureConfiguration &a, const SecureConfiguration &b)

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -97,6 +98,28 @@ QByteArray SecureSocket::negotiatedAlpnProtocol() const
 bool SecureSocket::isSessionResumed() const
 {
     return d->m_engine && d->m_engine->handshakeInfo().resumed;
+}
+
+QByteArray SecureSocket::sessionTicket() const
+{
+    return d->m_engine ? QByteArray::fromStdString(d->m_engine->exportSession()) : QByteArray();
+}
+
+void SecureSocket::setSessionTicket(const QByteArray &ticket)
+{
+    QByteArray &kept = d->m_importedTicket;
+    if (!kept.isEmpty())
+        OPENSSL_cleanse(kept.data(), static_cast<size_t>(kept.size()));
+    kept.clear();
+    if (!ticket.isEmpty() && !securesocket::engine::isSessionBlob(std::string_view(
+                                 ticket.constData(), static_cast<size_t>(ticket.size())))) {
+        qCWarning(lcSecureSocket,
+                  "setSessionTicket: %lld bytes that are not a session ticket "
+                  "of SecureSocket::sessionTicket(): ignored",
+                  static_cast<long long>(ticket.size()));
+        return;
+    }
+    kept = ticket;
 }
 
 QList<SecureCertificate> SecureSocket::peerCertificateChain() const

@@ -73,6 +73,22 @@ public:
     // The handshake resumed an earlier session (a client's cached ticket, see
     // SecureConfiguration::setSessionResumption()), skipping the certificate exchange.
     bool isSessionResumed() const;
+    // --- Session export and import (issue 15) ---
+    // Client: the session of this connection as a blob that setSessionTicket() takes, in this
+    // process or in another one (a restarted client), to resume it: usable for the same host,
+    // port and verified name with equal settings (certificate verification, CA files, our own
+    // certificate), and only while the server accepts it (its ticket keys' lifetime). Empty
+    // before sessionTicketReceived() (TLS 1.3 sends tickets after the handshake), without
+    // sessionResumption(), and always for a connection whose verification had failures,
+    // forgiven ones included. The blob holds the session's resumption secret: whoever has it
+    // can resume the session as this client. Store it as a password. Kept after the
+    // connection ends, until the next one.
+    QByteArray sessionTicket() const;
+    // Client, before connecting: offers ticket (from sessionTicket()) on the next handshake
+    // instead of a session kept by this process. A ticket made for another host, port, name
+    // or settings is not offered (logged at debug level, category "securesocket"); one that is
+    // not a blob of sessionTicket() is ignored with a warning. Used by one handshake only.
+    void setSessionTicket(const QByteArray &ticket);
     QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
     SecureCertificate peerCertificate() const;
     QList<SecureCertificateError> peerVerifyErrors() const; // as reported by certificateErrors
@@ -162,6 +178,9 @@ Q_SIGNALS:
     // level: 1 warning, 2 fatal; description: the TLS AlertDescription code.
     void alertReceived(int level, int description, const QString &text);
     void alertSent(int level, int description, const QString &text);
+    // Client: a session that sessionTicket() exports arrived (after encrypted(); in TLS 1.3
+    // when the server's ticket is read, with the first data or later).
+    void sessionTicketReceived();
 
 protected:
     qint64 readData(char *data, qint64 maxlen) override;

@@ -52,7 +52,7 @@ void Connection::infoCallback(const SSL *ssl, int where, int value)
 }
 
 Connection::Connection(std::shared_ptr<const Context> context, std::string peerName,
-                       std::string sessionKey)
+                       std::string sessionKey, const std::string &importedSession)
     : m_context(std::move(context)), m_peerName(std::move(peerName)),
       // OpenSSL does not check the name again when it resumes: the name is part of the key.
       m_sessionKey(sessionKey.empty() ? std::string() : sessionKey + '\n' + m_peerName)
@@ -90,8 +90,15 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
     if (m_context->verifyMode() == VerifyMode::None && !m_peerName.empty())
         configurePeerName(m_ssl.get(), m_peerName); // for SNI; a failure is harmless here
     if (m_context->resumesSessions() && !m_sessionKey.empty()) {
-        if (SslSessionPtr session = m_context->findSession(m_sessionKey))
+        SslSessionPtr session = importSession(importedSession, sessionBinding(), &m_sessionImport);
+        if (!session)
+            session = m_context->findSession(m_sessionKey);
+        if (session)
             SSL_set_session(m_ssl.get(), session.get());
+    } else if (!importedSession.empty()) {
+        importSession(importedSession, sessionBinding(), &m_sessionImport);
+        if (m_sessionImport == SessionImport::Used)
+            m_sessionImport = SessionImport::OtherBinding; // resumption is off here
     }
     advanceHandshake(); // the ClientHello
 }

@@ -73,6 +73,7 @@
 #include "errors.h"
 #include "io.h"
 #include "queuebio.h"
+#include "sessionblob.h"
 #include "verify.h"
 
 #include <cstddef>
@@ -108,7 +109,9 @@ struct Event
         AlertReceived, // alert
         CloseNotify,   // the peer sent close_notify; no more plaintext will come
         Closed,        // both close_notify exchanged
-        Failed         // error() says why
+        Failed,        // error() says why
+        SessionStored  // a client got a session it may resume (see exportSession()); after
+                       // HandshakeDone
     };
     Kind kind;
     Alert alert; // for AlertSent / AlertReceived
@@ -132,8 +135,12 @@ public:
     // sessionKey (e.g. "host:port") resumes and stores sessions in the context under that key
     // together with peerName: OpenSSL does not check the name again on resumption, so a
     // session verified for one name is never offered for another.
+    //
+    // importedSession, a client's blob of exportSession() (kept by the application across a
+    // restart), is offered instead of the context's session when it was made for the same
+    // sessionKey, peerName and settings (see sessionImport()).
     Connection(std::shared_ptr<const Context> context, std::string peerName,
-               std::string sessionKey = {});
+               std::string sessionKey = {}, const std::string &importedSession = {});
     ~Connection();
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
@@ -182,6 +189,16 @@ public:
     // verification, the chain that failed.
     std::vector<std::string> peerCertificateChainPem() const;
 
+    // --- Session export (issue 15) ---
+    // Client: the newest session this connection got that may be resumed (see
+    // SessionStored) as a blob for a later Connection's importedSession, bound to this
+    // connection's session key, peer name and settings; empty when there is none, and always
+    // for a connection whose verification had failures (forgiven or not). The blob holds the
+    // resumption secret.
+    std::string exportSession() const;
+    // What became of the importedSession given to the constructor.
+    SessionImport sessionImport() const { return m_sessionImport; }
+
     std::vector<Event> takeEvents();
 
 private:
@@ -216,12 +233,16 @@ private:
     std::string verifySummary() const;
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
+    std::string sessionBinding() const; // settings id, then m_sessionKey
     void offerOutput(bool mayRelease = true);
     void useReadAhead(bool on);
 
     std::shared_ptr<const Context> m_context;
     std::string m_peerName;
     std::string m_sessionKey;
+    SslSessionPtr m_latestSession; // the newest one stored, for exportSession()
+    SessionImport m_sessionImport = SessionImport::None;
+    bool m_sessionEventDue = false; // a session came before HandshakeDone was reported
     // Ciphertext received and not yet read by OpenSSL, and ciphertext to send, and the BIO
     // state over them. Declared before m_ssl, whose BIO points at them.
     detail::ByteQueue m_input;

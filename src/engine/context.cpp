@@ -67,10 +67,34 @@ std::string cacheKey(const Config &c, Role role)
     add(std::to_string(c.sessionTicketCount));
     for (const auto &protocol : c.alpn)
         add(protocol);
+    // --- Session tickets across processes (issue 15) ---
+    add(fileStamp(c.ticketKeyFile));
     return key;
 }
 
 } // namespace
+
+std::string resumptionSettings(const Config &c, Role role)
+{
+    std::string text;
+    const auto add = [&text](const std::string &part) {
+        text += std::to_string(part.size());
+        text += ':';
+        text += part;
+        text += '|';
+    };
+    add("resumption v1");
+    add(role == Role::Client ? "C" : "S");
+    add(std::to_string(static_cast<int>(c.verifyMode)));
+    add(c.caFile);
+    add(c.caDirectory);
+    add(sha256Hex(c.caPem));
+    add(c.useSystemCas ? "1" : "0");
+    add(c.crlFile);
+    add(c.certChainFile);
+    add(sha256Hex(c.certChainPem));
+    return text;
+}
 
 std::vector<std::string> Context::warningsToLog(std::time_t now) const
 {
@@ -86,8 +110,9 @@ std::vector<std::string> Context::warningsToLog(std::time_t now) const
     return fresh;
 }
 
-ContextCache::ContextCache(size_t capacity, Clock clock)
-    : m_capacity(std::max<size_t>(capacity, 1)), m_clock(clock ? std::move(clock) : steadyClock())
+ContextCache::ContextCache(size_t capacity, Clock clock, WallClock wallClock)
+    : m_capacity(std::max<size_t>(capacity, 1)), m_clock(clock ? std::move(clock) : steadyClock()),
+      m_wallClock(wallClock ? std::move(wallClock) : systemClock())
 {}
 
 ContextCache &ContextCache::shared()
@@ -116,7 +141,8 @@ std::shared_ptr<const Context> ContextCache::get(const Config &config, Role role
         }
     }
 
-    std::shared_ptr<const Context> context = buildContext(config, role, key, m_clock, error);
+    std::shared_ptr<const Context> context =
+        buildContext(config, role, key, {m_clock, m_wallClock}, error);
     if (!context)
         return nullptr;
 

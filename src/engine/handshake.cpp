@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace securesocket::engine {
 
@@ -117,6 +118,8 @@ void Connection::finishHandshake()
     if (role() == Role::Server && !m_verifyFailures.empty())
         SSL_CTX_remove_session(m_context->native(), SSL_get0_session(ssl));
     pushEvent(Event::HandshakeDone);
+    if (std::exchange(m_sessionEventDue, false))
+        pushEvent(Event::SessionStored);
     flushPendingWrites();
     if (m_shutdownRequested && !isFailed())
         sendCloseNotify();
@@ -128,8 +131,26 @@ bool Connection::storeSession(SSL_SESSION *session)
     // resumed handshake would skip the checks.
     if (m_sessionKey.empty() || !m_verifyFailures.empty() || !m_context->resumesSessions())
         return false;
+    if (SSL_SESSION_up_ref(session) == 1)
+        m_latestSession.reset(session);
     m_context->storeSession(m_sessionKey, session);
+    if (m_phase == Phase::Handshake || m_phase == Phase::VerifyPending)
+        m_sessionEventDue = true; // TLS 1.2: reported after HandshakeDone
+    else
+        pushEvent(Event::SessionStored);
     return true;
+}
+
+std::string Connection::sessionBinding() const
+{
+    return m_context->resumptionId() + '\n' + m_sessionKey;
+}
+
+std::string Connection::exportSession() const
+{
+    if (!m_latestSession || !m_verifyFailures.empty() || role() != Role::Client)
+        return {};
+    return engine::exportSession(m_latestSession.get(), sessionBinding());
 }
 
 std::vector<std::string> Connection::peerCertificateChainPem() const
