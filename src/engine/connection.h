@@ -234,6 +234,7 @@ private:
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
     std::string sessionBinding() const; // settings id, then m_sessionKey
+    void keepResumedSession();
     void offerOutput(bool mayRelease = true);
     void useReadAhead(bool on);
 

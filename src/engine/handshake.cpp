@@ -120,6 +120,8 @@ void Connection::finishHandshake()
     pushEvent(Event::HandshakeDone);
     if (std::exchange(m_sessionEventDue, false))
         pushEvent(Event::SessionStored);
+    if (role() == Role::Client && m_info.resumed && SSL_version(ssl) < TLS1_3_VERSION)
+        keepResumedSession();
     flushPendingWrites();
     if (m_shutdownRequested && !isFailed())
         sendCloseNotify();
@@ -139,6 +141,16 @@ bool Connection::storeSession(SSL_SESSION *session)
     else
         pushEvent(Event::SessionStored);
     return true;
+}
+
+// OpenSSL hands no session of a resumed TLS 1.2 handshake to the new-session callback, and a
+// ticket renewed in it retires the session that was offered: without this, a TLS 1.2 session
+// would resume once only.
+void Connection::keepResumedSession()
+{
+    SSL_SESSION *session = SSL_get1_session(m_ssl.get());
+    if (session && (!SSL_SESSION_is_resumable(session) || !storeSession(session)))
+        SSL_SESSION_free(session);
 }
 
 std::string Connection::sessionBinding() const
