@@ -86,8 +86,8 @@ public:
     QByteArray sessionTicket() const;
     // Client, before connecting: offers ticket (from sessionTicket()) on the next handshake
     // instead of a session kept by this process. A ticket made for another host, port, name
-    // or settings is not offered (logged at debug level, category "securesocket"); one that is
-    // not a blob of sessionTicket() is ignored with a warning. Used by one handshake only.
+    // or settings is not offered (said at debug level, category "securesocket.socket"); one
+    // that is not a blob of sessionTicket() is ignored with a warning. Used by one handshake.
     void setSessionTicket(const QByteArray &ticket);
     QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
     SecureCertificate peerCertificate() const;
