@@ -10,6 +10,7 @@
 #include <SecureSocket/secureserver.h>
 
 #include "handshake.h"
+#include "recheckclock.h"
 #include "serverhelpers.h"
 #include "testhooks_p.h"
 
@@ -139,6 +140,7 @@ private slots:
     void rotationByTheWallClock();
     void badKeyFiles_data();
     void badKeyFiles();
+    void keyFileReplacedOnDisk();
 
     void exportedTicketResumesInAFreshClient_data();
     void exportedTicketResumesInAFreshClient();
@@ -523,6 +525,45 @@ void TestTicketKeys::badKeyFiles()
     QVERIFY2(log.startsWith("echoserver: listener default: ") && !log.contains('\n'),
              log.constData());
     QVERIFY2(log.contains(naming.toUtf8()) && log.contains(cause.toUtf8()), log.constData());
+}
+
+void TestTicketKeys::keyFileReplacedOnDisk()
+{
+    // A server in this process with a key file that is replaced while it runs: by another
+    // secret (tickets of the old one no longer resume, new ones do), then by a broken file
+    // (the keys loaded before stay in use; validate() says what is wrong, naming the file).
+    RecheckClock recheck;
+    const QString path = keyFile(QStringLiteral("replaced.key"), QByteArray(80, 'a'));
+    SecureConfiguration serverConfig;
+    serverConfig.setLocalCertificateChainFile(m_pki.serverCert);
+    serverConfig.setPrivateKeyFile(m_pki.serverKey);
+    serverConfig.setTicketKeyFile(path);
+    InProcessEcho server;
+    QVERIFY(server.listen(serverConfig));
+    SecureConfiguration client = clientConfig();
+    client.setAlpnProtocols({"variant-" + QByteArray::number(++m_configVariant)});
+    QVERIFY(connectOnce(client, server.port()).failure.isEmpty());
+    QVERIFY(connectOnce(client, server.port()).resumed);
+
+    const QString replacement = keyFile(QStringLiteral("replacement.key"), QByteArray(80, 'b'));
+    QVERIFY(::rename(QFile::encodeName(replacement).constData(),
+                     QFile::encodeName(path).constData()) == 0);
+    recheck.secondPasses();
+    Outcome afterNewSecret = connectOnce(client, server.port());
+    QVERIFY2(afterNewSecret.failure.isEmpty(), qPrintable(afterNewSecret.failure));
+    QVERIFY2(!afterNewSecret.resumed, "a ticket of the secret replaced");
+    QVERIFY(connectOnce(client, server.port()).resumed);
+
+    QVERIFY(!keyFile(QStringLiteral("replaced.key"), QByteArray(12, 'c')).isEmpty());
+    recheck.secondPasses();
+    QTest::ignoreMessage(QtCriticalMsg, QRegularExpression(QStringLiteral("holds 12 bytes")));
+    Outcome afterBroken = connectOnce(client, server.port());
+    QVERIFY2(afterBroken.failure.isEmpty(), qPrintable(afterBroken.failure));
+    QVERIFY2(afterBroken.resumed, "the keys loaded before stay in use");
+    const QString error = serverConfig.validate(true);
+    QVERIFY2(
+        error.contains(QStringLiteral("session ticket key file '%1' holds 12 bytes").arg(path)),
+        qPrintable(error));
 }
 
 void TestTicketKeys::exportedTicketResumesInAFreshClient_data()
