@@ -102,7 +102,12 @@ bool SecureSocket::isSessionResumed() const
 
 QByteArray SecureSocket::sessionTicket() const
 {
-    return d->m_engine ? QByteArray::fromStdString(d->m_engine->exportSession()) : QByteArray();
+    if (!d->m_engine)
+        return {};
+    std::string blob = d->m_engine->exportSession();
+    const QByteArray ticket(blob.data(), static_cast<qsizetype>(blob.size()));
+    OPENSSL_cleanse(blob.data(), blob.size());
+    return ticket;
 }
 
 void SecureSocket::setSessionTicket(const QByteArray &ticket)
@@ -119,7 +124,7 @@ void SecureSocket::setSessionTicket(const QByteArray &ticket)
                   static_cast<long long>(ticket.size()));
         return;
     }
-    kept = ticket;
+    kept = QByteArray(ticket.constData(), ticket.size()); // our own copy, wiped once used
 }
 
 QList<SecureCertificate> SecureSocket::peerCertificateChain() const

@@ -145,21 +145,22 @@ bool readTicketKeyFile(const std::string &path, SecretString *secrets, std::stri
     }
     std::string data(size, '\0');
     size_t used = 0;
+    int err = 0;
     while (used < size) {
         const ssize_t got = ::read(fd, data.data() + used, size - used);
         if (got < 0 && errno == EINTR)
             continue;
+        if (got < 0)
+            err = errno;
         if (got <= 0)
             break;
         used += static_cast<size_t>(got);
     }
-    const int err = errno;
     ::close(fd);
     if (used != size) {
         OPENSSL_cleanse(data.data(), data.size());
-        return fail(
-            "cannot read " + what + ": " +
-            (used < size ? std::string("it changed while being read") : std::strerror(err)));
+        return fail("cannot read " + what + ": " +
+                    (err != 0 ? std::string(std::strerror(err)) : "it shrank while being read"));
     }
     *secrets = SecretString(std::move(data)); // the moved-from string holds nothing
     return true;
