@@ -154,6 +154,11 @@ int runBenchmark(const QStringList &args)
         std::fprintf(stderr, "cannot create a temporary directory\n");
         return 1;
     }
+    // For profiling: SECURESOCKET_BENCH_KEEP=1 keeps the certificates and the callgrind outputs.
+    if (qEnvironmentVariableIntValue("SECURESOCKET_BENCH_KEEP") != 0) {
+        scratch.setAutoRemove(false);
+        std::fprintf(stderr, "scratch directory kept: %s\n", qPrintable(scratch.path()));
+    }
     Pki pki;
     try {
         pki = makePki(scratch.path());

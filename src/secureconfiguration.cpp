@@ -150,6 +150,21 @@ private:
     Entry m_entries[2]; // client, server
 };
 
+// While secrets are written to a key log, once per process; and why SSLKEYLOGFILE's file is
+// not written, once per process too.
+void logKeyLog(const Context &context)
+{
+    static std::atomic<bool> warnedOn{false};
+    static std::atomic<bool> warnedProblem{false};
+    if (!context.keyLogFile().empty() && !warnedOn.exchange(true))
+        qCWarning(lcConfiguration,
+                  "TLS session secrets are written to the key log file '%s': whoever reads it "
+                  "can decrypt these connections; use it for debugging only",
+                  context.keyLogFile().c_str());
+    if (!context.keyLogProblem().empty() && !warnedProblem.exchange(true))
+        qCWarning(lcConfiguration, "%s", context.keyLogProblem().c_str());
+}
+
 // Each warning about our own certificate once per context, and again when it changes.
 void logWarnings(const Context &context)
 {
@@ -168,6 +183,9 @@ public:
     {
         wipe(passphrase);
         wipe(keyPem);
+        wipe(psk);
+        for (QByteArray &key : psks)
+            wipe(key);
     }
 
     // Every setter goes through this: detaches (a copy starts with an empty cache) and
@@ -180,6 +198,17 @@ public:
 
     static std::shared_ptr<const Context> engineContext(const SecureConfiguration &configuration,
                                                         Role role, std::string *error);
+    static std::shared_ptr<const Context> reload(const SecureConfiguration &configuration,
+                                                 Role role, std::string *error, bool *changed)
+    {
+        const SecureConfigurationPrivate &d = *configuration.d; // const: never detaches
+        const std::shared_ptr<const Context> before = d.contexts.find(role).context;
+        d.contexts.recheckNextTime();
+        auto context = engineContext(configuration, role, error);
+        if (changed)
+            *changed = context != before;
+        return context;
+    }
     static void shareWithEqual(SecureConfiguration &configuration);
     static bool sharesData(const SecureConfiguration &a, const SecureConfiguration &b)
     {
@@ -204,7 +233,10 @@ public:
                maximum == o.maximum && cipherList == o.cipherList &&
                cipherSuites == o.cipherSuites && alpn == o.alpn && resumption == o.resumption &&
                ticketKeyLifetime == o.ticketKeyLifetime && ticketCount == o.ticketCount &&
-               handshakeTimeout == o.handshakeTimeout
+               handshakeTimeout == o.handshakeTimeout && keyLogFile == o.keyLogFile &&
+               usePsk == o.usePsk && pskIdentity == o.pskIdentity && psk == o.psk &&
+               psks == o.psks &&
+               pskHint == o.pskHint
                // --- session tickets across processes (issue 15) ---
                && ticketKeyFile == o.ticketKeyFile;
     }
@@ -231,6 +263,12 @@ public:
     int ticketKeyLifetime = 3600;
     int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
+    QString keyLogFile;
+    bool usePsk = false; // turned on explicitly
+    QByteArray pskIdentity;
+    QByteArray psk;
+    QMap<QByteArray, QByteArray> psks;
+    QByteArray pskHint;
     // --- session tickets across processes (issue 15) ---
     QString ticketKeyFile;
 
@@ -268,6 +306,7 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     if (context) {
         d.contexts.store(role, context, std::move(files), checked);
         logWarnings(*context);
+        logKeyLog(*context);
         return context;
     }
     if (error)
@@ -287,7 +326,8 @@ void SecureConfigurationPrivate::shareWithEqual(SecureConfiguration &configurati
     const SecureConfigurationPrivate &d = *configuration.d.constData(); // never detaches
     // Data held elsewhere too is a shared configuration already (the application's object, or
     // an equal one's found before): nothing to look up, and no global lock per connection.
-    if (d.ref.loadRelaxed() > 1 || !d.keyPem.isEmpty() || !d.passphrase.isEmpty())
+    if (d.ref.loadRelaxed() > 1 || !d.keyPem.isEmpty() || !d.passphrase.isEmpty() ||
+        !d.psk.isEmpty() || !d.psks.isEmpty())
         return;
     // The settings of the last few kinds of sockets, most recent first. Never destroyed: the
     // contexts they hold must not be freed after OpenSSL's own clean-up at exit.
@@ -345,6 +385,43 @@ SECURESOCKET_PROPERTY(QString, peerVerifyName, setPeerVerifyName, verifyName)
 SECURESOCKET_PROPERTY(QByteArray, cipherList, setCipherList, cipherList)
 SECURESOCKET_PROPERTY(QByteArray, cipherSuites, setCipherSuites, cipherSuites)
 SECURESOCKET_PROPERTY(QList<QByteArray>, alpnProtocols, setAlpnProtocols, alpn)
+SECURESOCKET_PROPERTY(QString, keyLogFile, setKeyLogFile, keyLogFile)
+SECURESOCKET_PROPERTY(QByteArray, preSharedKeyIdentityHint, setPreSharedKeyIdentityHint, pskHint)
+
+bool SecureConfiguration::preSharedKeyAuthentication() const
+{
+    return d->usePsk || !d->pskIdentity.isEmpty() || !d->psks.isEmpty();
+}
+void SecureConfiguration::setPreSharedKeyAuthentication(bool enabled)
+{
+    SecureConfigurationPrivate::edit(d).usePsk = enabled;
+}
+QByteArray SecureConfiguration::preSharedKeyIdentity() const
+{
+    return d->pskIdentity;
+}
+QByteArray SecureConfiguration::preSharedKey() const
+{
+    return d->psk;
+}
+void SecureConfiguration::setPreSharedKey(const QByteArray &identity, const QByteArray &key)
+{
+    SecureConfigurationPrivate &data = SecureConfigurationPrivate::edit(d);
+    data.pskIdentity = identity;
+    SecureConfigurationPrivate::wipe(data.psk);
+    data.psk = key;
+}
+QMap<QByteArray, QByteArray> SecureConfiguration::preSharedKeys() const
+{
+    return d->psks;
+}
+void SecureConfiguration::setPreSharedKeys(const QMap<QByteArray, QByteArray> &keysByIdentity)
+{
+    SecureConfigurationPrivate &data = SecureConfigurationPrivate::edit(d);
+    for (QByteArray &key : data.psks)
+        SecureConfigurationPrivate::wipe(key);
+    data.psks = keysByIdentity;
+}
 // --- session tickets across processes (issue 15) ---
 SECURESOCKET_PROPERTY(QString, ticketKeyFile, setTicketKeyFile, ticketKeyFile)
 #undef SECURESOCKET_PROPERTY
@@ -487,6 +564,13 @@ std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &
     return SecureConfigurationPrivate::engineContext(configuration, role, error);
 }
 
+std::shared_ptr<const engine::Context> reloadEngineContext(const SecureConfiguration &configuration,
+                                                           engine::Role role, std::string *error,
+                                                           bool *changed)
+{
+    return SecureConfigurationPrivate::reload(configuration, role, error, changed);
+}
+
 void shareWithEqualConfiguration(SecureConfiguration &configuration)
 {
     SecureConfigurationPrivate::shareWithEqual(configuration);
@@ -530,6 +614,19 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     config.sessionResumption = configuration.sessionResumption();
     config.ticketKeyLifetime = configuration.ticketKeyLifetime();
     config.sessionTicketCount = configuration.sessionTicketCount();
+    config.usePsk = configuration.preSharedKeyAuthentication();
+    config.pskIdentity = configuration.preSharedKeyIdentity().toStdString();
+    config.pskKey = engine::SecretString(configuration.preSharedKey().toStdString());
+    const QMap<QByteArray, QByteArray> psks = configuration.preSharedKeys();
+    for (auto it = psks.cbegin(); it != psks.cend(); ++it)
+        config.serverPsks.emplace_back(it.key().toStdString(),
+                                       engine::SecretString(it.value().toStdString()));
+    config.pskIdentityHint = configuration.preSharedKeyIdentityHint().toStdString();
+    config.keyLogFile = fileName(configuration.keyLogFile());
+    if (config.keyLogFile.empty()) {
+        config.keyLogFile = fileName(qEnvironmentVariable("SSLKEYLOGFILE"));
+        config.keyLogFromEnvironment = !config.keyLogFile.empty();
+    }
     // --- session tickets across processes (issue 15) ---
     if (role == engine::Role::Server) // a client's contexts never depend on it
         config.ticketKeyFile = fileName(configuration.ticketKeyFile());

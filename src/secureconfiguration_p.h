@@ -26,6 +26,13 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
 std::shared_ptr<const engine::Context> engineContext(const SecureConfiguration &configuration,
                                                      engine::Role role, std::string *error);
 
+// The same, but the files are looked at now, however recently they were looked at: what
+// SecureServer::reloadConfiguration() does. *changed (if given) tells whether the context
+// returned is another one than before: some file changed and loaded.
+std::shared_ptr<const engine::Context> reloadEngineContext(const SecureConfiguration &configuration,
+                                                           engine::Role role, std::string *error,
+                                                           bool *changed = nullptr);
+
 // Sockets configured one by one (SecureSocket's setters) each hold settings of their own.
 // Given such a configuration, makes it share the data, and with it the contexts, of an equal
 // one used recently by another socket, so that a thousand sockets with equal settings cost

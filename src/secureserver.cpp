@@ -1,9 +1,11 @@
 // SecureServer: the handshakes it runs (a connection is offered only once encrypted) and its
 // public API. The accept loop is in serveradmission.cpp.
+#include "secureconfiguration_p.h"
 #include "secureserver_p.h"
 #include "securesocket_p.h"
 #include "threadcleanup_p.h"
 
+#include <QMetaMethod>
 #include <QThread>
 
 #include <algorithm>
@@ -108,6 +110,15 @@ void SecureServerPrivate::accept(qintptr descriptor)
             erase(it);
         updateAccepting();
     });
+    if (q->isSignalConnected(
+            QMetaMethod::fromSignal(&SecureServer::preSharedKeyAuthenticationRequired))) {
+        QObject::connect(
+            socket, &SecureSocket::preSharedKeyAuthenticationRequired, q,
+            [this, socket](SecurePreSharedKeyAuthenticator *authenticator) {
+                emit q->preSharedKeyAuthenticationRequired(socket, authenticator);
+            },
+            Qt::DirectConnection);
+    }
     updateAccepting();
     socket->startServerEncryption();
 }
@@ -207,6 +218,20 @@ SecureConfiguration SecureServer::configuration() const
 void SecureServer::setConfiguration(const SecureConfiguration &configuration)
 {
     d->config = configuration;
+}
+
+bool SecureServer::reloadConfiguration()
+{
+    std::string error;
+    bool changed = false;
+    const auto context = securesocket::reloadEngineContext(
+        d->config, securesocket::engine::Role::Server, &error, &changed);
+    d->error = QString::fromStdString(error);
+    if (!context || !error.empty())
+        return false; // logged once by the configuration (category securesocket.configuration)
+    qCInfo(lcSecureServer, "configuration reloaded: %s",
+           changed ? "new handshakes use the files as they are now" : "no file changed");
+    return true;
 }
 
 SecureServer::ClientCertificatePolicy SecureServer::clientCertificatePolicy() const

@@ -95,6 +95,12 @@ QByteArray SecureSocket::negotiatedAlpnProtocol() const
                        : QByteArray();
 }
 
+QByteArray SecureSocket::preSharedKeyIdentity() const
+{
+    return d->m_engine ? QByteArray::fromStdString(d->m_engine->handshakeInfo().pskIdentity)
+                       : QByteArray();
+}
+
 bool SecureSocket::isSessionResumed() const
 {
     return d->m_engine && d->m_engine->handshakeInfo().resumed;

@@ -52,6 +52,7 @@ public:
     void beginConnect(const QString &host, quint16 port, QIODevice::OpenMode mode,
                       QAbstractSocket::NetworkLayerProtocol protocol, Encryption encryption);
     bool startEncryption(securesocket::engine::Role role);
+    securesocket::engine::PskProvider pskProvider();
     QByteArray takeEarlyBytes(securesocket::engine::Role role);
     void useTransport();
     bool takeDescriptor(qintptr fd, QAbstractSocket::SocketState state, QIODevice::OpenMode mode);

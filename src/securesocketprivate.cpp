@@ -9,6 +9,7 @@
 #include "threadcleanup_p.h"
 
 #include <QAuthenticator>
+#include <QMetaMethod>
 #include <QNetworkProxy>
 #include <QPointer>
 
@@ -345,8 +346,8 @@ bool SecureSocketPrivate::startEncryption(Role role)
     securesocket::releaseOpenSslStateWhenThreadEnds();
     std::string imported = role == Role::Client ? m_importedTicket.toStdString() : std::string();
     wipe(m_importedTicket);
-    m_engine =
-        std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey, imported);
+    m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey,
+                                            pskProvider(), imported);
     OPENSSL_cleanse(imported.data(), imported.size());
     if (m_engine->sessionImport() == securesocket::engine::SessionImport::OtherBinding)
         qCDebug(lcSecureSocket,
@@ -366,6 +367,29 @@ bool SecureSocketPrivate::startEncryption(Role role)
         return false; // a slot of modeChanged() aborted
     pump();           // sends the ClientHello, or answers one that came already
     return true;
+}
+
+// Asks preSharedKeyAuthenticationRequired()'s slots, if any, for pre-shared keys.
+securesocket::engine::PskProvider SecureSocketPrivate::pskProvider()
+{
+    if (!q->isSignalConnected(
+            QMetaMethod::fromSignal(&SecureSocket::preSharedKeyAuthenticationRequired)))
+        return {};
+    return [this](securesocket::engine::PskRequest &request) {
+        SecurePreSharedKeyAuthenticator authenticator;
+        authenticator.m_identityHint = QByteArray::fromStdString(request.identityHint);
+        authenticator.m_identity = QByteArray::fromStdString(request.identity);
+        authenticator.m_key = QByteArray::fromStdString(request.key.value());
+        authenticator.m_maxIdentity = static_cast<int>(request.maxIdentity);
+        authenticator.m_maxKey = static_cast<int>(request.maxKey);
+        emit q->preSharedKeyAuthenticationRequired(&authenticator);
+        if (!request.server)
+            request.identity = authenticator.m_identity.toStdString();
+        request.key = securesocket::engine::SecretString(authenticator.m_key.toStdString());
+        if (!authenticator.m_key.isEmpty()) // the copy held here; the slot's are its own
+            OPENSSL_cleanse(authenticator.m_key.data(),
+                            static_cast<size_t>(authenticator.m_key.size()));
+    };
 }
 
 // Bytes that arrived before the upgrade and were not read (by the TCP socket, or peeked at

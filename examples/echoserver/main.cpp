@@ -239,7 +239,8 @@ Options parseArguments(const QCoreApplication &app)
         QStringLiteral("Echoes every byte it receives, over TLS, to each client.\n"
                        "One-way TLS:  echoserver --port 8440 --cert server.pem --key server.key\n"
                        "Two-way TLS:  add --client-ca client-ca.pem --require-client-cert\n"
-                       "Stops cleanly (close_notify to every client) on SIGINT or SIGTERM."));
+                       "Stops cleanly (close_notify to every client) on SIGINT or SIGTERM;\n"
+                       "reads its certificate, key and CA files again on SIGHUP."));
     parser.addHelpOption();
     const QCommandLineOption address(QStringLiteral("address"),
                                      QStringLiteral("Address to listen on (default 127.0.0.1)."),
@@ -401,6 +402,7 @@ public:
                            qPrintable(reason));
                 });
         m_servers << server;
+        m_listenerNames << listener.name;
         return true;
     }
 
@@ -408,15 +410,37 @@ public:
     // worker's thread (a queued functor's slot object would be freed by whichever thread drops
     // it last).
     static constexpr QEvent::Type kStopEvent = QEvent::User;
+    // The same, to read the certificate, key and CA files again.
+    static constexpr QEvent::Type kReloadEvent = static_cast<QEvent::Type>(QEvent::User + 1);
     bool event(QEvent *event) override
     {
-        if (event->type() != kStopEvent)
+        if (event->type() == kStopEvent)
+            stop();
+        else if (event->type() == kReloadEvent)
+            reload();
+        else
             return QObject::event(event);
-        stop();
         return true;
     }
 
 private:
+    // New handshakes use the files as they are now; a file that does not load leaves the
+    // listener serving with what it loaded before. Connections go on untouched either way.
+    void reload()
+    {
+        for (int i = 0; i < m_servers.size(); ++i) {
+            if (m_servers[i]->reloadConfiguration())
+                qCInfo(lcEcho, "listener %s: configuration reloaded worker=%d",
+                       qPrintable(m_listenerNames[i]), m_index);
+            else
+                qCWarning(lcEcho,
+                          "listener %s: configuration not reloaded, the files loaded before stay "
+                          "in use: %s worker=%d",
+                          qPrintable(m_listenerNames[i]), qPrintable(m_servers[i]->errorString()),
+                          m_index);
+        }
+    }
+
     // No new connections; close_notify to every client; the thread quits when the last one is
     // gone.
     void stop()
@@ -494,15 +518,17 @@ private:
     int m_index;
     Limits m_limits;
     QList<SecureServer *> m_servers;
+    QStringList m_listenerNames; // of each server
     bool m_stopping = false;
     int m_live = 0;
 };
 
-// SIGINT and SIGTERM, turned into a Qt signal through a socket pair.
+// SIGINT, SIGTERM and SIGHUP, turned into a Qt signal through a socket pair: one byte, the
+// signal's number.
 int g_signalPipe[2] = {-1, -1};
-void onSignal(int)
+void onSignal(int signal)
 {
-    const char byte = 1;
+    const char byte = static_cast<char>(signal);
     [[maybe_unused]] const auto n = ::write(g_signalPipe[1], &byte, 1);
 }
 
@@ -526,6 +552,7 @@ int main(int argc, char **argv)
         die(QStringLiteral("cannot create the signal socket pair"));
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);
+    std::signal(SIGHUP, onSignal);
 
     // Every problem is reported before anything accepts a connection. The library logs the
     // warnings about a certificate too: here they are said once, naming the listener.
@@ -589,6 +616,13 @@ int main(int argc, char **argv)
 
     QSocketNotifier notifier(g_signalPipe[0], QSocketNotifier::Read);
     QObject::connect(&notifier, &QSocketNotifier::activated, &app, [&] {
+        char signal = 0;
+        if (::read(g_signalPipe[0], &signal, 1) == 1 && signal == SIGHUP) {
+            qCInfo(lcEcho, "SIGHUP: reading the certificate, key and CA files again");
+            for (Worker *worker : workers)
+                QCoreApplication::postEvent(worker, new QEvent(Worker::kReloadEvent));
+            return;
+        }
         notifier.setEnabled(false);
         qCInfo(lcEcho, "stopping: no new connections, close_notify to every client");
         for (QTcpServer *socket : std::as_const(sockets))

@@ -6,6 +6,7 @@
 
 #include <QByteArray>
 #include <QList>
+#include <QMap>
 #include <QSharedDataPointer>
 #include <QString>
 #include <QStringList>
@@ -129,6 +130,42 @@ public:
     // no limit. Connections run by a SecureServer use the server's handshakeTimeout() instead.
     int handshakeTimeout() const;
     void setHandshakeTimeout(int msecs);
+
+    // Key log, for debugging captures: the secrets of every connection made with these settings
+    // are appended to this file in the NSS key log format, which Wireshark reads to decrypt
+    // the traffic. Anyone who reads the file can decrypt those connections: for debugging only.
+    // Empty (the default) means: the file named by the SSLKEYLOGFILE environment variable, as
+    // browsers and curl do, or none when it is not set (it is read when a context is built). A
+    // new file is created with mode 0600. A file set here that cannot be opened is a
+    // configuration error (validate() names it); one named by SSLKEYLOGFILE only turns the key
+    // log off, with a warning. While a key log is written, a warning says so, once per process
+    // (category "securesocket.configuration").
+    QString keyLogFile() const;
+    void setKeyLogFile(const QString &file);
+
+    // Pre-shared keys (TLS-PSK), for devices without certificates: both ends know a secret key
+    // under a name (the identity). TLS 1.2 then uses a PSK cipher suite (ECDHE-PSK with
+    // ChaCha20-Poly1305 first, then PSK with AES-GCM or ChaCha20-Poly1305, unless cipherList()
+    // is set) and TLS 1.3 an external PSK with an (EC)DHE key exchange (the TLS 1.3 suite must
+    // use SHA-256, e.g. TLS_AES_128_GCM_SHA256, which the default list has). A connection that a
+    // pre-shared key authenticated has no certificate; SecureSocket::preSharedKeyIdentity()
+    // names the key. Keys are wiped from memory when released. A client that uses pre-shared
+    // keys does not resume sessions.
+    // On whenever a key is set below, or when turned on here for keys found only by a slot of
+    // SecureSocket/SecureServer::preSharedKeyAuthenticationRequired().
+    bool preSharedKeyAuthentication() const;
+    void setPreSharedKeyAuthentication(bool enabled);
+    // Client: the identity (1 to 128 bytes) and key (1 to 256 bytes) it offers.
+    QByteArray preSharedKeyIdentity() const;
+    QByteArray preSharedKey() const;
+    void setPreSharedKey(const QByteArray &identity, const QByteArray &key);
+    // Server: the keys it accepts, by identity. A server with pre-shared keys needs no
+    // certificate; with one too, clients without a key are served with the certificate.
+    QMap<QByteArray, QByteArray> preSharedKeys() const;
+    void setPreSharedKeys(const QMap<QByteArray, QByteArray> &keysByIdentity);
+    // Server: the hint sent to TLS 1.2 clients (QSslConfiguration's preSharedKeyIdentityHint).
+    QByteArray preSharedKeyIdentityHint() const;
+    void setPreSharedKeyIdentityHint(const QByteArray &hint);
 
     bool operator==(const SecureConfiguration &other) const;
     bool operator!=(const SecureConfiguration &other) const { return !(*this == other); }

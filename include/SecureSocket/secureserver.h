@@ -52,6 +52,16 @@ public:
     // Certificate chain, private key (and passphrase), CA certificates for client certificates.
     SecureConfiguration configuration() const;
     void setConfiguration(const SecureConfiguration &configuration);
+    // Reads the configuration's files again now (certificate chain, private key, passphrase
+    // file, CA and CRL files), rather than within the second in which the server would notice a
+    // change by itself: the handshakes that start afterwards use what the files hold now, and
+    // the connections already made, or still in their handshake, keep what they started with.
+    // Files that did not change (same size, modification time and inode) are not read again.
+    // If the files as they are now do not load (not PEM, half written, a wrong passphrase, a key
+    // that does not match its certificate), returns false, errorString() says which file and
+    // why, and the configuration loaded before stays in force: the server serves on with it.
+    // The echoserver example calls it on SIGHUP.
+    bool reloadConfiguration();
     // Shorthand for the configuration's peer verify mode (VerifyNone / QueryPeer / VerifyPeer).
     // The default (AutoVerifyPeer) is RequestClientCertificate, as with QSslServer: ordinary
     // clients are served; RequireClientCertificate makes TLS two-way.
@@ -102,6 +112,12 @@ Q_SIGNALS:
     // "TLS handshake with 127.0.0.1 failed: client certificate missing: ...". A slot must not
     // delete the server (deleteLater() is fine).
     void handshakeFailed(SecureSocket *socket, const QString &reason);
+    // A client offered a pre-shared key identity (the configuration uses pre-shared keys, see
+    // SecureConfiguration::setPreSharedKeys()): authenticator holds it, and the configuration's
+    // key for it if there is one; set the key to accept it, or leave it empty to refuse it. As
+    // QSslServer's: emitted from inside the handshake, so only fill in the authenticator.
+    void preSharedKeyAuthenticationRequired(SecureSocket *socket,
+                                            SecurePreSharedKeyAuthenticator *authenticator);
 
 protected:
     // Starts the handshake on an accepted connection. A subclass may also call it with a

@@ -13,6 +13,30 @@
 class QSslConfiguration;
 class SecureSocketPrivate;
 
+// What preSharedKeyAuthenticationRequired() asks for, as QSslPreSharedKeyAuthenticator: a client
+// fills in its identity and key (given the server's hint, TLS 1.2 only); a server fills in the
+// key of the client's identity. Pre-filled with the configuration's key for the case, if any;
+// an empty key means none (a client then offers none; a server refuses the identity).
+class SECURESOCKET_EXPORT SecurePreSharedKeyAuthenticator
+{
+public:
+    QByteArray identityHint() const { return m_identityHint; }
+    QByteArray identity() const { return m_identity; }
+    void setIdentity(const QByteArray &identity) { m_identity = identity; }
+    int maximumIdentityLength() const { return m_maxIdentity; }
+    QByteArray preSharedKey() const { return m_key; }
+    void setPreSharedKey(const QByteArray &key) { m_key = key; }
+    int maximumPreSharedKeyLength() const { return m_maxKey; }
+
+private:
+    friend class SecureSocketPrivate;
+    QByteArray m_identityHint;
+    QByteArray m_identity;
+    QByteArray m_key;
+    int m_maxIdentity = 0;
+    int m_maxKey = 0;
+};
+
 // A drop-in QTcpSocket with TLS. Before connectToHostEncrypted(), startClientEncryption() or
 // startServerEncryption() it is a plain QTcpSocket; afterwards every read and write is
 // plaintext, encrypted on the way out and decrypted on the way in. Byte counts
@@ -73,6 +97,9 @@ public:
     // The handshake resumed an earlier session (a client's cached ticket, see
     // SecureConfiguration::setSessionResumption()), skipping the certificate exchange.
     bool isSessionResumed() const;
+    // The identity of the pre-shared key that authenticated the peer (see
+    // SecureConfiguration::setPreSharedKey()), or empty when certificates did.
+    QByteArray preSharedKeyIdentity() const;
     // --- Session export and import (issue 15) ---
     // Client: the session of this connection as a blob that setSessionTicket() takes, in this
     // process or in another one (a restarted client), to resume it: usable for the same host,
@@ -178,6 +205,12 @@ Q_SIGNALS:
     // level: 1 warning, 2 fatal; description: the TLS AlertDescription code.
     void alertReceived(int level, int description, const QString &text);
     void alertSent(int level, int description, const QString &text);
+    // The configuration uses pre-shared keys (SecureConfiguration::preSharedKeyAuthentication())
+    // and the handshake needs one: fill in authenticator (see SecurePreSharedKeyAuthenticator).
+    // Emitted from inside the handshake, like QSslSocket's: connect it directly, and in the slot
+    // only fill in the authenticator (never close, abort or delete the socket there). A server's
+    // connections are offered by SecureServer::preSharedKeyAuthenticationRequired().
+    void preSharedKeyAuthenticationRequired(SecurePreSharedKeyAuthenticator *authenticator);
     // Client: a session that sessionTicket() exports arrived (after encrypted(); in TLS 1.3
     // when the server's ticket is read, with the first data or later).
     void sessionTicketReceived();

@@ -52,10 +52,11 @@ void Connection::infoCallback(const SSL *ssl, int where, int value)
 }
 
 Connection::Connection(std::shared_ptr<const Context> context, std::string peerName,
-                       std::string sessionKey, const std::string &importedSession)
+                       std::string sessionKey, PskProvider psk, const std::string &importedSession)
     : m_context(std::move(context)), m_peerName(std::move(peerName)),
       // OpenSSL does not check the name again when it resumes: the name is part of the key.
-      m_sessionKey(sessionKey.empty() ? std::string() : sessionKey + '\n' + m_peerName)
+      m_sessionKey(sessionKey.empty() ? std::string() : sessionKey + '\n' + m_peerName),
+      m_pskProvider(std::move(psk))
 {
     OsslErrorScope errors;
     m_ssl.reset(SSL_new(m_context->native()));
@@ -402,6 +403,8 @@ void Connection::failFromSsl(int sslError)
         Error error = describeSslFailure(cause, "the " + peer(),
                                          SSL_CTX_get_min_proto_version(m_context->native()),
                                          SSL_CTX_get_max_proto_version(m_context->native()));
+        if (m_phase == Phase::Handshake)
+            error.message += pskExplanation();
         if (ERR_GET_REASON(cause.code) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
             VerifyFailure missing;
             missing.code = VerifyError::NoPeerCertificate;
@@ -417,6 +420,18 @@ void Connection::failFromSsl(int sslError)
     }
     fail(Error::Internal,
          "unexpected TLS failure (OpenSSL error " + std::to_string(sslError) + ")");
+}
+
+// What pre-shared keys had to do with a failed handshake, as the end of its sentence.
+std::string Connection::pskExplanation() const
+{
+    if (!m_pskRefused.empty() && m_pskIdentity.empty())
+        return "; the client offered the identity '" + m_pskRefused +
+               "' and there is no pre-shared key for it";
+    if (m_pskIdentity.empty())
+        return {};
+    return "; the " + peer() + " does not hold the same pre-shared key for the identity '" +
+           m_pskIdentity + "' as we do";
 }
 
 void Connection::fail(Error::Kind kind, std::string message)

@@ -125,6 +125,7 @@ struct HandshakeInfo
     std::string alpn;  // negotiated protocol, or empty
     std::string group; // key exchange group, e.g. "X25519", or empty
     bool resumed = false;
+    std::string pskIdentity; // the pre-shared key's identity, when one authenticated the peer
 };
 
 class Connection final : private ConnectionHooks
@@ -135,12 +136,16 @@ public:
     // sessionKey (e.g. "host:port") resumes and stores sessions in the context under that key
     // together with peerName: OpenSSL does not check the name again on resumption, so a
     // session verified for one name is never offered for another.
+    // When the context uses pre-shared keys, psk (if given) is asked for the keys the context
+    // does not hold, or to change them (see psk.h); it may be called during any call that
+    // advances the handshake, this constructor included (a client's ClientHello).
     //
     // importedSession, a client's blob of exportSession() (kept by the application across a
     // restart), is offered instead of the context's session when it was made for the same
     // sessionKey, peerName and settings (see sessionImport()).
     Connection(std::shared_ptr<const Context> context, std::string peerName,
-               std::string sessionKey = {}, const std::string &importedSession = {});
+               std::string sessionKey = {}, PskProvider psk = {},
+               const std::string &importedSession = {});
     ~Connection();
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
@@ -217,6 +222,9 @@ private:
     int verifyPeer(X509_STORE_CTX *store) override;
     bool storeSession(SSL_SESSION *session) override;
     bool hadVerifyFailures() const override { return !m_verifyFailures.empty(); }
+    unsigned int clientPsk(const char *hint, char *identity, unsigned int maxIdentity,
+                           unsigned char *psk, unsigned int maxPsk) override;
+    unsigned int serverPsk(const char *identity, unsigned char *psk, unsigned int maxPsk) override;
     static void infoCallback(const SSL *ssl, int where, int value);
     void onAlert(bool received, int value);
 
@@ -231,6 +239,7 @@ private:
     void failFromSsl(int sslError);
     std::string peer() const; // "server" or "client"
     std::string verifySummary() const;
+    std::string pskExplanation() const;
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
     std::string sessionBinding() const; // settings id, then m_sessionKey
@@ -241,6 +250,9 @@ private:
     std::shared_ptr<const Context> m_context;
     std::string m_peerName;
     std::string m_sessionKey;
+    PskProvider m_pskProvider;
+    std::string m_pskIdentity;     // the identity of the key given to OpenSSL, if any
+    std::string m_pskRefused;      // a server's: a client's identity it had no key for
     SslSessionPtr m_latestSession; // the newest one stored, for exportSession()
     SessionImport m_sessionImport = SessionImport::None;
     bool m_sessionEventDue = false; // a session came before HandshakeDone was reported

@@ -26,6 +26,13 @@ public:
     virtual bool storeSession(SSL_SESSION *session) = 0;
     // Whether verifying the peer's certificate found any failure, forgiven or not.
     virtual bool hadVerifyFailures() const = 0;
+    // Pre-shared keys, as OpenSSL's PSK callbacks: the key's length, 0 for none. A client fills
+    // in its identity (NUL-terminated) given the server's hint (TLS 1.2; null in TLS 1.3); a
+    // server finds the key of the client's identity.
+    virtual unsigned int clientPsk(const char *hint, char *identity, unsigned int maxIdentity,
+                                   unsigned char *psk, unsigned int maxPsk) = 0;
+    virtual unsigned int serverPsk(const char *identity, unsigned char *psk,
+                                   unsigned int maxPsk) = 0;
 
 protected:
     ~ConnectionHooks() = default;

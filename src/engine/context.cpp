@@ -67,12 +67,31 @@ std::string cacheKey(const Config &c, Role role)
     add(std::to_string(c.sessionTicketCount));
     for (const auto &protocol : c.alpn)
         add(protocol);
+    add(c.keyLogFile); // the path only: the file grows with every connection
+    add(c.keyLogFromEnvironment ? "1" : "0");
+    add(c.usePsk ? "1" : "0");
+    add(c.pskIdentity);
+    add(sha256Hex(c.pskKey.value()));
+    for (const auto &[identity, key] : c.serverPsks) {
+        add(identity);
+        add(sha256Hex(key.value()));
+    }
+    add(c.pskIdentityHint);
     // --- Session tickets across processes (issue 15) ---
     add(fileStamp(c.ticketKeyFile));
     return key;
 }
 
 } // namespace
+
+const SecretString *Context::serverPsk(const std::string &identity) const
+{
+    for (const auto &[known, key] : m_serverPsks) {
+        if (known == identity)
+            return &key;
+    }
+    return nullptr;
+}
 
 std::string resumptionSettings(const Config &c, Role role)
 {
@@ -93,6 +112,14 @@ std::string resumptionSettings(const Config &c, Role role)
     add(c.crlFile);
     add(c.certChainFile);
     add(sha256Hex(c.certChainPem));
+    // Pre-shared keys authenticate too: a session of one identity never resumes as another's.
+    add(c.usePsk ? "1" : "0");
+    add(c.pskIdentity);
+    add(sha256Hex(c.pskKey.value()));
+    for (const auto &[identity, key] : c.serverPsks) {
+        add(identity);
+        add(sha256Hex(key.value()));
+    }
     return text;
 }
 

@@ -5,7 +5,9 @@
 #define SECURESOCKET_ENGINE_CONTEXT_H
 
 #include "identitycheck.h"
+#include "keylog.h"
 #include "ossl.h"
+#include "psk.h"
 #include "sessions.h"
 
 #include <chrono>
@@ -65,6 +67,20 @@ struct Config
     // either, and keeps no session cache: for servers whose clients never resume.
     int sessionTicketCount = 1;
 
+    // Key log (see keylog.h): the file the secrets of every connection are appended to, for
+    // debugging captures; empty: none. When it came from the SSLKEYLOGFILE environment variable
+    // rather than the configuration, a file that cannot be opened turns the key log off (with a
+    // note in keyLogProblem()) instead of failing the context.
+    std::string keyLogFile;
+    bool keyLogFromEnvironment = false;
+
+    // Pre-shared keys (see psk.h). usePsk turns them on (with the PSK suites in TLS 1.2) even
+    // without a key here, for keys the connection's owner finds itself (PskProvider).
+    bool usePsk = false;
+    std::string pskIdentity; // a client's identity, with pskKey
+    SecretString pskKey;
+    std::vector<std::pair<std::string, SecretString>> serverPsks; // a server's, by identity
+    std::string pskIdentityHint;                                  // a server's, TLS 1.2
     // --- Session tickets across processes (issue 15) ---
     // Server: the ticket key file (see readTicketKeyFile()); empty: random keys of this
     // context. The keys are derived from it, so every process reading it makes the same.
@@ -74,8 +90,9 @@ struct Config
 // --- Session tickets across processes (issue 15) ---
 // The settings a resumed session depends on, as text, with files by path (not by content or
 // stamp, which differ between machines and restarts): how the peer is verified, against what,
-// and which identity we show. A client binds the sessions it exports to them; a server that
-// shares ticket keys with other processes makes its session id context from them.
+// and which identity we show (certificate or pre-shared keys). A client binds the sessions it
+// exports to them; a server that shares ticket keys with other processes makes its session id
+// context from them.
 std::string resumptionSettings(const Config &config, Role role);
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
@@ -103,6 +120,17 @@ public:
     // resumption is on and the peer was verified without any failure.
     bool resumesSessions() const { return m_resumption; }
     SslSessionPtr findSession(const std::string &key) const { return m_sessions.find(key); }
+    // The key log file this context's connections write their secrets to, or empty; and, when
+    // SSLKEYLOGFILE named a file that could not be opened, why.
+    std::string keyLogFile() const { return m_keyLog ? m_keyLog->path() : std::string(); }
+    const std::string &keyLogProblem() const { return m_keyLogProblem; }
+
+    // Pre-shared keys: whether this context's connections use them, and the keys it holds (a
+    // client's own; a server's by identity, or null).
+    bool usesPsk() const { return m_usePsk; }
+    const std::string &pskIdentity() const { return m_pskIdentity; }
+    const SecretString &pskKey() const { return m_pskKey; }
+    const SecretString *serverPsk(const std::string &identity) const;
     void storeSession(const std::string &key, SSL_SESSION *session) const
     {
         m_sessions.store(key, session);
@@ -125,6 +153,12 @@ private:
     mutable std::vector<std::string> m_loggedWarnings; // under m_warningsMutex
     mutable SessionCache m_sessions;                   // a client's
     std::unique_ptr<TicketKeys> m_ticketKeys;          // a server's
+    std::unique_ptr<KeyLog> m_keyLog;
+    std::string m_keyLogProblem;
+    bool m_usePsk = false;
+    std::string m_pskIdentity;
+    SecretString m_pskKey;
+    std::vector<std::pair<std::string, SecretString>> m_serverPsks;
     // Declared last, so freed first: its callbacks use the members above.
     SslCtxPtr m_ctx;
 };

@@ -7,6 +7,7 @@
 #include "connectionhooks.h"
 #include "identitycheck.h"
 #include "pem.h"
+#include "psk.h"
 #include "systemca.h"
 
 #include <openssl/err.h>
@@ -231,6 +232,8 @@ public:
         applyVerification(ctx);
         applyAlpn(*context);
         applySessions(*context);
+        applyKeyLog(*context);
+        applyPsk(*context);
         return context;
     }
 
@@ -249,10 +252,16 @@ private:
         // gets a stronger one. The option covers TLS 1.3 too (OpenSSL's order, all AEAD).
         if (m_role == Role::Server)
             SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-        const std::string &cipherList =
+        std::string cipherList =
             m_config.cipherList.empty() ? std::string(kDefaultCipherList) : m_config.cipherList;
         if (SSL_CTX_set_cipher_list(ctx, cipherList.c_str()) != 1)
             raise("invalid TLS 1.2 cipher list " + quote(m_config.cipherList));
+        if (m_config.usePsk && m_config.cipherList.empty()) {
+            cipherList = std::string(kPskCipherList) + ':' + cipherList;
+            if (SSL_CTX_set_cipher_list(ctx, cipherList.c_str()) != 1)
+                raise("cannot use the TLS 1.2 PSK cipher suites");
+        }
+
         if (!m_config.cipherSuites.empty() &&
             SSL_CTX_set_ciphersuites(ctx, m_config.cipherSuites.c_str()) != 1)
             raise("invalid TLS 1.3 cipher suites " + quote(m_config.cipherSuites));
@@ -328,8 +337,8 @@ private:
                                         ? std::string("the private key given in memory")
                                         : "private key file " + quote(m_config.keyFile);
         if (!hasCert && !hasKey) {
-            if (m_role == Role::Server)
-                raise("a TLS server needs a certificate and a private key");
+            if (m_role == Role::Server && !m_config.usePsk)
+                raise("a TLS server needs a certificate and a private key (or pre-shared keys)");
             return;
         }
         if (!hasCert)
@@ -476,13 +485,60 @@ private:
             context.m_ticketKeys->install(ctx);
             return;
         }
-        context.m_resumption = m_config.sessionResumption;
+        // A client that uses pre-shared keys offers its key, never a ticket beside it.
+        context.m_resumption = m_config.sessionResumption && !m_config.usePsk;
         if (!context.m_resumption) {
             SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
             SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
             return;
         }
         SessionCache::install(ctx);
+    }
+
+    void applyPsk(Context &context)
+    {
+        if (!m_config.usePsk)
+            return;
+        constexpr size_t kMaxIdentity = 128; // OpenSSL's PSK_MAX_IDENTITY_LEN
+        constexpr size_t kMaxKey = 256;      // and PSK_MAX_PSK_LEN (bytes)
+        const auto checkKey = [&](const std::string &identity, const SecretString &key) {
+            if (identity.empty() || identity.size() > kMaxIdentity)
+                raise("a pre-shared key identity must have 1 to 128 bytes (got " +
+                      std::to_string(identity.size()) + ")");
+            if (key.empty() || key.value().size() > kMaxKey)
+                raise("the pre-shared key of identity " + quote(identity) +
+                      " must have 1 to 256 bytes (got " + std::to_string(key.value().size()) + ")");
+        };
+        if (m_role == Role::Client && !m_config.pskIdentity.empty())
+            checkKey(m_config.pskIdentity, m_config.pskKey);
+        if (m_role == Role::Server) {
+            for (const auto &[identity, key] : m_config.serverPsks)
+                checkKey(identity, key);
+            if (!m_config.pskIdentityHint.empty() &&
+                SSL_CTX_use_psk_identity_hint(context.m_ctx.get(),
+                                              m_config.pskIdentityHint.c_str()) != 1)
+                raise("invalid pre-shared key identity hint " + quote(m_config.pskIdentityHint));
+        }
+        context.m_usePsk = true;
+        context.m_pskIdentity = m_config.pskIdentity;
+        context.m_pskKey = m_config.pskKey;
+        context.m_serverPsks = m_config.serverPsks;
+        installPskCallbacks(context.m_ctx.get());
+    }
+
+    void applyKeyLog(Context &context)
+    {
+        if (m_config.keyLogFile.empty())
+            return;
+        std::string error;
+        context.m_keyLog = KeyLog::open(m_config.keyLogFile, &error);
+        if (!context.m_keyLog && !m_config.keyLogFromEnvironment)
+            raise(error);
+        if (!context.m_keyLog) {
+            context.m_keyLogProblem = error + " (named by SSLKEYLOGFILE): no key log is written";
+            return;
+        }
+        context.m_keyLog->install(context.m_ctx.get());
     }
 
     const Config &m_config;

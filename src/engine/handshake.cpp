@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace securesocket::engine {
@@ -114,7 +115,14 @@ void Connection::finishHandshake()
     m_info.alpn.assign(reinterpret_cast<const char *>(alpn), alpn ? alpnSize : 0);
     const char *group = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
     m_info.group = group ? group : "";
-    m_info.resumed = SSL_session_reused(ssl) == 1;
+    // A pre-shared key authenticated the peer: a TLS 1.2 PSK suite, or a TLS 1.3 handshake
+    // that OpenSSL counts as resumed (an external PSK is used as a session would be) after
+    // our PSK callback gave a key. Clients that use pre-shared keys keep no sessions.
+    const bool reused = SSL_session_reused(ssl) == 1;
+    const bool pskSuite = SSL_CIPHER_get_auth_nid(SSL_get_current_cipher(ssl)) == NID_auth_psk;
+    if (!m_pskIdentity.empty() && (pskSuite || (reused && SSL_version(ssl) >= TLS1_3_VERSION)))
+        m_info.pskIdentity = m_pskIdentity;
+    m_info.resumed = reused && m_info.pskIdentity.empty();
     if (role() == Role::Server && !m_verifyFailures.empty())
         SSL_CTX_remove_session(m_context->native(), SSL_get0_session(ssl));
     pushEvent(Event::HandshakeDone);
@@ -141,6 +149,47 @@ bool Connection::storeSession(SSL_SESSION *session)
     else
         pushEvent(Event::SessionStored);
     return true;
+}
+
+unsigned int Connection::clientPsk(const char *hint, char *identity, unsigned int maxIdentity,
+                                   unsigned char *psk, unsigned int maxPsk)
+{
+    PskRequest request;
+    request.identityHint = hint ? hint : "";
+    request.identity = m_context->pskIdentity();
+    request.key = m_context->pskKey();
+    request.maxIdentity = maxIdentity > 0 ? maxIdentity - 1 : 0; // room for the NUL
+    request.maxKey = maxPsk;
+    if (m_pskProvider)
+        m_pskProvider(request);
+    const std::string &key = request.key.value();
+    if (request.identity.empty() || request.identity.size() > request.maxIdentity || key.empty() ||
+        key.size() > maxPsk)
+        return 0;
+    std::memcpy(identity, request.identity.c_str(), request.identity.size() + 1);
+    std::memcpy(psk, key.data(), key.size());
+    m_pskIdentity = request.identity;
+    return static_cast<unsigned int>(key.size());
+}
+
+unsigned int Connection::serverPsk(const char *identity, unsigned char *psk, unsigned int maxPsk)
+{
+    PskRequest request;
+    request.server = true;
+    request.identity = identity ? identity : "";
+    request.maxKey = maxPsk;
+    if (const SecretString *known = m_context->serverPsk(request.identity))
+        request.key = *known;
+    if (m_pskProvider)
+        m_pskProvider(request);
+    const std::string &key = request.key.value();
+    if (key.empty() || key.size() > maxPsk) {
+        m_pskRefused = request.identity;
+        return 0;
+    }
+    std::memcpy(psk, key.data(), key.size());
+    m_pskIdentity = request.identity;
+    return static_cast<unsigned int>(key.size());
 }
 
 // OpenSSL hands no session of a resumed TLS 1.2 handshake to the new-session callback, and a

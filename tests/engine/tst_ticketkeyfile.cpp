@@ -440,8 +440,8 @@ void TestTicketKeyFile::exportedSessionResumesInAFreshClient()
     auto context = clients.get(client, Role::Client, &error);
     QVERIFY2(context, error.c_str());
     EnginePair pair(client, server, "localhost", "localhost:443", clients, &servers);
-    pair.client.connection =
-        std::make_unique<Connection>(context, "localhost", "localhost:443", blob);
+    pair.client.connection = std::make_unique<Connection>(
+        context, "localhost", "localhost:443", securesocket::engine::PskProvider(), blob);
     QCOMPARE(pair.client->sessionImport(), SessionImport::Used);
     QVERIFY2(pair.handshake(), state(pair).c_str());
     QVERIFY(pair.client->handshakeInfo().resumed);
@@ -493,8 +493,9 @@ void TestTicketKeyFile::exportedSessionIsBoundToHostNameAndSettings()
     QVERIFY2(context, error.c_str());
     EnginePair pair(other, server, peerName.toStdString(), sessionKey.toStdString(), clients,
                     &servers);
-    pair.client.connection = std::make_unique<Connection>(context, peerName.toStdString(),
-                                                          sessionKey.toStdString(), blob);
+    pair.client.connection =
+        std::make_unique<Connection>(context, peerName.toStdString(), sessionKey.toStdString(),
+                                     securesocket::engine::PskProvider(), blob);
     QCOMPARE(pair.client->sessionImport(),
              used ? SessionImport::Used : SessionImport::OtherBinding);
     QVERIFY2(pair.handshake(), state(pair).c_str());
@@ -551,7 +552,7 @@ void TestTicketKeyFile::garbageBlobsAreIgnored()
     }
     int used = 0;
     for (const std::string &garbage : blobs) {
-        Connection connection(context, "localhost", "localhost:443", garbage);
+        Connection connection(context, "localhost", "localhost:443", {}, garbage);
         QVERIFY(!connection.isFailed());
         if (connection.sessionImport() == SessionImport::Used)
             ++used; // a flip in a part OpenSSL does not check (the ticket, the time...)
@@ -562,7 +563,7 @@ void TestTicketKeyFile::garbageBlobsAreIgnored()
     }
     QVERIFY2(used < 200, "most flips make a blob that is refused");
     // And the genuine one still works after all that.
-    Connection genuine(context, "localhost", "localhost:443", blob);
+    Connection genuine(context, "localhost", "localhost:443", {}, blob);
     QCOMPARE(genuine.sessionImport(), SessionImport::Used);
 }
 

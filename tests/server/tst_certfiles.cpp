@@ -1,5 +1,7 @@
-// Certificate files of a running server: warnings about our own certificate at start, and a
-// file that changes on disk and no longer loads, which must leave the last good one in use.
+// Certificate files of a running server: warnings about our own certificate at start, a file
+// that changes on disk and no longer loads, which must leave the last good one in use, and
+// reloads (SecureServer::reloadConfiguration(), the echoserver's SIGHUP) that take renewed files
+// at once, refuse broken ones and leave established connections untouched.
 // Through SecureServer in this process and through the echoserver example.
 #include <SecureSocket/securecertificate.h>
 #include <SecureSocket/secureserver.h>
@@ -43,6 +45,55 @@ int linesContaining(const QByteArray &log, const QByteArray &needle)
     return count;
 }
 
+QByteArray fingerprintOf(const std::string &certPem)
+{
+    return SecureCertificate(QByteArray::fromStdString(certPem)).sha256Fingerprint();
+}
+
+// A client that streams data through an echo server and checks that every byte comes back.
+class EchoStream
+{
+public:
+    EchoStream(quint16 port, const QString &caFile)
+    {
+        SecureConfiguration config;
+        config.setCaCertificatesFile(caFile);
+        config.setUseSystemCaCertificates(false);
+        m_socket.setConfiguration(config);
+        QObject::connect(&m_socket, &QIODevice::readyRead,
+                         [this] { m_received += m_socket.readAll(); });
+        m_socket.connectToHostEncrypted(QStringLiteral("localhost"), port);
+    }
+    bool waitEncrypted()
+    {
+        return waitUntil([this] { return m_socket.isEncrypted(); }, 5000);
+    }
+    // Sends size more bytes and waits (at most 10 s) until all sent so far came back.
+    bool sendAndWait(int size)
+    {
+        QByteArray chunk(size, Qt::Uninitialized);
+        for (int i = 0; i < size; ++i)
+            chunk[i] = static_cast<char>((m_sent.size() + i) * 131 % 251);
+        m_sent += chunk;
+        m_socket.write(chunk);
+        return waitUntil([this] { return m_received.size() >= m_sent.size(); }, 10000) &&
+               m_received == m_sent && m_socket.state() == QAbstractSocket::ConnectedState;
+    }
+    QByteArray servedFingerprint() const { return m_socket.peerCertificate().sha256Fingerprint(); }
+    QString describe() const
+    {
+        return QStringLiteral("sent %1, received %2, %3")
+            .arg(m_sent.size())
+            .arg(m_received.size())
+            .arg(m_socket.errorString());
+    }
+
+private:
+    SecureSocket m_socket;
+    QByteArray m_sent;
+    QByteArray m_received;
+};
+
 // The echoserver with one certificate and key, on any port.
 bool startEchoServer(servertest::EchoServer &server, const QString &cert, const QString &key)
 {
@@ -61,8 +112,15 @@ private slots:
     void echoserverWarnsAtStart_data();
     void echoserverWarnsAtStart();
     void echoserverKeepsTheLastGoodCertificate();
+    void secureServerReloadsAtOnce();
+    void secureServerRefusesABrokenReload_data();
+    void secureServerRefusesABrokenReload();
+    void echoserverReloadsOnSighup();
 
 private:
+    // A SecureServer that echoes, with certificate and key files (and a passphrase file if the
+    // key is encrypted) in the test directory, serving first.
+    struct ReloadFixture;
     testpki::Issued leaf(long notBeforeOffset = -3600, long notAfterOffset = 30 * kDay) const;
     // Connects to port, completes a handshake and returns the serial number of the certificate
     // served; empty if no handshake. Verification failures (an expired certificate) are
@@ -257,6 +315,184 @@ void TestCertFiles::echoserverKeepsTheLastGoodCertificate()
     QVERIFY2(
         waitUntil([&] { return servedSerial(server.port()) == serialOf(second.certPem); }, 5000),
         server.log().constData());
+}
+
+struct TestCertFiles::ReloadFixture
+{
+    QString cert, key, passphraseFile;
+    SecureServer server;
+
+    ReloadFixture(const QTemporaryDir &dir, const testpki::Issued &first, bool encrypted = false)
+        : cert(dir.filePath("reload.pem")), key(dir.filePath("reload.key")),
+          passphraseFile(dir.filePath("reload.pass"))
+    {
+        testpki::writeFile(cert.toStdString(), first.certPem);
+        SecureConfiguration config;
+        config.setLocalCertificateChainFile(cert);
+        config.setPrivateKeyFile(key);
+        if (encrypted) {
+            testpki::writeFile(key.toStdString(),
+                               testpki::encryptKey(first.keyPem, servertest::kPassphrase));
+            testpki::writeFile(passphraseFile.toStdString(),
+                               std::string(servertest::kPassphrase) + "\n");
+            config.setPrivateKeyPassphraseFile(passphraseFile);
+        } else {
+            testpki::writeFile(key.toStdString(), first.keyPem);
+        }
+        config.setPeerVerifyMode(SecureConfiguration::VerifyNone);
+        server.setConfiguration(config);
+        QObject::connect(&server, &SecureServer::newConnection, &server, [this] {
+            while (SecureSocket *socket = server.nextPendingSecureConnection()) {
+                QObject::connect(socket, &QIODevice::readyRead, socket,
+                                 [socket] { socket->write(socket->readAll()); });
+                QObject::connect(socket, &QAbstractSocket::disconnected, socket,
+                                 &QObject::deleteLater);
+            }
+        });
+    }
+};
+
+void TestCertFiles::secureServerReloadsAtOnce()
+{
+    // The clock stands still: the server never looks at its files by itself in this test.
+    const RecheckClock clock(true);
+    const testpki::Issued first = leaf();
+    const testpki::Issued renewed = leaf();
+    ReloadFixture fixture(m_dir, first);
+    QVERIFY2(fixture.server.listen(QHostAddress::LocalHost, 0),
+             qPrintable(fixture.server.errorString()));
+    const quint16 port = fixture.server.serverPort();
+
+    EchoStream stream(port, m_caFile);
+    QVERIFY(stream.waitEncrypted());
+    QVERIFY2(stream.sendAndWait(256 * 1024), qPrintable(stream.describe()));
+
+    replaceFile(fixture.key, renewed.keyPem);
+    replaceFile(fixture.cert, renewed.certPem);
+    // Not yet: the files are looked at again by the reload, not before.
+    QCOMPARE(servedSerial(port), serialOf(first.certPem));
+    CategoryLog log("securesocket.server");
+    const auto logged = [&log](const QString &text) {
+        for (const auto &message : log.messages()) {
+            if (message.second == text)
+                return true;
+        }
+        return false;
+    };
+    QVERIFY2(fixture.server.reloadConfiguration(), qPrintable(fixture.server.errorString()));
+    QVERIFY(logged("configuration reloaded: new handshakes use the files as they are now"));
+    EchoStream next(port, m_caFile);
+    QVERIFY(next.waitEncrypted());
+    QCOMPARE(next.servedFingerprint(), fingerprintOf(renewed.certPem));
+
+    // The connection made before goes on with what it started with, losing nothing.
+    QCOMPARE(stream.servedFingerprint(), fingerprintOf(first.certPem));
+    QVERIFY2(stream.sendAndWait(1024 * 1024), qPrintable(stream.describe()));
+    QVERIFY2(next.sendAndWait(64 * 1024), qPrintable(next.describe()));
+
+    // A reload with nothing changed changes nothing.
+    QVERIFY(fixture.server.reloadConfiguration());
+    QVERIFY(logged("configuration reloaded: no file changed"));
+    QCOMPARE(servedSerial(port), serialOf(renewed.certPem));
+}
+
+void TestCertFiles::secureServerRefusesABrokenReload_data()
+{
+    QTest::addColumn<QString>("file"); // which file is broken: cert, key or passphrase
+    QTest::addColumn<QString>("cause");
+    QTest::newRow("not PEM") << "cert"
+                             << "holds no PEM certificate";
+    QTest::newRow("half written") << "cert"
+                                  << "no END line";
+    QTest::newRow("key no longer matches") << "key"
+                                           << "does not match the certificate";
+    QTest::newRow("wrong passphrase") << "passphrase"
+                                      << "wrong passphrase for private key file";
+}
+
+void TestCertFiles::secureServerRefusesABrokenReload()
+{
+    QFETCH(QString, file);
+    QFETCH(QString, cause);
+    const RecheckClock clock(true);
+    const testpki::Issued first = leaf();
+    ReloadFixture fixture(m_dir, first, true);
+    QVERIFY2(fixture.server.listen(QHostAddress::LocalHost, 0),
+             qPrintable(fixture.server.errorString()));
+    const quint16 port = fixture.server.serverPort();
+    EchoStream stream(port, m_caFile);
+    QVERIFY(stream.waitEncrypted());
+    QVERIFY2(stream.sendAndWait(64 * 1024), qPrintable(stream.describe()));
+
+    QString broken;
+    if (QTest::currentDataTag() == QByteArray("not PEM")) {
+        broken = fixture.cert;
+        replaceFile(broken, "x\n");
+    } else if (file == "cert") {
+        broken = fixture.cert;
+        replaceFile(broken, first.certPem.substr(0, first.certPem.size() / 2));
+    } else if (file == "key") {
+        broken = fixture.key;
+        replaceFile(broken, leaf().keyPem);
+    } else {
+        broken = fixture.key; // the passphrase file is read for the key, which the error names
+        replaceFile(fixture.passphraseFile, "not the passphrase\n");
+    }
+    QVERIFY(!fixture.server.reloadConfiguration());
+    const QString error = fixture.server.errorString();
+    QVERIFY2(error.contains(QLatin1Char('\'') + broken + QLatin1Char('\'')) &&
+                 error.contains(cause),
+             qPrintable(error));
+    // The server serves on, with what it loaded before, to old and new clients alike.
+    QCOMPARE(servedSerial(port), serialOf(first.certPem));
+    QVERIFY2(stream.sendAndWait(256 * 1024), qPrintable(stream.describe()));
+    // Asked again with the files still broken, it still says why.
+    QVERIFY(!fixture.server.reloadConfiguration());
+    QCOMPARE(fixture.server.errorString(), error);
+    QCOMPARE(servedSerial(port), serialOf(first.certPem));
+}
+
+void TestCertFiles::echoserverReloadsOnSighup()
+{
+    const testpki::Issued first = leaf();
+    const testpki::Issued renewed = leaf();
+    const QString cert = m_dir.filePath("hup.pem");
+    const QString key = m_dir.filePath("hup.key");
+    testpki::writeFile(cert.toStdString(), first.certPem);
+    testpki::writeFile(key.toStdString(), first.keyPem);
+    servertest::EchoServer server(QStringLiteral(ECHOSERVER_PATH));
+    QVERIFY2(server.start({"--port", "0", "--cert", cert, "--key", key, "--threads", "2"}),
+             qPrintable(server.process().describe()));
+    EchoStream stream(server.port(), m_caFile);
+    QVERIFY(stream.waitEncrypted());
+    QVERIFY2(stream.sendAndWait(256 * 1024), qPrintable(stream.describe()));
+
+    // Renewed on disk, then SIGHUP: both workers reload, the next client gets the new one.
+    replaceFile(key, renewed.keyPem);
+    replaceFile(cert, renewed.certPem);
+    server.process().terminate(SIGHUP);
+    QVERIFY2(waitUntil(
+                 [&] {
+                     return linesContaining(server.log(),
+                                            "listener default: configuration reloaded") == 2;
+                 },
+                 10000),
+             server.log().constData());
+    QCOMPARE(servedSerial(server.port()), serialOf(renewed.certPem));
+    QVERIFY2(stream.sendAndWait(1024 * 1024), qPrintable(stream.describe()));
+    QCOMPARE(stream.servedFingerprint(), fingerprintOf(first.certPem));
+
+    // A broken file: refused with one sentence per worker naming it, the renewed one served on.
+    testpki::writeFile(cert.toStdString(), "x\n");
+    server.process().terminate(SIGHUP);
+    const QByteArray refused = "listener default: configuration not reloaded, the files loaded "
+                               "before stay in use: certificate file '" +
+                               QFile::encodeName(cert) + "' holds no PEM certificate";
+    QVERIFY2(waitUntil([&] { return linesContaining(server.log(), refused) == 2; }, 10000),
+             server.log().constData());
+    QCOMPARE(servedSerial(server.port()), serialOf(renewed.certPem));
+    QVERIFY2(stream.sendAndWait(256 * 1024), qPrintable(stream.describe()));
+    QVERIFY2(server.unexpectedLog().isEmpty(), server.unexpectedLog().constData());
 }
 
 QTEST_MAIN(TestCertFiles)

@@ -1098,7 +1098,8 @@ void TestSecureServer::waitingConnectionsAreBounded()
     auto fourth = client();
     fourth->connectToHostEncrypted(QStringLiteral("localhost"), server->serverPort());
     QVERIFY2(waitForClient(fourth.get()), qPrintable(fourth->errorString()));
-    QVERIFY(server->hasPendingConnections());
+    // In TLS 1.3 the client is encrypted a moment before the server has read its Finished.
+    QTRY_VERIFY(server->hasPendingConnections());
     server.reset();
     QTRY_COMPARE(idle.state(), QAbstractSocket::UnconnectedState);
 }

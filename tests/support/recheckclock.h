@@ -13,10 +13,14 @@
 class RecheckClock
 {
 public:
-    RecheckClock()
+    // A frozen clock moves only when the test says so: files are then looked at again only
+    // when a second "passes" or when something (a reload) asks for it.
+    explicit RecheckClock(bool frozen = false)
     {
-        securesocket::testing::setFileRecheckClock([offset = m_offset] {
-            return std::chrono::steady_clock::now() + std::chrono::milliseconds(offset->load());
+        const auto start = std::chrono::steady_clock::now();
+        securesocket::testing::setFileRecheckClock([offset = m_offset, frozen, start] {
+            return (frozen ? start : std::chrono::steady_clock::now()) +
+                   std::chrono::milliseconds(offset->load());
         });
     }
     ~RecheckClock() { securesocket::testing::setFileRecheckClock(nullptr); }
