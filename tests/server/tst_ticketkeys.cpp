@@ -141,6 +141,7 @@ private slots:
     void badKeyFiles_data();
     void badKeyFiles();
     void keyFileReplacedOnDisk();
+    void reloadReadsTheKeyFile();
 
     void exportedTicketResumesInAFreshClient_data();
     void exportedTicketResumesInAFreshClient();
@@ -564,6 +565,44 @@ void TestTicketKeys::keyFileReplacedOnDisk()
     QVERIFY2(
         error.contains(QStringLiteral("session ticket key file '%1' holds 12 bytes").arg(path)),
         qPrintable(error));
+}
+
+void TestTicketKeys::reloadReadsTheKeyFile()
+{
+    // SecureServer::reloadConfiguration() reads the key file again at once: a broken one is
+    // refused naming it (the keys before stay), a new secret is used by the next handshakes.
+    const QString path = keyFile(QStringLiteral("reloaded.key"), QByteArray(80, 'd'));
+    SecureConfiguration config;
+    config.setLocalCertificateChainFile(m_pki.serverCert);
+    config.setPrivateKeyFile(m_pki.serverKey);
+    config.setTicketKeyFile(path);
+    SecureServer server;
+    server.setConfiguration(config);
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    connect(&server, &SecureServer::newConnection, &server, [&server] {
+        while (SecureSocket *socket = server.nextPendingSecureConnection()) {
+            connect(socket, &SecureSocket::readyRead, socket,
+                    [socket] { socket->write(socket->readAll()); });
+            connect(socket, &SecureSocket::disconnected, socket, &QObject::deleteLater);
+        }
+    });
+    SecureConfiguration client = clientConfig();
+    client.setAlpnProtocols({"variant-" + QByteArray::number(++m_configVariant)});
+    QVERIFY(connectOnce(client, server.serverPort()).failure.isEmpty());
+
+    QVERIFY(!keyFile(QStringLiteral("reloaded.key"), QByteArray()).isEmpty()); // emptied
+    QTest::ignoreMessage(QtCriticalMsg, QRegularExpression(QStringLiteral("is empty")));
+    QVERIFY(!server.reloadConfiguration());
+    QVERIFY2(server.errorString().contains(
+                 QStringLiteral("session ticket key file '%1' is empty").arg(path)),
+             qPrintable(server.errorString()));
+    QVERIFY2(connectOnce(client, server.serverPort()).resumed, "the keys before stay in use");
+
+    QVERIFY(!keyFile(QStringLiteral("reloaded.key"), QByteArray(80, 'e')).isEmpty());
+    QVERIFY2(server.reloadConfiguration(), qPrintable(server.errorString()));
+    Outcome afterReload = connectOnce(client, server.serverPort());
+    QVERIFY2(afterReload.failure.isEmpty(), qPrintable(afterReload.failure));
+    QVERIFY2(!afterReload.resumed, "a ticket of the secret replaced");
 }
 
 void TestTicketKeys::exportedTicketResumesInAFreshClient_data()
