@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 seconds="${1:-30}"
-targets=(fuzz_engine_server fuzz_engine_client fuzz_pem_loading)
+targets=(fuzz_engine_server fuzz_engine_client fuzz_pem_loading fuzz_session_blob)
 dir=build-fuzz
 
 CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -257,7 +257,9 @@ public:
                // OCSP stapling
                ocspResponseFile == o.ocspResponseFile && ocspRequired == o.ocspRequired &&
                // --- SNI (issue 15) ---
-               chains == o.chains && refuseUnknownNames == o.refuseUnknownNames;
+               chains == o.chains && refuseUnknownNames == o.refuseUnknownNames &&
+               // --- session tickets across processes (issue 15) ---
+               ticketKeyFile == o.ticketKeyFile;
     }
 
     QString caFile;
@@ -294,6 +296,8 @@ public:
     // --- SNI (issue 15) ---
     QList<SecureConfiguration::LocalCertificateChain> chains;
     bool refuseUnknownNames = false;
+    // --- session tickets across processes (issue 15) ---
+    QString ticketKeyFile;
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
 };
@@ -320,7 +324,9 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
     for (const std::string *path : {&config.caFile, &config.crlFile, &config.certChainFile,
                                     &config.keyFile, &config.keyPassphraseFile,
                                     // OCSP stapling
-                                    &config.ocspResponseFile}) {
+                                    &config.ocspResponseFile,
+                                    // --- session tickets across processes (issue 15) ---
+                                    &config.ticketKeyFile}) {
         if (!path->empty())
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
@@ -455,6 +461,8 @@ void SecureConfiguration::setPreSharedKeys(const QMap<QByteArray, QByteArray> &k
 }
 // OCSP stapling
 SECURESOCKET_PROPERTY(QString, ocspResponseFile, setOcspResponseFile, ocspResponseFile)
+// --- session tickets across processes (issue 15) ---
+SECURESOCKET_PROPERTY(QString, ticketKeyFile, setTicketKeyFile, ticketKeyFile)
 #undef SECURESOCKET_PROPERTY
 
 bool SecureConfiguration::useSystemCaCertificates() const
@@ -716,6 +724,9 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
         out.keyPassphrase = engine::SecretString(chain.passphrase.toStdString());
         out.keyPassphraseFile = fileName(chain.passphraseFile);
     }
+    // --- session tickets across processes (issue 15) ---
+    if (role == engine::Role::Server) // a client's contexts never depend on it
+        config.ticketKeyFile = fileName(configuration.ticketKeyFile());
     return config;
 }
 
@@ -726,6 +737,12 @@ void securesocket::testing::setFileRecheckClock(SteadyClock clock)
     std::lock_guard<std::mutex> lock(g_clockMutex);
     g_clock = std::move(clock);
     g_clockSet.store(static_cast<bool>(g_clock), std::memory_order_release);
+}
+
+// --- session tickets across processes (issue 15) ---
+void securesocket::testing::setTicketKeyClock(WallClock clock)
+{
+    securesocket::engine::setSystemClockForTesting(std::move(clock));
 }
 
 bool securesocket::testing::sharesData(const SecureConfiguration &a, const SecureConfiguration &b)

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -103,6 +104,33 @@ QByteArray SecureSocket::preSharedKeyIdentity() const
 bool SecureSocket::isSessionResumed() const
 {
     return d->m_engine && d->m_engine->handshakeInfo().resumed;
+}
+
+QByteArray SecureSocket::sessionTicket() const
+{
+    if (!d->m_engine)
+        return {};
+    std::string blob = d->m_engine->exportSession();
+    const QByteArray ticket(blob.data(), static_cast<qsizetype>(blob.size()));
+    OPENSSL_cleanse(blob.data(), blob.size());
+    return ticket;
+}
+
+void SecureSocket::setSessionTicket(const QByteArray &ticket)
+{
+    QByteArray &kept = d->m_importedTicket;
+    if (!kept.isEmpty())
+        OPENSSL_cleanse(kept.data(), static_cast<size_t>(kept.size()));
+    kept.clear();
+    if (!ticket.isEmpty() && !securesocket::engine::isSessionBlob(std::string_view(
+                                 ticket.constData(), static_cast<size_t>(ticket.size())))) {
+        qCWarning(lcSecureSocket,
+                  "setSessionTicket: %lld bytes that are not a session ticket "
+                  "of SecureSocket::sessionTicket(): ignored",
+                  static_cast<long long>(ticket.size()));
+        return;
+    }
+    kept = QByteArray(ticket.constData(), ticket.size()); // our own copy, wiped once used
 }
 
 QList<SecureCertificate> SecureSocket::peerCertificateChain() const

@@ -146,6 +146,8 @@ public:
     QList<VerifyError> m_ignoreList;             // forgiven for any certificate
     QList<SecureCertificateError> m_ignoreExact; // forgiven for the certificate named
     QList<SecureCertificateError> m_verifyErrors;
+    // Given to setSessionTicket(), for the next client handshake; wiped once used.
+    QByteArray m_importedTicket;
 
     // Decrypted data not yet read by the application.
     QByteArray m_in;

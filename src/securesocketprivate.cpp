@@ -45,7 +45,10 @@ quint16 portOf(const sockaddr_storage &address)
 
 SecureSocketPrivate::SecureSocketPrivate(SecureSocket *q) : q(q) {}
 
-SecureSocketPrivate::~SecureSocketPrivate() = default;
+SecureSocketPrivate::~SecureSocketPrivate()
+{
+    wipe(m_importedTicket);
+}
 
 // Made when first needed: connecting, a plain connection, a descriptor given to
 // setSocketDescriptor(). A connection that SecureServer hands over encrypted never has one.
@@ -341,8 +344,18 @@ bool SecureSocketPrivate::startEncryption(Role role)
                   ':' + std::to_string(q->peerPort())
             : std::string();
     securesocket::releaseOpenSslStateWhenThreadEnds();
+    std::string imported = role == Role::Client ? m_importedTicket.toStdString() : std::string();
+    wipe(m_importedTicket);
     m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey,
-                                            pskProvider());
+                                            pskProvider(), imported);
+    OPENSSL_cleanse(imported.data(), imported.size());
+    if (m_engine->sessionImport() == securesocket::engine::SessionImport::OtherBinding)
+        qCDebug(lcSecureSocket,
+                "the session ticket given was made for another host, port, name or settings "
+                "than %s (%s): not used",
+                sessionKey.c_str(), qPrintable(name));
+    else if (m_engine->sessionImport() == securesocket::engine::SessionImport::Malformed)
+        qCDebug(lcSecureSocket, "the session ticket given has expired or does not parse: not used");
     m_engine->setAcceptedFailures({m_ignoreList.cbegin(), m_ignoreList.cend()});
     m_engine->feed(early.constData(), static_cast<size_t>(early.size()));
     m_wireBytes += early.size();

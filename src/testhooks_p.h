@@ -18,6 +18,13 @@ using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
 // clock. Set it while no connection is being made.
 SECURESOCKET_EXPORT void setFileRecheckClock(SteadyClock clock);
 
+// --- session tickets across processes (issue 15) ---
+using WallClock = std::function<std::chrono::system_clock::time_point()>;
+// The wall clock by which ticket keys derived from a ticket key file are chosen (the period
+// number), for every context of the library, built before or after; an empty function
+// restores the system clock. Set it while no connection is being made.
+SECURESOCKET_EXPORT void setTicketKeyClock(WallClock clock);
+
 // Whether two configurations share their data (and so their contexts), not only equal
 // settings: what sockets configured one by one get once they connect.
 SECURESOCKET_EXPORT bool sharesData(const SecureConfiguration &a, const SecureConfiguration &b);

@@ -329,6 +329,9 @@ void SecureSocketPrivate::handleEvent(const Event &event)
         break;
     case Event::Closed:
         break;
+    case Event::SessionStored:
+        emit q->sessionTicketReceived();
+        break;
     case Event::Failed:
         emitReadyReadIfNew();
         if (guard && m_engine)

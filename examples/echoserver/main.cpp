@@ -12,6 +12,7 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -57,7 +58,55 @@ struct Options
     int workers = 1;
     QString logLevel = QStringLiteral("info"); // debug, info or warning
     Limits limits;
+    QString ticketKeyFile; // --- session tickets across processes (issue 15) ---
 };
+
+// --- Session tickets across processes (issue 15) ------------------------------------------------
+// --ticket-key-file FILE, or [Common] ticketKeyFile in the INI file (the flag wins): every
+// listener derives its session ticket keys from FILE, so that several echoservers sharing it
+// (or one restarted) resume each other's sessions. Handshakes and resumed sessions are counted
+// and said on exit.
+
+std::atomic<long long> g_handshakes{0};
+std::atomic<long long> g_resumed{0};
+
+const QString kTicketKeyFileFlag = QStringLiteral("ticket-key-file");
+
+void addTicketKeyOption(QCommandLineParser &parser)
+{
+    parser.addOption(QCommandLineOption(
+        kTicketKeyFileFlag,
+        QStringLiteral("Derive the session ticket keys from FILE (80 random bytes: openssl rand "
+                       "80 > FILE; chmod 600 FILE), so that servers sharing it resume each "
+                       "other's sessions (INI: [Common] ticketKeyFile)."),
+        QStringLiteral("FILE")));
+}
+
+void readTicketKeyOption(const QCommandLineParser &parser, Options &options)
+{
+    if (parser.isSet(kTicketKeyFileFlag))
+        options.ticketKeyFile = parser.value(kTicketKeyFileFlag);
+}
+
+void applyTicketKeyFile(Options &options)
+{
+    for (Listener &listener : options.listeners)
+        listener.config.setTicketKeyFile(options.ticketKeyFile);
+}
+
+void countHandshake(const SecureSocket &socket)
+{
+    ++g_handshakes;
+    if (socket.isSessionResumed())
+        ++g_resumed;
+}
+
+void reportSessions()
+{
+    std::fprintf(stderr, "echoserver: sessions: %lld handshakes, %lld resumed\n",
+                 g_handshakes.load(), g_resumed.load());
+}
+// -------------------------------------------------------------------------------------------------
 
 // Room for the connections within the process's descriptor limit, less a reserve for the
 // listeners, the event loop and files read at run time.
@@ -207,6 +256,7 @@ void readConfigFile(const QString &path, Options &options)
     count("idleTimeout", &limits.idleTimeoutSecs, 0);
     count("maxConnections", &limits.maxConnections, 0);
     count("sessionTickets", &limits.sessionTickets, 0);
+    options.ticketKeyFile = ini.value(QStringLiteral("Common/ticketKeyFile")).toString();
 
     QStringList known{"address",    "port",           "certificate",
                       "privateKey", "caCertificates", "privateKeyPassphraseFile",
@@ -371,6 +421,7 @@ Options parseArguments(const QCoreApplication &app)
                        handshakes, handshakeTimeout, backlog, idle, maxConnections, tickets,
                        verbose});
     addOcspOptions(parser); // OCSP stapling
+    addTicketKeyOption(parser);
     if (!parser.parse(app.arguments()))
         die(parser.errorText(), 64);
     if (parser.isSet(QStringLiteral("help")))
@@ -395,6 +446,7 @@ Options parseArguments(const QCoreApplication &app)
     count(idle, &options.limits.idleTimeoutSecs, 0);
     count(maxConnections, &options.limits.maxConnections, 0);
     count(tickets, &options.limits.sessionTickets, 0);
+    readTicketKeyOption(parser, options);
     if (options.limits.maxConnections < 0)
         options.limits.maxConnections = defaultMaxConnections();
     if (parser.isSet(verbose))
@@ -541,6 +593,7 @@ private:
         const QString client = cert.isNull() ? QStringLiteral("none")
                                              : QLatin1Char('"') + cert.subject() + QLatin1Char('"');
         qCDebug(lcEcho, "%s connected", qPrintable(peer));
+        countHandshake(*socket);
 
         auto echo = [socket, stats] {
             while (socket->bytesAvailable() > 0 && socket->bytesToWrite() < kMaxQueued) {
@@ -605,7 +658,8 @@ void onSignal(int signal)
 int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
-    const Options options = parseArguments(app);
+    Options options = parseArguments(app);
+    applyTicketKeyFile(options);
     QString logRules;
     if (options.logLevel == QLatin1String("debug"))
         logRules = QStringLiteral("echoserver.debug=true");
@@ -712,5 +766,6 @@ int main(int argc, char **argv)
     const int status = app.exec();
     for (QThread *thread : threads)
         thread->wait(5000);
+    reportSessions();
     return status;
 }

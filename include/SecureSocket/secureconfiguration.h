@@ -164,6 +164,21 @@ public:
     bool ocspStaplingRequired() const;
     void setOcspStaplingRequired(bool required);
 
+    // --- Session tickets across restarts and processes (issue 15) ---
+    // Server: derive the session ticket keys from this file instead of making random ones, so
+    // that every server process reading the same file (several behind one name, or this one
+    // after a restart) resumes the sessions of the others. The file holds 80 random bytes
+    // (`openssl rand 80 > ticket.key; chmod 600 ticket.key`), or up to 16 such secrets one
+    // after the other (the first encrypts, all decrypt: for replacing a secret without
+    // losing sessions). A file that is missing, empty, of another size or readable by every
+    // user is an error (validate()) naming the file. The key of each period of
+    // ticketKeyLifetime() seconds of the wall clock is derived from the file, so processes
+    // with the same lifetime agree, and tickets of the previous period still resume. A file
+    // replaced on disk is used by the connections started a second later. Empty (the
+    // default): random keys, made by this process. See doc/session-tickets.md.
+    QString ticketKeyFile() const;
+    void setTicketKeyFile(const QString &file);
+
     // How long a socket may take from connectToHostEncrypted() (or start*Encryption()) to
     // encrypted() before it gives up: errorOccurred(SocketTimeoutError), tlsError()
     // HandshakeTimedOut, and the connection is aborted. Milliseconds, default 30000; 0 means

@@ -100,6 +100,22 @@ public:
     // The identity of the pre-shared key that authenticated the peer (see
     // SecureConfiguration::setPreSharedKey()), or empty when certificates did.
     QByteArray preSharedKeyIdentity() const;
+    // --- Session export and import (issue 15) ---
+    // Client: the session of this connection as a blob that setSessionTicket() takes, in this
+    // process or in another one (a restarted client), to resume it: usable for the same host,
+    // port and verified name with equal settings (certificate verification, CA files, our own
+    // certificate), and only while the server accepts it (its ticket keys' lifetime). Empty
+    // before sessionTicketReceived() (TLS 1.3 sends tickets after the handshake), without
+    // sessionResumption(), and always for a connection whose verification had failures,
+    // forgiven ones included. The blob holds the session's resumption secret: whoever has it
+    // can resume the session as this client. Store it as a password. Kept after the
+    // connection ends, until the next one.
+    QByteArray sessionTicket() const;
+    // Client, before connecting: offers ticket (from sessionTicket()) on the next handshake
+    // instead of a session kept by this process. A ticket made for another host, port, name
+    // or settings is not offered (said at debug level, category "securesocket.socket"); one
+    // that is not a blob of sessionTicket() is ignored with a warning. Used by one handshake.
+    void setSessionTicket(const QByteArray &ticket);
     QList<SecureCertificate> peerCertificateChain() const; // the peer's own first
     SecureCertificate peerCertificate() const;
     // Our own certificate: once encrypted(), the one we sent (a server with several chains sends
@@ -205,6 +221,9 @@ Q_SIGNALS:
     // only fill in the authenticator (never close, abort or delete the socket there). A server's
     // connections are offered by SecureServer::preSharedKeyAuthenticationRequired().
     void preSharedKeyAuthenticationRequired(SecurePreSharedKeyAuthenticator *authenticator);
+    // Client: a session that sessionTicket() exports arrived (after encrypted(); in TLS 1.3
+    // when the server's ticket is read, with the first data or later).
+    void sessionTicketReceived();
 
 protected:
     qint64 readData(char *data, qint64 maxlen) override;

@@ -52,7 +52,7 @@ void Connection::infoCallback(const SSL *ssl, int where, int value)
 }
 
 Connection::Connection(std::shared_ptr<const Context> context, std::string peerName,
-                       std::string sessionKey, PskProvider psk)
+                       std::string sessionKey, PskProvider psk, const std::string &importedSession)
     : m_context(std::move(context)), m_peerName(std::move(peerName)),
       // OpenSSL does not check the name again when it resumes: the name is part of the key.
       m_sessionKey(sessionKey.empty() ? std::string() : sessionKey + '\n' + m_peerName),
@@ -95,8 +95,15 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
     if (m_context->verifyMode() != VerifyMode::None)
         SSL_set_tlsext_status_type(m_ssl.get(), TLSEXT_STATUSTYPE_ocsp);
     if (m_context->resumesSessions() && !m_sessionKey.empty()) {
-        if (SslSessionPtr session = m_context->findSession(m_sessionKey))
+        SslSessionPtr session = importSession(importedSession, sessionBinding(), &m_sessionImport);
+        if (!session)
+            session = m_context->findSession(m_sessionKey);
+        if (session)
             SSL_set_session(m_ssl.get(), session.get());
+    } else if (!importedSession.empty()) {
+        importSession(importedSession, sessionBinding(), &m_sessionImport);
+        if (m_sessionImport == SessionImport::Used)
+            m_sessionImport = SessionImport::OtherBinding; // resumption is off here
     }
     advanceHandshake(); // the ClientHello
 }

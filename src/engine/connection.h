@@ -75,6 +75,7 @@
 #include "io.h"
 #include "ocsp.h"
 #include "queuebio.h"
+#include "sessionblob.h"
 #include "verify.h"
 
 #include <cstddef>
@@ -110,7 +111,9 @@ struct Event
         AlertReceived, // alert
         CloseNotify,   // the peer sent close_notify; no more plaintext will come
         Closed,        // both close_notify exchanged
-        Failed         // error() says why
+        Failed,        // error() says why
+        SessionStored  // a client got a session it may resume (see exportSession()); after
+                       // HandshakeDone
     };
     Kind kind;
     Alert alert; // for AlertSent / AlertReceived
@@ -138,8 +141,13 @@ public:
     // When the context uses pre-shared keys, psk (if given) is asked for the keys the context
     // does not hold, or to change them (see psk.h); it may be called during any call that
     // advances the handshake, this constructor included (a client's ClientHello).
+    //
+    // importedSession, a client's blob of exportSession() (kept by the application across a
+    // restart), is offered instead of the context's session when it was made for the same
+    // sessionKey, peerName and settings (see sessionImport()).
     Connection(std::shared_ptr<const Context> context, std::string peerName,
-               std::string sessionKey = {}, PskProvider psk = {});
+               std::string sessionKey = {}, PskProvider psk = {},
+               const std::string &importedSession = {});
     ~Connection();
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
@@ -198,6 +206,16 @@ public:
     // Server: the server_name (SNI) the client asked for, once its hello was read; empty if none.
     std::string requestedServerName() const;
 
+    // --- Session export (issue 15) ---
+    // Client: the newest session this connection got that may be resumed (see
+    // SessionStored) as a blob for a later Connection's importedSession, bound to this
+    // connection's session key, peer name and settings; empty when there is none, and always
+    // for a connection whose verification had failures (forgiven or not). The blob holds the
+    // resumption secret.
+    std::string exportSession() const;
+    // What became of the importedSession given to the constructor.
+    SessionImport sessionImport() const { return m_sessionImport; }
+
     std::vector<Event> takeEvents();
 
 private:
@@ -240,6 +258,8 @@ private:
     std::string pskExplanation() const;
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
+    std::string sessionBinding() const; // settings id, then m_sessionKey
+    void keepResumedSession();
     void offerOutput(bool mayRelease = true);
     void useReadAhead(bool on);
 
@@ -247,8 +267,11 @@ private:
     std::string m_peerName;
     std::string m_sessionKey;
     PskProvider m_pskProvider;
-    std::string m_pskIdentity; // the identity of the key given to OpenSSL, if any
-    std::string m_pskRefused;  // a server's: a client's identity it had no key for
+    std::string m_pskIdentity;     // the identity of the key given to OpenSSL, if any
+    std::string m_pskRefused;      // a server's: a client's identity it had no key for
+    SslSessionPtr m_latestSession; // the newest one stored, for exportSession()
+    SessionImport m_sessionImport = SessionImport::None;
+    bool m_sessionEventDue = false; // a session came before HandshakeDone was reported
     // Ciphertext received and not yet read by OpenSSL, and ciphertext to send, and the BIO
     // state over them. Declared before m_ssl, whose BIO points at them.
     detail::ByteQueue m_input;

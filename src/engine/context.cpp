@@ -92,6 +92,8 @@ std::string cacheKey(const Config &c, Role role)
         add(sha256Hex(chain.keyPassphrase.value()));
         add(fileStamp(chain.keyPassphraseFile));
     }
+    // --- Session tickets across processes (issue 15) ---
+    add(fileStamp(c.ticketKeyFile));
     return key;
 }
 
@@ -121,6 +123,41 @@ std::vector<std::string> Context::warnings(std::time_t now) const
     return all;
 }
 
+std::string resumptionSettings(const Config &c, Role role)
+{
+    std::string text;
+    const auto add = [&text](const std::string &part) {
+        text += std::to_string(part.size());
+        text += ':';
+        text += part;
+        text += '|';
+    };
+    add("resumption v1");
+    add(role == Role::Client ? "C" : "S");
+    add(std::to_string(static_cast<int>(c.verifyMode)));
+    add(c.caFile);
+    add(c.caDirectory);
+    add(sha256Hex(c.caPem));
+    add(c.useSystemCas ? "1" : "0");
+    add(c.crlFile);
+    add(c.certChainFile);
+    add(sha256Hex(c.certChainPem));
+    for (const ChainConfig &chain : c.extraChains) { // SNI: the chains a server may present
+        add(chain.certChainFile);
+        add(sha256Hex(chain.certChainPem));
+    }
+    add(c.ocspStaplingRequired ? "1" : "0"); // a client's session proves a checked response
+    // Pre-shared keys authenticate too: a session of one identity never resumes as another's.
+    add(c.usePsk ? "1" : "0");
+    add(c.pskIdentity);
+    add(sha256Hex(c.pskKey.value()));
+    for (const auto &[identity, key] : c.serverPsks) {
+        add(identity);
+        add(sha256Hex(key.value()));
+    }
+    return text;
+}
+
 std::vector<std::string> Context::warningsToLog(std::time_t now) const
 {
     std::vector<std::string> fresh;
@@ -135,8 +172,9 @@ std::vector<std::string> Context::warningsToLog(std::time_t now) const
     return fresh;
 }
 
-ContextCache::ContextCache(size_t capacity, Clock clock)
-    : m_capacity(std::max<size_t>(capacity, 1)), m_clock(clock ? std::move(clock) : steadyClock())
+ContextCache::ContextCache(size_t capacity, Clock clock, WallClock wallClock)
+    : m_capacity(std::max<size_t>(capacity, 1)), m_clock(clock ? std::move(clock) : steadyClock()),
+      m_wallClock(wallClock ? std::move(wallClock) : systemClock())
 {}
 
 ContextCache &ContextCache::shared()
@@ -165,7 +203,8 @@ std::shared_ptr<const Context> ContextCache::get(const Config &config, Role role
         }
     }
 
-    std::shared_ptr<const Context> context = buildContext(config, role, key, m_clock, error);
+    std::shared_ptr<const Context> context =
+        buildContext(config, role, key, {m_clock, m_wallClock}, error);
     if (!context)
         return nullptr;
 

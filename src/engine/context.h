@@ -115,7 +115,20 @@ struct Config
     // Server: a server_name that matches no chain fails the handshake (unrecognized_name)
     // instead of getting the default. A client that sends none still gets the default.
     bool refuseUnknownServerName = false;
+
+    // --- Session tickets across processes (issue 15) ---
+    // Server: the ticket key file (see readTicketKeyFile()); empty: random keys of this
+    // context. The keys are derived from it, so every process reading it makes the same.
+    std::string ticketKeyFile;
 };
+
+// --- Session tickets across processes (issue 15) ---
+// The settings a resumed session depends on, as text, with files by path (not by content or
+// stamp, which differ between machines and restarts): how the peer is verified, against what,
+// and which identity we show (certificate or pre-shared keys). A client binds the sessions it
+// exports to them; a server that shares ticket keys with other processes makes its session id
+// context from them.
+std::string resumptionSettings(const Config &config, Role role);
 
 // One SSL_CTX, configured once and never changed afterwards, shared by every connection
 // made with equal settings. Connections hold a shared_ptr; a ContextCache keeps the most
@@ -160,6 +173,8 @@ public:
     {
         m_sessions.store(key, session);
     }
+    // The SHA-256 (hex) of resumptionSettings(): equal for equal settings in any process.
+    const std::string &resumptionId() const { return m_resumptionId; }
 
     Context(Role role, VerifyMode mode) : m_role(role), m_verifyMode(mode) {}
 
@@ -170,6 +185,7 @@ private:
     VerifyMode m_verifyMode;
     std::vector<uint8_t> m_alpnWire; // ALPN list in wire format, for the server's selection
     bool m_resumption = false;
+    std::string m_resumptionId;
     std::vector<IdentityCheck> m_identities; // one per chain, the main one first
 
     // --- SNI (issue 15) ---
@@ -215,7 +231,9 @@ private:
 class ContextCache
 {
 public:
-    explicit ContextCache(size_t capacity = 32, Clock clock = steadyClock());
+    // clock rotates random ticket keys, wallClock those derived from a ticket key file.
+    explicit ContextCache(size_t capacity = 32, Clock clock = steadyClock(),
+                          WallClock wallClock = systemClock());
     ContextCache(const ContextCache &) = delete;
     ContextCache &operator=(const ContextCache &) = delete;
 
@@ -233,6 +251,7 @@ public:
 private:
     const size_t m_capacity;
     const Clock m_clock; // given to the server contexts' ticket keys
+    const WallClock m_wallClock;
     mutable std::mutex m_mutex;
     std::list<std::pair<std::string, std::shared_ptr<const Context>>> m_entries; // newest first
 };

@@ -224,13 +224,14 @@ class ContextBuilder
 {
 public:
     ContextBuilder(const Config &config, Role role, const std::string &settingsKey,
-                   const Clock &clock)
-        : m_config(config), m_role(role), m_settingsKey(settingsKey), m_clock(clock)
+                   const TicketClocks &clocks)
+        : m_config(config), m_role(role), m_settingsKey(settingsKey), m_clocks(clocks)
     {}
 
     std::shared_ptr<Context> build()
     {
         auto context = std::make_shared<Context>(m_role, m_config.verifyMode);
+        context->m_resumptionId = sha256Hex(resumptionSettings(m_config, m_role));
         context->m_ctx.reset(SSL_CTX_new(TLS_method()));
         SSL_CTX *ctx = context->m_ctx.get();
         if (!ctx)
@@ -495,8 +496,12 @@ private:
         SSL_CTX_set_verify(ctx, mode, nullptr);
         SSL_CTX_set_cert_verify_callback(ctx, certVerifyCallback, nullptr);
         if (m_role == Role::Server) {
-            // Needed for session resumption with client certificates; unique per settings.
-            const std::string id = sha256Hex(m_settingsKey);
+            // Needed for session resumption with client certificates; unique per settings. With
+            // a ticket key file, the same in every process configured alike (the stamps of
+            // files differ between machines and restarts).
+            const std::string id = m_config.ticketKeyFile.empty()
+                                       ? sha256Hex(m_settingsKey)
+                                       : sha256Hex(resumptionSettings(m_config, m_role));
             SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char *>(id.data()),
                                            SSL_MAX_SID_CTX_LENGTH);
         }
@@ -526,6 +531,12 @@ private:
     {
         SSL_CTX *ctx = context.m_ctx.get();
         if (m_role == Role::Server) {
+            // A bad ticket key file is reported even when no tickets are sent.
+            SecretString secrets;
+            std::string error;
+            if (!m_config.ticketKeyFile.empty() &&
+                !readTicketKeyFile(m_config.ticketKeyFile, &secrets, &error))
+                raise(error);
             if (m_config.sessionTicketCount <= 0) {
                 // No tickets, in TLS 1.3 or 1.2, and no cache of session IDs either.
                 SSL_CTX_set_num_tickets(ctx, 0);
@@ -534,9 +545,15 @@ private:
                 return;
             }
             SSL_CTX_set_num_tickets(ctx, static_cast<size_t>(m_config.sessionTicketCount));
-            // Tickets are encrypted with keys of this context, shared by all its connections.
-            context.m_ticketKeys = std::make_unique<TicketKeys>(
-                std::chrono::seconds(std::max(1, m_config.ticketKeyLifetime)), m_clock);
+            // Tickets are encrypted with keys of this context, shared by all its connections:
+            // random ones, or derived from the ticket key file.
+            const std::chrono::seconds lifetime(std::max(1, m_config.ticketKeyLifetime));
+            if (m_config.ticketKeyFile.empty()) {
+                context.m_ticketKeys = std::make_unique<TicketKeys>(lifetime, m_clocks.clock);
+            } else {
+                context.m_ticketKeys =
+                    std::make_unique<TicketKeys>(lifetime, std::move(secrets), m_clocks.wallClock);
+            }
             context.m_ticketKeys->install(ctx);
             return;
         }
@@ -637,16 +654,16 @@ private:
     const Config &m_config;
     Role m_role;
     const std::string &m_settingsKey;
-    const Clock &m_clock;
+    const TicketClocks &m_clocks;
 };
 
 std::shared_ptr<Context> buildContext(const Config &config, Role role,
-                                      const std::string &settingsKey, const Clock &clock,
+                                      const std::string &settingsKey, const TicketClocks &clocks,
                                       std::string *error)
 {
     try {
         OsslErrorScope errors;
-        return ContextBuilder(config, role, settingsKey, clock).build();
+        return ContextBuilder(config, role, settingsKey, clocks).build();
     } catch (const ConfigError &e) {
         if (error)
             *error = e.message;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace securesocket::engine {
 
@@ -199,6 +200,10 @@ void Connection::finishHandshake()
     if (role() == Role::Server && !m_verifyFailures.empty())
         SSL_CTX_remove_session(m_context->native(), SSL_get0_session(ssl));
     pushEvent(Event::HandshakeDone);
+    if (std::exchange(m_sessionEventDue, false))
+        pushEvent(Event::SessionStored);
+    if (role() == Role::Client && m_info.resumed && SSL_version(ssl) < TLS1_3_VERSION)
+        keepResumedSession();
     flushPendingWrites();
     if (m_shutdownRequested && !isFailed())
         sendCloseNotify();
@@ -210,7 +215,13 @@ bool Connection::storeSession(SSL_SESSION *session)
     // resumed handshake would skip the checks.
     if (m_sessionKey.empty() || !m_verifyFailures.empty() || !m_context->resumesSessions())
         return false;
+    if (SSL_SESSION_up_ref(session) == 1)
+        m_latestSession.reset(session);
     m_context->storeSession(m_sessionKey, session);
+    if (m_phase == Phase::Handshake || m_phase == Phase::VerifyPending)
+        m_sessionEventDue = true; // TLS 1.2: reported after HandshakeDone
+    else
+        pushEvent(Event::SessionStored);
     return true;
 }
 
@@ -253,6 +264,28 @@ unsigned int Connection::serverPsk(const char *identity, unsigned char *psk, uns
     std::memcpy(psk, key.data(), key.size());
     m_pskIdentity = request.identity;
     return static_cast<unsigned int>(key.size());
+}
+
+// OpenSSL hands no session of a resumed TLS 1.2 handshake to the new-session callback, and a
+// ticket renewed in it retires the session that was offered: without this, a TLS 1.2 session
+// would resume once only.
+void Connection::keepResumedSession()
+{
+    SSL_SESSION *session = SSL_get1_session(m_ssl.get());
+    if (session && (!SSL_SESSION_is_resumable(session) || !storeSession(session)))
+        SSL_SESSION_free(session);
+}
+
+std::string Connection::sessionBinding() const
+{
+    return m_context->resumptionId() + '\n' + m_sessionKey;
+}
+
+std::string Connection::exportSession() const
+{
+    if (!m_latestSession || !m_verifyFailures.empty() || role() != Role::Client)
+        return {};
+    return engine::exportSession(m_latestSession.get(), sessionBinding());
 }
 
 std::vector<std::string> Connection::peerCertificateChainPem() const

@@ -6,6 +6,7 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -50,6 +51,8 @@ using X509CrlPtr = OsslPtr<X509_CRL, X509_CRL_free>;
 using X509CrlStackPtr = OsslPtr<STACK_OF(X509_CRL), freeX509CrlStack>;
 using EvpPkeyPtr = OsslPtr<EVP_PKEY, EVP_PKEY_free>;
 using GeneralNamesPtr = OsslPtr<GENERAL_NAMES, freeGeneralNames>;
+using EvpKdfPtr = OsslPtr<EVP_KDF, EVP_KDF_free>;
+using EvpKdfCtxPtr = OsslPtr<EVP_KDF_CTX, EVP_KDF_CTX_free>;
 
 // A string for secrets (passphrases): wiped with OPENSSL_cleanse when changed or destroyed.
 class SecretString

@@ -1,12 +1,21 @@
-// Ticket keys and their rotation, the ticket callbacks, and the client session cache.
+// Ticket keys and their rotation (random, or derived from a ticket key file), the ticket
+// callbacks, and the client session cache.
 #include "sessions.h"
 
 #include "connectionhooks.h"
 
 #include <openssl/core_names.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace securesocket::engine {
 
@@ -62,13 +71,222 @@ Clock steadyClock()
     return [] { return std::chrono::steady_clock::now(); };
 }
 
+// --- Ticket key files ----------------------------------------------------------------------------
+
+namespace {
+
+struct TestWallClock
+{
+    std::atomic<bool> set{false};
+    std::mutex mutex;
+    WallClock clock;
+};
+
+TestWallClock &testWallClock()
+{
+    static TestWallClock *clock = new TestWallClock; // never destroyed: read until exit
+    return *clock;
+}
+
+} // namespace
+
+WallClock systemClock()
+{
+    return [] {
+        TestWallClock &test = testWallClock();
+        if (!test.set.load(std::memory_order_acquire))
+            return std::chrono::system_clock::now();
+        std::lock_guard<std::mutex> lock(test.mutex);
+        return test.clock ? test.clock() : std::chrono::system_clock::now();
+    };
+}
+
+void setSystemClockForTesting(WallClock clock)
+{
+    TestWallClock &test = testWallClock();
+    std::lock_guard<std::mutex> lock(test.mutex);
+    test.clock = std::move(clock);
+    test.set.store(static_cast<bool>(test.clock), std::memory_order_release);
+}
+
+bool readTicketKeyFile(const std::string &path, SecretString *secrets, std::string *error)
+{
+    const std::string what = "session ticket key file '" + path + "'";
+    const auto fail = [error](std::string message) {
+        if (error)
+            *error = std::move(message);
+        return false;
+    };
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail("cannot read " + what + ": " + std::strerror(errno));
+    struct stat info = {};
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        ::close(fd);
+        return fail(what + " is not a regular file");
+    }
+    // Whoever reads the file can decrypt every recorded session it protects; whoever writes
+    // it can make tickets for any session.
+    if ((info.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+        ::close(fd);
+        return fail(what + " is readable or writable by every user: make it accessible to the "
+                           "server only (chmod 600)");
+    }
+    const auto size = static_cast<size_t>(info.st_size);
+    if (size == 0) {
+        ::close(fd);
+        return fail(what + " is empty: make one with `openssl rand 80 > FILE`");
+    }
+    if (size % kTicketSecretSize != 0 || size > kTicketSecretSize * kMaxTicketSecrets) {
+        ::close(fd);
+        return fail(what + " holds " + std::to_string(size) + " bytes: it must hold 80 random " +
+                    "bytes (`openssl rand 80 > FILE`), or up to 16 such secrets one after the " +
+                    "other, the first encrypting");
+    }
+    std::string data(size, '\0');
+    size_t used = 0;
+    int err = 0;
+    while (used < size) {
+        const ssize_t got = ::read(fd, data.data() + used, size - used);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            err = errno;
+        if (got <= 0)
+            break;
+        used += static_cast<size_t>(got);
+    }
+    ::close(fd);
+    if (used != size) {
+        OPENSSL_cleanse(data.data(), data.size());
+        return fail("cannot read " + what + ": " +
+                    (err != 0 ? std::string(std::strerror(err)) : "it shrank while being read"));
+    }
+    *secrets = SecretString(std::move(data)); // the moved-from string holds nothing
+    return true;
+}
+
+int64_t TicketKeys::periodAt(std::chrono::system_clock::time_point now,
+                             std::chrono::seconds lifetime)
+{
+    const int64_t seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    const int64_t length = std::max<int64_t>(1, lifetime.count());
+    return seconds >= 0 ? seconds / length : -((-seconds + length - 1) / length); // floor
+}
+
+// HKDF-SHA256 (RFC 5869): salt "SecureSocket ticket keys v1", the secret as input key material,
+// info "period" and the period as 8 bytes big-endian; the 80 bytes out are the key's name (16),
+// AES-256 key (32) and HMAC-SHA256 key (32), in that order.
+bool TicketKeys::deriveKey(Key &key, size_t secret, int64_t period) const
+{
+    static const char salt[] = "SecureSocket ticket keys v1";
+    unsigned char info[6 + 8] = {'p', 'e', 'r', 'i', 'o', 'd'};
+    for (int i = 0; i < 8; ++i)
+        info[6 + i] = static_cast<unsigned char>(static_cast<uint64_t>(period) >> (56 - 8 * i));
+    const EvpKdfPtr kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+    const EvpKdfCtxPtr ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
+    if (!ctx)
+        return false;
+    char digest[] = "SHA256";
+    auto *ikm = reinterpret_cast<unsigned char *>(
+        const_cast<char *>(m_secrets.value().data() + secret * kTicketSecretSize));
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm, kTicketSecretSize),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char *>(salt),
+                                          sizeof salt - 1),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
+        OSSL_PARAM_construct_end()};
+    unsigned char out[sizeof key.name + sizeof key.aes + sizeof key.hmac];
+    const bool ok = EVP_KDF_derive(ctx.get(), out, sizeof out, params) == 1;
+    if (ok) {
+        std::memcpy(key.name, out, sizeof key.name);
+        std::memcpy(key.aes, out + sizeof key.name, sizeof key.aes);
+        std::memcpy(key.hmac, out + sizeof key.name + sizeof key.aes, sizeof key.hmac);
+    }
+    OPENSSL_cleanse(out, sizeof out);
+    return ok;
+}
+
+bool TicketKeys::refreshDerived()
+{
+    const int64_t period = periodAt(m_wallClock(), m_lifetime);
+    if (m_derived && period == m_period)
+        return true;
+    wipeKeysFrom(0);
+    m_derived = false;
+    const size_t secrets = m_secrets.value().size() / kTicketSecretSize;
+    for (size_t secret = 0; secret < secrets; ++secret) {
+        for (const int64_t p : {period, period - 1, period + 1}) {
+            Key key = {};
+            const bool ok = deriveKey(key, secret, p);
+            if (ok)
+                m_keys.push_back(key);
+            OPENSSL_cleanse(&key, sizeof key);
+            if (!ok) {
+                wipeKeysFrom(0);
+                return false;
+            }
+        }
+    }
+    m_period = period;
+    m_derived = true;
+    return true;
+}
+
+// -------------------------------------------------------------------------------------------------
+
 TicketKeys::TicketKeys(std::chrono::seconds lifetime, Clock clock)
     : m_lifetime(lifetime), m_clock(clock ? std::move(clock) : steadyClock())
-{}
+{
+    m_keys.reserve(3);
+}
+
+TicketKeys::TicketKeys(std::chrono::seconds lifetime, SecretString secrets, WallClock clock)
+    : m_lifetime(lifetime), m_clock(steadyClock()), m_secrets(std::move(secrets)),
+      m_wallClock(clock ? std::move(clock) : systemClock())
+{
+    m_keys.reserve(3 * (m_secrets.value().size() / kTicketSecretSize));
+}
 
 TicketKeys::~TicketKeys()
 {
-    OPENSSL_cleanse(m_keys, sizeof m_keys);
+    wipeKeysFrom(0);
+}
+
+void TicketKeys::wipeKeysFrom(size_t first)
+{
+    if (first >= m_keys.size())
+        return;
+    OPENSSL_cleanse(m_keys.data() + first, (m_keys.size() - first) * sizeof(Key));
+    m_keys.resize(first);
+}
+
+bool TicketKeys::refresh()
+{
+    return m_secrets.empty() ? refreshRandom() : refreshDerived();
+}
+
+bool TicketKeys::refreshRandom()
+{
+    const auto now = m_clock();
+    if (m_keys.empty() || now - m_keys.front().created >= m_lifetime) {
+        // Rotate: the current key becomes the previous one, still good for decryption.
+        Key fresh = {};
+        const bool ok = makeKey(fresh);
+        if (ok) {
+            wipeKeysFrom(1);
+            m_keys.insert(m_keys.begin(), fresh); // within the reserved capacity
+        }
+        OPENSSL_cleanse(&fresh, sizeof fresh);
+        if (!ok)
+            return false;
+    }
+    // The previous key opens tickets for two lifetimes after it was made, then is retired.
+    if (m_keys.size() > 1 && now - m_keys.back().created >= 2 * m_lifetime)
+        wipeKeysFrom(1);
+    return true;
 }
 
 void TicketKeys::install(SSL_CTX *ctx)
@@ -92,26 +310,17 @@ int TicketKeys::callback(unsigned char name[16], unsigned char *iv, EVP_CIPHER_C
                          EVP_MAC_CTX *mac, int encrypt)
 {
     std::lock_guard<std::mutex> lock(m_mutex);
-    const auto now = m_clock();
-    if (!m_haveKeys || now - m_keys[0].created >= m_lifetime) {
-        // Rotate: the current key becomes the previous one, still good for decryption.
-        Key previous = m_keys[0];
-        if (!makeKey(m_keys[0]))
-            return -1;
-        m_keys[1] = m_haveKeys ? previous : m_keys[0];
-        OPENSSL_cleanse(&previous, sizeof previous);
-        m_haveKeys = true;
-    }
+    if (!refresh())
+        return -1;
     const Key *key = nullptr;
     if (encrypt) {
-        key = &m_keys[0];
+        key = &m_keys.front();
         std::memcpy(name, key->name, sizeof key->name);
         if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
             return -1;
     } else {
         for (const Key &candidate : m_keys) {
-            if (std::memcmp(name, candidate.name, sizeof candidate.name) == 0 &&
-                now - candidate.created < 2 * m_lifetime) {
+            if (std::memcmp(name, candidate.name, sizeof candidate.name) == 0) {
                 key = &candidate;
                 break;
             }
@@ -129,8 +338,8 @@ int TicketKeys::callback(unsigned char name[16], unsigned char *iv, EVP_CIPHER_C
                            : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes, iv);
     if (ok != 1 || EVP_MAC_CTX_set_params(mac, params) != 1)
         return -1;
-    // 2 asks OpenSSL to issue a fresh ticket: this one was made with the previous key.
-    return (!encrypt && key != &m_keys[0]) ? 2 : 1;
+    // 2 asks OpenSSL to issue a fresh ticket: this one was made with an older key.
+    return (!encrypt && key != &m_keys.front()) ? 2 : 1;
 }
 
 void SessionCache::install(SSL_CTX *ctx)

@@ -467,6 +467,8 @@ const char *eventKindName(Event::Kind kind)
         return "Closed";
     case Event::Failed:
         return "Failed";
+    case Event::SessionStored:
+        return "SessionStored";
     }
     return "?";
 }
