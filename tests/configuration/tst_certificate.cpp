@@ -34,7 +34,7 @@ void tst_Certificate::keyAndSignature_data()
                                     << "" << 2048 << "ecdsa-with-SHA256";
     QTest::newRow("Ed25519 by Ed25519")
         << int(KeyType::Ed25519) << int(KeyType::Ed25519) << "Ed25519"
-        << "" << 253 << "ED25519";
+        << "" << 256 << "ED25519";
     QTest::newRow("EC P-256 by RSA") << int(KeyType::Rsa2048) << int(KeyType::EcdsaP256) << "EC"
                                      << "P-256" << 256 << "sha256WithRSAEncryption";
 }
