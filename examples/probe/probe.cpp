@@ -138,6 +138,7 @@ Attempt connectOnce(const Options &options, const SecureConfiguration &config, b
     socket.connectToHost(options.host, options.port);
     if (!socket.waitForConnected(options.timeoutMsecs)) {
         attempt.failure = describeConnectFailure(socket, options);
+        attempt.failedStep = QStringLiteral("connect");
         socket.abort();
         return attempt;
     }
@@ -147,6 +148,7 @@ Attempt connectOnce(const Options &options, const SecureConfiguration &config, b
         attempt.starttlsReply = upgraded.reply;
         if (!upgraded.accepted) {
             attempt.failure = QStringLiteral("STARTTLS failed: ") + upgraded.failure;
+            attempt.failedStep = QStringLiteral("starttls");
             socket.abort();
             return attempt;
         }
@@ -158,6 +160,7 @@ Attempt connectOnce(const Options &options, const SecureConfiguration &config, b
     socket.startClientEncryption();
     if (!socket.waitForEncrypted(options.timeoutMsecs)) {
         attempt.failure = describeHandshakeFailure(socket, options);
+        attempt.failedStep = QStringLiteral("handshake");
         socket.abort();
         return attempt;
     }
@@ -178,6 +181,7 @@ Attempt connectOnce(const Options &options, const SecureConfiguration &config, b
         // (its certificate above all): a server that refuses it says so only now.
         if (socket.tlsError() == SecureSocket::AlertReceived) {
             attempt.encrypted = false;
+            attempt.failedStep = QStringLiteral("after-handshake");
             attempt.failure = QStringLiteral("the server aborted the connection right after the "
                                              "handshake: %1")
                                   .arg(socket.errorString());

@@ -34,6 +34,7 @@ struct Attempt
     bool connected = false; // TCP (and STARTTLS, when asked for) done
     bool encrypted = false;
     QString failure;       // why not, one sentence, when !encrypted
+    QString failedStep;    // then: "connect", "starttls", "handshake" or "after-handshake"
     QString address;       // the peer's address connected to
     QString starttlsReply; // the server's answer to STARTTLS
     QString protocol;

@@ -253,6 +253,7 @@ QJsonObject jsonReport(const Options &options, const Findings &findings, const Q
     o[QStringLiteral("address")] = a.address.isEmpty() ? QJsonValue() : QJsonValue(a.address);
     o[QStringLiteral("connected")] = a.encrypted;
     o[QStringLiteral("error")] = a.encrypted ? QJsonValue() : QJsonValue(a.failure);
+    o[QStringLiteral("failed_step")] = a.encrypted ? QJsonValue() : QJsonValue(a.failedStep);
     if (!options.starttls.isEmpty())
         o[QStringLiteral("starttls_reply")] =
             a.starttlsReply.isEmpty() ? QJsonValue() : QJsonValue(a.starttlsReply);

@@ -11,10 +11,13 @@
 #include "pkidirectory.h"
 #include "testpki.h"
 
+#include <QDir>
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRegularExpression>
+#include <QTcpServer>
 #include <QTest>
 
 namespace {
@@ -141,6 +144,10 @@ private slots:
     void unknownCa();
     void resumptionRefused();
     void noServer();
+    void silentServer();
+    void ipv6();
+    void alpn();
+    void caPath();
     void noCommonVersion();
     void notTls();
     void clientCertificate();
@@ -240,6 +247,10 @@ Run tst_Probe::probe(const QStringList &arguments)
     run.out = QString::fromUtf8(process.standardOutput());
     run.err = QString::fromUtf8(process.standardError());
     run.describe = process.describe();
+    // SECURESOCKET_PROBE_ECHO=1 shows each run's output (for doc/probe.md's examples).
+    if (qEnvironmentVariableIsSet("SECURESOCKET_PROBE_ECHO"))
+        qInfo().noquote() << "$ securesocket-probe" << arguments.join(QLatin1Char(' ')) << '\n'
+                          << run.out << run.err << "[exit" << run.exitCode << ']';
     return run;
 }
 
@@ -327,6 +338,7 @@ void tst_Probe::json()
     QVERIFY(o.value("starttls").isNull());
     QCOMPARE(o.value("connected").toBool(), true);
     QVERIFY(o.value("error").isNull());
+    QVERIFY(o.value("failed_step").isNull());
     QCOMPARE(o.value("protocol").toString(), QStringLiteral("TLSv1.3"));
     QVERIFY(o.value("cipher").toString().startsWith(QLatin1String("TLS_")));
     QVERIFY(!o.value("group").toString().isEmpty());
@@ -490,6 +502,86 @@ void tst_Probe::noServer()
     const QJsonObject o = QJsonDocument::fromJson(json.out.toUtf8()).object();
     QCOMPARE(o.value("connected").toBool(true), false);
     QVERIFY(o.value("error").toString().startsWith(QLatin1String("connection refused")));
+    QCOMPARE(o.value("failed_step").toString(), QStringLiteral("connect"));
+}
+
+// A server that accepts the TCP connection (the kernel does, in this test's own listener) and
+// never answers the ClientHello.
+void tst_Probe::silentServer()
+{
+    QTcpServer silent;
+    QVERIFY(silent.listen(QHostAddress::LocalHost));
+    const Run run =
+        probeAt(silent.serverPort(), {QStringLiteral("--timeout"), QStringLiteral("1000")});
+    CHECK_EXIT(run, 1);
+    CHECK_OUT(run, QStringLiteral("No TLS connection: TLS handshake timed out: the server did not "
+                                  "complete the handshake within 1000 ms"));
+}
+
+// An IPv6 address in brackets, verified against the name given with --servername.
+void tst_Probe::ipv6()
+{
+    PeerProcess peer;
+    const QString cert = path(QStringLiteral("good.pem"));
+    QVERIFY2(peer.startServer(
+                 QStringLiteral("openssl"),
+                 {QStringLiteral("s_server"), QStringLiteral("-accept"), QStringLiteral("[::1]:0"),
+                  QStringLiteral("-cert"), cert, QStringLiteral("-cert_chain"), cert,
+                  QStringLiteral("-key"), testpki::PkiDirectory::keyFileOf(cert)},
+                 PeerProcess::portFromOutput(QStringLiteral("^ACCEPT \\[::1\\]:(\\d+)$"))),
+             qPrintable(peer.describe()));
+    const Run run =
+        probe({QStringLiteral("[::1]:%1").arg(peer.port()), QStringLiteral("--cafile"),
+               path("root.pem"), QStringLiteral("--servername"), QStringLiteral("localhost")});
+    CHECK_EXIT(run, 0);
+    CHECK_OUT_RE(run,
+                 QStringLiteral("^Target: +::1 port %1, server name localhost$").arg(peer.port()));
+    CHECK_OUT_RE(run, QStringLiteral("^Connected to: +::1$"));
+    // Without --servername the address itself is verified, and the certificate lacks it.
+    const Run address = probe({QStringLiteral("[::1]:%1").arg(peer.port()),
+                               QStringLiteral("--cafile"), path("root.pem")});
+    CHECK_EXIT(address, 2);
+    CHECK_OUT(address, QStringLiteral("the certificate is not valid for ::1; it is valid for: "
+                                      "localhost, 127.0.0.1."));
+}
+
+void tst_Probe::alpn()
+{
+    PeerProcess peer;
+    QVERIFY2(startOpenssl(peer, QStringLiteral("good"),
+                          {QStringLiteral("-alpn"), QStringLiteral("h2,http/1.1")}),
+             qPrintable(peer.describe()));
+    const Run byDefault = probeAt(peer.port());
+    CHECK_EXIT(byDefault, 0);
+    CHECK_OUT_RE(byDefault, QStringLiteral("^ALPN: +h2 \\(offered h2,http/1.1\\)$"));
+    const Run chosen = probeAt(peer.port(), {QStringLiteral("--alpn"), QStringLiteral("http/1.1")});
+    CHECK_EXIT(chosen, 0);
+    CHECK_OUT_RE(chosen, QStringLiteral("^ALPN: +http/1.1 \\(offered http/1.1\\)$"));
+    const Run none = probeAt(peer.port(), {QStringLiteral("--alpn"), QString()});
+    CHECK_EXIT(none, 0);
+    CHECK_OUT_RE(none, QStringLiteral("^ALPN: +not offered$"));
+}
+
+// A hashed CA directory (openssl rehash), trusted alone.
+void tst_Probe::caPath()
+{
+    const QString dir = path(QStringLiteral("cadir"));
+    QVERIFY(QDir().mkpath(dir));
+    QVERIFY(QFile::copy(path("root.pem"), dir + QStringLiteral("/root.pem")));
+    PeerProcess rehash;
+    QVERIFY2(rehash.start(QStringLiteral("openssl"), {QStringLiteral("rehash"), dir}) &&
+                 rehash.waitForExit(10000) && rehash.exitCode() == 0,
+             qPrintable(rehash.describe()));
+    PeerProcess peer;
+    QVERIFY2(startOpenssl(peer, QStringLiteral("good")), qPrintable(peer.describe()));
+    const Run run = probe({QStringLiteral("localhost:%1").arg(peer.port()),
+                           QStringLiteral("--capath"), dir, QStringLiteral("--no-system-ca")});
+    CHECK_EXIT(run, 0);
+    // Without it, and without the system store, nothing is trusted: an unknown root.
+    const Run untrusted =
+        probe({QStringLiteral("localhost:%1").arg(peer.port()), QStringLiteral("--cafile"),
+               path("otherca.pem"), QStringLiteral("--no-system-ca")});
+    CHECK_EXIT(untrusted, 2);
 }
 
 // A server that speaks only TLS 1.1, which OpenSSL 3 still offers at security level 0: we allow
