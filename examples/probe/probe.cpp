@@ -54,6 +54,24 @@ QString starttlsHint(quint16 port)
     }
 }
 
+// What a failed or refused handshake most likely wants from the person running the probe.
+QString clientCertificateHint(const QString &error, const Options &options)
+{
+    if (error.contains(QLatin1String("requires a client certificate")) &&
+        options.clientCert.isEmpty())
+        return QStringLiteral(" (give one with --client-cert FILE --client-key FILE)");
+    if (error.contains(QLatin1String("'handshake failure'")) && options.clientCert.isEmpty())
+        return QStringLiteral(" (if the server requires a client certificate, give one with "
+                              "--client-cert FILE --client-key FILE)");
+    if (!options.clientCert.isEmpty() &&
+        (error.contains(QLatin1String("'unknown ca'"), Qt::CaseInsensitive) ||
+         error.contains(QLatin1String("'bad certificate'"), Qt::CaseInsensitive) ||
+         error.contains(QLatin1String("'certificate unknown'"), Qt::CaseInsensitive) ||
+         error.contains(QLatin1String("'unsupported certificate'"), Qt::CaseInsensitive)))
+        return QStringLiteral(" (the server does not accept the client certificate given)");
+    return {};
+}
+
 QString describeHandshakeFailure(const SecureSocket &socket, const Options &options)
 {
     if (socket.tlsError() == SecureSocket::HandshakeTimedOut ||
@@ -77,6 +95,7 @@ QString describeHandshakeFailure(const SecureSocket &socket, const Options &opti
     if (error.contains(QLatin1String("'protocol version'")))
         sentence += QStringLiteral(" (the server and this client have no TLS version in common; "
                                    "this client speaks TLS 1.2 and 1.3)");
+    sentence += clientCertificateHint(error, options);
     const QString hint = starttlsHint(options.port);
     if (options.starttls.isEmpty() && !hint.isEmpty() &&
         error.contains(QLatin1String("not valid TLS")))
@@ -182,9 +201,10 @@ Attempt connectOnce(const Options &options, const SecureConfiguration &config, b
         if (socket.tlsError() == SecureSocket::AlertReceived) {
             attempt.encrypted = false;
             attempt.failedStep = QStringLiteral("after-handshake");
-            attempt.failure = QStringLiteral("the server aborted the connection right after the "
-                                             "handshake: %1")
-                                  .arg(socket.errorString());
+            attempt.failure = QStringLiteral("the server refused the connection right after the "
+                                             "handshake: %1%2")
+                                  .arg(socket.errorString(),
+                                       clientCertificateHint(socket.errorString(), options));
             socket.abort();
             return attempt;
         }

@@ -129,16 +129,18 @@ Problem explain(const SecureCertificateError &error, const Options &options, con
     case VerifyError::IpAddressMismatch: {
         const SecureCertificate leaf = attempt.chain.value(0, cert);
         const QString names = validNames(leaf.isNull() ? cert : leaf);
-        p.message = names.isEmpty()
-                        ? QStringLiteral("Hostname mismatch: the certificate is not valid for "
-                                         "%1; it lists no DNS or IP names at all (the subject "
-                                         "CN is not used).")
-                              .arg(options.serverName)
-                        : QStringLiteral("Hostname mismatch: the certificate is not valid for "
-                                         "%1; it is valid for: %2.")
-                              .arg(options.serverName, names);
-        if (error.error == VerifyError::IpAddressMismatch)
-            p.message += QStringLiteral(" (%1)").arg(error.message);
+        const bool address = error.error == VerifyError::IpAddressMismatch;
+        p.message = (address ? QStringLiteral("Address mismatch: the certificate is not valid "
+                                              "for the address %1; ")
+                             : QStringLiteral("Hostname mismatch: the certificate is not valid "
+                                              "for %1; "))
+                        .arg(options.serverName) +
+                    (names.isEmpty() ? QStringLiteral("it lists no DNS or IP names at all (the "
+                                                      "subject CN is not used).")
+                                     : QStringLiteral("it is valid for: %1.").arg(names));
+        // The library tells an address listed as a DNS name, which looks right to a person.
+        if (address && error.message.contains(QLatin1String("only as a DNS name")))
+            p.message = error.message + QLatin1Char('.');
         p.fix = QStringLiteral("Connect with a name the certificate lists (--servername NAME "
                                "checks another name on the same address), or the server needs "
                                "a certificate that includes %1.")

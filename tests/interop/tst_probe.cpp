@@ -150,6 +150,7 @@ private slots:
     void caPath();
     void noCommonVersion();
     void notTls();
+    void clientCertificate_data();
     void clientCertificate();
     void starttls_data();
     void starttls();
@@ -541,8 +542,8 @@ void tst_Probe::ipv6()
     const Run address = probe({QStringLiteral("[::1]:%1").arg(peer.port()),
                                QStringLiteral("--cafile"), path("root.pem")});
     CHECK_EXIT(address, 2);
-    CHECK_OUT(address, QStringLiteral("the certificate is not valid for ::1; it is valid for: "
-                                      "localhost, 127.0.0.1."));
+    CHECK_OUT(address, QStringLiteral("Address mismatch: the certificate is not valid for the "
+                                      "address ::1; it is valid for: localhost, 127.0.0.1."));
 }
 
 void tst_Probe::alpn()
@@ -613,22 +614,48 @@ void tst_Probe::notTls()
                                   "server sent data that is not valid TLS"));
 }
 
+void tst_Probe::clientCertificate_data()
+{
+    QTest::addColumn<QString>("version");
+    QTest::addColumn<QString>("refusal");
+    // TLS 1.3 lets the client finish first: the server's refusal comes after the handshake.
+    QTest::newRow("TLS 1.3") << "-tls1_3"
+                             << "No TLS connection: the server refused the connection right "
+                                "after the handshake: TLS connection with localhost failed: the "
+                                "server aborted with the alert 'certificate required': it "
+                                "requires a client certificate (give one with --client-cert "
+                                "FILE --client-key FILE)";
+    QTest::newRow("TLS 1.2") << "-tls1_2"
+                             << "No TLS connection: TLS handshake with localhost failed: the "
+                                "server aborted with the alert 'handshake failure' (if the "
+                                "server requires a client certificate, give one with "
+                                "--client-cert FILE --client-key FILE)";
+}
+
 void tst_Probe::clientCertificate()
 {
+    QFETCH(QString, version);
+    QFETCH(QString, refusal);
     PeerProcess peer;
     QVERIFY2(startOpenssl(peer, QStringLiteral("good"),
-                          {QStringLiteral("-Verify"), QStringLiteral("1"),
-                           QStringLiteral("-CAfile"), path("clientca.pem")}),
+                          {version, QStringLiteral("-Verify"), QStringLiteral("1"),
+                           QStringLiteral("-verify_return_error"), QStringLiteral("-CAfile"),
+                           path("clientca.pem")}),
              qPrintable(peer.describe()));
-    // Without one: TLS 1.3 lets the client finish first; the server's refusal comes after.
     const Run without = probeAt(peer.port());
     CHECK_EXIT(without, 1);
-    CHECK_OUT(without, QStringLiteral("client certificate"));
+    CHECK_OUT(without, refusal);
 
     const Run with = probeAt(peer.port(), {QStringLiteral("--client-cert"), path("client.pem"),
                                            QStringLiteral("--client-key"), path("client.key")});
     CHECK_EXIT(with, 0);
     QVERIFY2(peer.waitForOutput("subject=CN = probe-client", 5000), qPrintable(peer.describe()));
+
+    // One from a CA the server does not trust.
+    const Run wrong = probeAt(peer.port(), {QStringLiteral("--client-cert"), path("unknownca.pem"),
+                                            QStringLiteral("--client-key"), path("unknownca.key")});
+    CHECK_EXIT(wrong, 1);
+    CHECK_OUT(wrong, QStringLiteral("(the server does not accept the client certificate given)"));
 
     // A client key file that does not exist is named, as bad usage.
     const Run missing = probeAt(peer.port(), {QStringLiteral("--client-cert"), path("client.pem"),
