@@ -33,6 +33,13 @@ QString daysLeftText(const QDateTime &now, const QDateTime &notAfter)
     return QStringLiteral("%1 day%2 left").arg(days).arg(days == 1 ? "" : "s");
 }
 
+QString startsText(const QDateTime &now, const QDateTime &notBefore)
+{
+    const qint64 days = qMax<qint64>(0, now.secsTo(notBefore)) / 86400;
+    return days == 0 ? QStringLiteral("in less than a day")
+                     : QStringLiteral("in %1 day%2").arg(days).arg(days == 1 ? "" : "s");
+}
+
 QString keyText(const SecureCertificate &cert)
 {
     const QString algorithm = cert.publicKeyAlgorithm();
@@ -86,9 +93,8 @@ Problem explain(const SecureCertificateError &error, const Options &options, con
                     .arg(date(now));
         break;
     case VerifyError::NotYetValid:
-        p.message = QStringLiteral("The certificate %1 is not valid before %2 (in %3 days).")
-                        .arg(subject, date(cert.notBefore()))
-                        .arg(qMax<qint64>(0, daysUntil(now, cert.notBefore())));
+        p.message = QStringLiteral("The certificate %1 is not valid before %2 (%3).")
+                        .arg(subject, date(cert.notBefore()), startsText(now, cert.notBefore()));
         p.fix = QStringLiteral("Check this machine's clock (it says %1); if it is right, the "
                                "server installed its new certificate too early and should "
                                "keep the old one until then.")

@@ -140,6 +140,10 @@ private slots:
     void missingIntermediate();
     void hostnameMismatch();
     void expired();
+    void notYetValid();
+    void wrongPurpose();
+    void untrustedRoot();
+    void serverNameIndication();
     void selfSigned();
     void unknownCa();
     void resumptionRefused();
@@ -194,6 +198,16 @@ void tst_Probe::initTestCase()
     expired.notBeforeOffset = -40L * 24 * 3600;
     expired.notAfterOffset = -5L * 24 * 3600 - 3600;
     m_dir.issue(QStringLiteral("expired"), expired, &intermediate, nullptr, chain);
+    CertSpec early = localhostSpec();
+    early.notBeforeOffset = 3L * 24 * 3600 + 3600;
+    early.notAfterOffset = 60L * 24 * 3600;
+    m_dir.issue(QStringLiteral("notyetvalid"), early, &intermediate, nullptr, chain);
+    CertSpec clientOnly = localhostSpec();
+    clientOnly.extendedKeyUsage = {"clientAuth"};
+    m_dir.issue(QStringLiteral("clientonly"), clientOnly, &intermediate, nullptr, chain);
+    // The whole chain up to the root, which a server need not send but some do.
+    m_dir.issue(QStringLiteral("withroot"), localhostSpec(), &intermediate, nullptr,
+                chain + root.certPem);
     m_dir.issue(QStringLiteral("selfsigned"), localhostSpec(), nullptr);
     m_dir.issue(QStringLiteral("otherca"), caSpec(kOtherCaName.toStdString()), nullptr, &otherCa);
     m_dir.issue(QStringLiteral("unknownca"), localhostSpec(), &otherCa);
@@ -447,6 +461,72 @@ void tst_Probe::expired()
                        .arg(notAfter.toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'"))));
     CHECK_OUT(run, QStringLiteral("Fix: The server must renew it"));
     CHECK_OUT_RE(run, QStringLiteral("^    valid: .* \\(expired 5 days ago\\)$"));
+}
+
+void tst_Probe::notYetValid()
+{
+    PeerProcess peer;
+    QVERIFY2(startOpenssl(peer, QStringLiteral("notyetvalid")), qPrintable(peer.describe()));
+    const Run run = probeAt(peer.port());
+    CHECK_EXIT(run, 2);
+    const QDateTime notBefore =
+        SecureCertificate::fromPemFile(path("notyetvalid.pem")).value(0).notBefore();
+    CHECK_OUT(run, QStringLiteral("The certificate 'CN=localhost' is not valid before %1 (in 3 "
+                                  "days).")
+                       .arg(notBefore.toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'"))));
+    CHECK_OUT(run, QStringLiteral("Fix: Check this machine's clock"));
+}
+
+void tst_Probe::wrongPurpose()
+{
+    PeerProcess peer;
+    QVERIFY2(startOpenssl(peer, QStringLiteral("clientonly")), qPrintable(peer.describe()));
+    const Run run = probeAt(peer.port());
+    CHECK_EXIT(run, 2);
+    CHECK_OUT(run, QStringLiteral("wrong certificate purpose: the (extended) key usage of "
+                                  "certificate 'CN=localhost' does not allow a TLS server"));
+    CHECK_OUT(run, QStringLiteral("Fix: The server needs a certificate whose extended key usage "
+                                  "allows a TLS server (serverAuth)."));
+}
+
+// The server sends its root too, and it is not trusted here (only the system store is).
+void tst_Probe::untrustedRoot()
+{
+    PeerProcess peer;
+    QVERIFY2(startOpenssl(peer, QStringLiteral("withroot")), qPrintable(peer.describe()));
+    const Run run = probe({QStringLiteral("localhost:%1").arg(peer.port())});
+    CHECK_EXIT(run, 2);
+    CHECK_OUT(run, QStringLiteral("Certificate chain as sent by the server (3):"));
+    CHECK_OUT(run, QStringLiteral("The chain ends in the root CA 'CN=%1', which is not trusted "
+                                  "here.")
+                       .arg(kRootName));
+    CHECK_OUT(run, QStringLiteral("If you mean to trust this CA, trust it with --cafile FILE"));
+    // As sent: the root is shown because the server sent it; with it trusted, all is well.
+    const Run trusted = probeAt(peer.port());
+    CHECK_EXIT(trusted, 0);
+    CHECK_OUT(trusted, QStringLiteral("Certificate chain as sent by the server (3):"));
+}
+
+// --servername is sent as SNI: s_server presents its second certificate for that name.
+void tst_Probe::serverNameIndication()
+{
+    PeerProcess peer;
+    const QString second = path(QStringLiteral("wrongname.pem"));
+    QVERIFY2(startOpenssl(peer, QStringLiteral("good"),
+                          {QStringLiteral("-servername"), QStringLiteral("example.test"),
+                           QStringLiteral("-cert2"), second, QStringLiteral("-key2"),
+                           testpki::PkiDirectory::keyFileOf(second)}),
+             qPrintable(peer.describe()));
+    const Run named =
+        probeAt(peer.port(), {QStringLiteral("--servername"), QStringLiteral("example.test")});
+    // s_server sends no intermediate with its second certificate: its name is what counts here.
+    CHECK_EXIT(named, 2);
+    CHECK_OUT(named, QStringLiteral("Certificate chain as sent by the server (1):"));
+    QVERIFY2(!named.out.contains(QLatin1String("mismatch")), qPrintable(named.describe));
+    CHECK_OUT_RE(named, QStringLiteral("^  0 subject:   CN=www.example.test$"));
+    const Run plain = probeAt(peer.port());
+    CHECK_EXIT(plain, 0);
+    CHECK_OUT_RE(plain, QStringLiteral("^  0 subject:   CN=localhost$"));
 }
 
 void tst_Probe::selfSigned()
