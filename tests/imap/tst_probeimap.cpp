@@ -75,11 +75,15 @@ void tst_ProbeImap::cleanupTestCase()
 
 ProgramRun tst_ProbeImap::probe(quint16 port, const QStringList &extra) const
 {
-    return runProgram(QStringLiteral(PROBE_PATH),
-                      QStringList{QStringLiteral("localhost:%1").arg(port),
-                                  QStringLiteral("--cafile"), m_rootFile} +
-                          extra,
-                      kRunMsecs);
+    ProgramRun run = runProgram(QStringLiteral(PROBE_PATH),
+                                QStringList{QStringLiteral("localhost:%1").arg(port),
+                                            QStringLiteral("--cafile"), m_rootFile} +
+                                    extra,
+                                kRunMsecs);
+    // SECURESOCKET_PROBE_ECHO=1 shows each run's output (for doc/probe.md's examples).
+    if (qEnvironmentVariableIsSet("SECURESOCKET_PROBE_ECHO"))
+        qInfo().noquote() << run.describe();
+    return run;
 }
 
 void tst_ProbeImap::starttls()
