@@ -193,8 +193,9 @@ Attempt connectOnce(const Options &options, const SecureConfiguration &config, b
     attempt.chain = socket.peerCertificateChain();
     attempt.verifyErrors = socket.peerVerifyErrors();
     if (waitForTickets && attempt.protocol == QLatin1String("TLSv1.3")) {
-        // Twice the handshake time is about two round trips; at least 200 ms, at most 2 s.
-        const qint64 wait = qBound(qint64(200), 2 * attempt.handshakeMsecs + 100, qint64(2000));
+        // Twice the handshake time is about two round trips; at least 500 ms (a busy server may
+        // be slow to write them), at most 2 s. (A signal for a stored ticket would end it early.)
+        const qint64 wait = qBound(qint64(500), 2 * attempt.handshakeMsecs + 100, qint64(2000));
         collectTickets(socket, static_cast<int>(qMin<qint64>(wait, options.timeoutMsecs)));
         // In TLS 1.3 the client is done before the server has checked what the client sent
         // (its certificate above all): a server that refuses it says so only now.
