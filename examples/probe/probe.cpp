@@ -106,12 +106,14 @@ QString describeHandshakeFailure(const SecureSocket &socket, const Options &opti
 }
 
 // TLS 1.3 session tickets come after the handshake, about one round trip after our Finished:
-// read (and drop) what arrives for a while so that the library stores them. Any plaintext
-// arriving ends no wait early, so the time is bounded by msecs alone.
+// read for a while so that the library stores them. Plaintext that arrives meanwhile is dropped;
+// the wait lasts msecs, or until the connection ends.
 void collectTickets(SecureSocket &socket, int msecs)
 {
     const QDeadlineTimer deadline(msecs);
-    while (!deadline.hasExpired() && socket.state() == QAbstractSocket::ConnectedState) {
+    for (int reads = 0; reads < 1000 && !deadline.hasExpired() &&
+                        socket.state() == QAbstractSocket::ConnectedState;
+         ++reads) {
         if (socket.waitForReadyRead(static_cast<int>(qMax<qint64>(1, deadline.remainingTime()))))
             socket.readAll();
     }

@@ -21,8 +21,10 @@ constexpr qint64 kMaxLineBytes = 8192; // a longer line is cut there
 std::optional<QByteArray> readLine(QTcpSocket &socket, int msecs)
 {
     const QDeadlineTimer deadline(msecs);
-    while (!socket.canReadLine()) {
-        if (socket.state() != QAbstractSocket::ConnectedState || deadline.hasExpired())
+    // A line longer than kMaxLineBytes is taken in pieces of that size.
+    for (int waits = 0; !socket.canReadLine() && socket.bytesAvailable() < kMaxLineBytes; ++waits) {
+        if (socket.state() != QAbstractSocket::ConnectedState || deadline.hasExpired() ||
+            waits >= 1000)
             return std::nullopt;
         socket.waitForReadyRead(static_cast<int>(qMax<qint64>(1, deadline.remainingTime())));
     }
@@ -36,7 +38,8 @@ bool send(QTcpSocket &socket, const QByteArray &command, int msecs)
 {
     socket.write(command + "\r\n");
     const QDeadlineTimer deadline(msecs);
-    while (socket.bytesToWrite() > 0 && !deadline.hasExpired()) {
+    for (int waits = 0; socket.bytesToWrite() > 0 && !deadline.hasExpired() && waits < 1000;
+         ++waits) {
         if (!socket.waitForBytesWritten(
                 static_cast<int>(qMax<qint64>(1, deadline.remainingTime()))))
             break;
