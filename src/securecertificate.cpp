@@ -7,6 +7,8 @@
 #include <QFile>
 #include <QSharedData>
 
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/pem.h>
 
 #include <arpa/inet.h>
@@ -26,6 +28,10 @@ public:
     QDateTime notBefore;
     QDateTime notAfter;
     bool selfSigned = false;
+    QString keyAlgorithm;
+    QString keyCurve;
+    int keyBits = 0;
+    QString signatureAlgorithm;
 };
 
 namespace {
@@ -90,6 +96,65 @@ QByteArray serialOf(X509 *cert)
     return serial.toLower();
 }
 
+QString objectName(int nid, const ASN1_OBJECT *object)
+{
+    if (const char *name = nid != NID_undef ? OBJ_nid2ln(nid) : nullptr)
+        return QString::fromLatin1(name);
+    char text[128] = {};
+    if (object && OBJ_obj2txt(text, sizeof text, object, 1) > 0)
+        return QString::fromLatin1(text);
+    return {};
+}
+
+void readPublicKey(X509 *cert, SecureCertificatePrivate &d)
+{
+    EVP_PKEY *key = X509_get0_pubkey(cert);
+    if (!key)
+        return;
+    d.keyBits = EVP_PKEY_get_bits(key) > 0 ? EVP_PKEY_get_bits(key) : 0;
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+        d.keyAlgorithm = QStringLiteral("RSA");
+        return;
+    case EVP_PKEY_RSA_PSS:
+        d.keyAlgorithm = QStringLiteral("RSA-PSS");
+        return;
+    case EVP_PKEY_DSA:
+        d.keyAlgorithm = QStringLiteral("DSA");
+        return;
+    case EVP_PKEY_ED25519:
+        d.keyAlgorithm = QStringLiteral("Ed25519");
+        return;
+    case EVP_PKEY_ED448:
+        d.keyAlgorithm = QStringLiteral("Ed448");
+        return;
+    case EVP_PKEY_EC: {
+        d.keyAlgorithm = QStringLiteral("EC");
+        char group[80] = {};
+        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                           nullptr) == 1) {
+            const char *nist = EC_curve_nid2nist(OBJ_sn2nid(group));
+            d.keyCurve = QString::fromLatin1(nist ? nist : group);
+        }
+        return;
+    }
+    default:
+        if (const char *name = EVP_PKEY_get0_type_name(key))
+            d.keyAlgorithm = QString::fromLatin1(name);
+        return;
+    }
+}
+
+QString signatureAlgorithmOf(X509 *cert)
+{
+    const X509_ALGOR *algorithm = nullptr;
+    X509_get0_signature(nullptr, &algorithm, cert);
+    const ASN1_OBJECT *object = nullptr;
+    if (algorithm)
+        X509_ALGOR_get0(&object, nullptr, nullptr, algorithm);
+    return objectName(X509_get_signature_nid(cert), object);
+}
+
 } // namespace
 
 SecureCertificate::SecureCertificate() : d(new SecureCertificatePrivate) {}
@@ -119,6 +184,8 @@ SecureCertificate::SecureCertificate(const QByteArray &pem) : d(new SecureCertif
     d->notBefore = toDateTime(X509_get0_notBefore(cert.get()));
     d->notAfter = toDateTime(X509_get0_notAfter(cert.get()));
     d->selfSigned = X509_check_issued(cert.get(), cert.get()) == X509_V_OK;
+    readPublicKey(cert.get(), *d);
+    d->signatureAlgorithm = signatureAlgorithmOf(cert.get());
 }
 
 SecureCertificate::SecureCertificate(const SecureCertificate &other) = default;
@@ -186,6 +253,22 @@ QDateTime SecureCertificate::notAfter() const
 bool SecureCertificate::isSelfSigned() const
 {
     return d->selfSigned;
+}
+QString SecureCertificate::publicKeyAlgorithm() const
+{
+    return d->keyAlgorithm;
+}
+QString SecureCertificate::publicKeyCurve() const
+{
+    return d->keyCurve;
+}
+int SecureCertificate::publicKeyBits() const
+{
+    return d->keyBits;
+}
+QString SecureCertificate::signatureAlgorithm() const
+{
+    return d->signatureAlgorithm;
 }
 bool SecureCertificate::operator==(const SecureCertificate &other) const
 {

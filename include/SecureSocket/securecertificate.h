@@ -41,6 +41,16 @@ public:
     QDateTime notBefore() const;          // UTC
     QDateTime notAfter() const;           // UTC
     bool isSelfSigned() const;
+    // The subject's public key: its algorithm ("RSA", "RSA-PSS", "EC", "Ed25519", "Ed448",
+    // "DSA", or OpenSSL's short name for another), the curve of an EC key by its NIST name
+    // when it has one ("P-256", "P-384", "P-521", else e.g. "brainpoolP256r1"; empty for other
+    // keys), and its size in bits (2048 for RSA 2048, 256 for P-256 and Ed25519); 0 if unknown.
+    QString publicKeyAlgorithm() const;
+    QString publicKeyCurve() const;
+    int publicKeyBits() const;
+    // The algorithm the issuer signed this certificate with, by OpenSSL's long name, e.g.
+    // "ecdsa-with-SHA256", "sha256WithRSAEncryption", "ED25519", "RSASSA-PSS".
+    QString signatureAlgorithm() const;
 
     bool operator==(const SecureCertificate &other) const;
     bool operator!=(const SecureCertificate &other) const { return !(*this == other); }
