@@ -168,6 +168,26 @@ QList<SecureCertificateError> SecureSocket::peerVerifyErrors() const
 }
 
 // OCSP stapling
+SecureSocket::OcspStatus SecureSocket::ocspStatus() const
+{
+    using securesocket::engine::OcspStatus;
+    switch (d->m_engine ? d->m_engine->ocspStatus() : OcspStatus::None) {
+    case OcspStatus::Good:
+        return OcspGood;
+    case OcspStatus::Revoked:
+        return OcspRevoked;
+    case OcspStatus::Unknown:
+        return OcspUnknown;
+    case OcspStatus::Invalid:
+        return OcspInvalid;
+    case OcspStatus::Expired:
+        return OcspExpired;
+    case OcspStatus::None:
+        break;
+    }
+    return OcspNone;
+}
+
 QByteArray SecureSocket::ocspResponse() const
 {
     return d->m_engine ? QByteArray::fromStdString(d->m_engine->ocspResponse()) : QByteArray();

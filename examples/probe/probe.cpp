@@ -192,6 +192,7 @@ Attempt connectOnce(const Options &options, const SecureConfiguration &config, b
     attempt.group = socket.sessionKeyExchangeGroup();
     attempt.alpn = socket.negotiatedAlpnProtocol();
     attempt.resumed = socket.isSessionResumed();
+    attempt.ocsp = socket.ocspStatus();
     attempt.chain = socket.peerCertificateChain();
     attempt.verifyErrors = socket.peerVerifyErrors();
     if (waitForTickets && attempt.protocol == QLatin1String("TLSv1.3")) {

@@ -43,6 +43,7 @@ struct Attempt
     QByteArray alpn;
     qint64 handshakeMsecs = -1;
     bool resumed = false;
+    SecureSocket::OcspStatus ocsp = SecureSocket::OcspNone;
     QList<SecureCertificate> chain; // as the server sent it, its own first
     QList<SecureCertificateError> verifyErrors;
 };

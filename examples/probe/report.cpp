@@ -8,6 +8,47 @@ namespace probe {
 
 namespace {
 
+// The stapled OCSP response's status: a short name (JSON) and a sentence.
+const char *ocspName(SecureSocket::OcspStatus status)
+{
+    switch (status) {
+    case SecureSocket::OcspGood:
+        return "good";
+    case SecureSocket::OcspRevoked:
+        return "revoked";
+    case SecureSocket::OcspUnknown:
+        return "unknown";
+    case SecureSocket::OcspInvalid:
+        return "invalid";
+    case SecureSocket::OcspExpired:
+        return "expired";
+    case SecureSocket::OcspNone:
+        break;
+    }
+    return "none";
+}
+
+QString ocspText(SecureSocket::OcspStatus status)
+{
+    switch (status) {
+    case SecureSocket::OcspGood:
+        return QStringLiteral("good (a current response, signed for the issuer, was stapled)");
+    case SecureSocket::OcspRevoked:
+        return QStringLiteral("REVOKED: the stapled response says the certificate is revoked");
+    case SecureSocket::OcspUnknown:
+        return QStringLiteral("unknown: the responder does not know the certificate");
+    case SecureSocket::OcspInvalid:
+        return QStringLiteral("invalid: the stapled response is malformed, unsuccessful, wrongly "
+                              "signed or for another certificate");
+    case SecureSocket::OcspExpired:
+        return QStringLiteral("expired: the stapled response is out of date (the server must "
+                              "fetch a new one)");
+    case SecureSocket::OcspNone:
+        break;
+    }
+    return QStringLiteral("none stapled");
+}
+
 QString date(const QDateTime &time)
 {
     return time.toUTC().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'"));
@@ -213,8 +254,7 @@ QString textReport(const Options &options, const Findings &findings, const QDate
     line(QStringLiteral("Resumption"),
          (r.tested ? (r.resumed ? QStringLiteral("yes: ") : QStringLiteral("no: ")) : QString()) +
              r.note);
-    // OCSP: the stapled status goes here once the library reports it.
-    line(QStringLiteral("OCSP"), QStringLiteral("not checked"));
+    line(QStringLiteral("OCSP"), ocspText(a.ocsp));
 
     out += QStringLiteral("\nCertificate chain as sent by the server (%1):\n").arg(a.chain.size());
     for (int i = 0; i < a.chain.size(); ++i) {
@@ -283,8 +323,7 @@ QJsonObject jsonReport(const Options &options, const Findings &findings, const Q
                                                   {QStringLiteral("resumed"), r.resumed},
                                                   {QStringLiteral("verified"), r.verified},
                                                   {QStringLiteral("note"), r.note}};
-    // OCSP: the stapled status goes here once the library reports it.
-    o[QStringLiteral("ocsp")] = QStringLiteral("not-requested");
+    o[QStringLiteral("ocsp")] = QLatin1String(ocspName(a.ocsp));
 
     QJsonArray chain;
     for (const SecureCertificate &c : a.chain) {

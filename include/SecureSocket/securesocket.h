@@ -70,6 +70,17 @@ public:
     };
     Q_ENUM(TlsError)
 
+    // What a server's stapled OCSP response says (a client's view, see ocspStatus()).
+    enum OcspStatus {
+        OcspNone,    // nothing stapled (or the session was resumed, or verification is off)
+        OcspGood,    // valid, current, signed by the issuer or its responder: not revoked
+        OcspRevoked, // valid, and says the certificate is revoked
+        OcspUnknown, // valid, and says the responder does not know the certificate
+        OcspInvalid, // malformed, unsuccessful, wrongly signed or not for this certificate
+        OcspExpired  // valid but outside its validity window
+    };
+    Q_ENUM(OcspStatus)
+
     explicit SecureSocket(QObject *parent = nullptr);
     ~SecureSocket() override;
 
@@ -129,6 +140,8 @@ public:
     // OCSP stapling (a client's): the DER OCSP response the server stapled, as sent (whether
     // good or not: the checks' outcome is in peerVerifyErrors()); empty when none was.
     QByteArray ocspResponse() const;
+    // And what it says, as checked against the server's certificate and our trust store.
+    OcspStatus ocspStatus() const;
     TlsError tlsError() const;
 
     // Settings. Changing them affects the next handshake, not one in progress.

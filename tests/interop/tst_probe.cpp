@@ -136,6 +136,8 @@ private slots:
     void goodChain_data();
     void goodChain();
     void json();
+    void ocspStatus_data();
+    void ocspStatus();
     void missingIntermediate_data();
     void missingIntermediate();
     void hostnameMismatch();
@@ -314,7 +316,7 @@ void tst_Probe::goodChain()
     CHECK_OUT_RE(run, QStringLiteral("^ALPN: +.* \\(offered h2,http/1.1\\)$"));
     CHECK_OUT_RE(run, QStringLiteral("^Handshake: +\\d+ ms$"));
     CHECK_OUT_RE(run, QStringLiteral("^Resumption: +(yes|no): "));
-    CHECK_OUT_RE(run, QStringLiteral("^OCSP: +not checked$"));
+    CHECK_OUT_RE(run, QStringLiteral("^OCSP: +none stapled$"));
     CHECK_OUT(run, QStringLiteral("Certificate chain as sent by the server (2):"));
     CHECK_OUT_RE(run, QStringLiteral("^  0 subject:   CN=localhost$"));
     CHECK_OUT_RE(run, QStringLiteral("^    issuer:    CN=%1$").arg(kIntermediateName));
@@ -332,6 +334,71 @@ void tst_Probe::goodChain()
     // openssl s_server resumes sessions by default (TLS 1.3 tickets, TLS 1.2 tickets too).
     if (server == QLatin1String("openssl"))
         CHECK_OUT_RE(run, QStringLiteral("^Resumption: +yes: the second connection resumed"));
+}
+
+// An OCSP response for the good leaf, signed by its issuer, made with `openssl ocsp`: status
+// "V" (good) or "R" (revoked). Returns the response file, or empty.
+static QString makeOcspResponse(const QString &dir, const QString &status)
+{
+    const SecureCertificate leaf = SecureCertificate::fromPemFile(dir + "/good.pem").value(0);
+    const QString index = dir + "/index-" + status + ".txt";
+    QFile file(index);
+    if (!file.open(QIODevice::WriteOnly))
+        return {};
+    file.write(status.toLatin1() + "\t" +
+               leaf.notAfter().toString(QStringLiteral("yyMMddHHmmss")).toLatin1() + "Z\t" +
+               (status == QLatin1String("R") ? "240101000000Z" : "") + "\t" +
+               leaf.serialNumber().toUpper() + "\tunknown\t/CN=localhost\n");
+    file.close();
+    const QString response = dir + "/good-" + status + ".ocsp";
+    PeerProcess openssl;
+    const QString issuer = dir + "/intermediate.pem";
+    if (!openssl.start(QStringLiteral("openssl"),
+                       {"ocsp", "-index", index, "-rsigner", issuer, "-rkey",
+                        dir + "/intermediate.key", "-CA", issuer, "-issuer", issuer, "-cert",
+                        dir + "/good.pem", "-respout", response, "-ndays", "1"}) ||
+        !openssl.waitForExit(10000) || openssl.exitCode() != 0) {
+        qWarning("openssl ocsp failed: %s", qPrintable(openssl.describe()));
+        return {};
+    }
+    return response;
+}
+
+void tst_Probe::ocspStatus_data()
+{
+    QTest::addColumn<QString>("status"); // index status; empty: no response stapled
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<QString>("json");
+    QTest::newRow("none") << QString() << 0 << "none stapled"
+                          << "none";
+    QTest::newRow("good") << "V" << 0 << "good \\(a current response"
+                          << "good";
+    QTest::newRow("revoked") << "R" << 2 << "REVOKED: the stapled response says"
+                             << "revoked";
+}
+
+// The stapled OCSP response, from openssl s_server -status_file.
+void tst_Probe::ocspStatus()
+{
+    QFETCH(QString, status);
+    QFETCH(int, exitCode);
+    QFETCH(QString, text);
+    QFETCH(QString, json);
+    QStringList extra;
+    if (!status.isEmpty()) {
+        const QString response = makeOcspResponse(m_dir.path(), status);
+        QVERIFY(!response.isEmpty());
+        extra << QStringLiteral("-status_file") << response;
+    }
+    PeerProcess peer;
+    QVERIFY2(startOpenssl(peer, QStringLiteral("good"), extra), qPrintable(peer.describe()));
+    const Run run = probeAt(peer.port());
+    CHECK_EXIT(run, exitCode);
+    CHECK_OUT_RE(run, QStringLiteral("^OCSP: +") + text);
+    const Run jsonRun = probeAt(peer.port(), {QStringLiteral("--json")});
+    const QJsonObject o = QJsonDocument::fromJson(jsonRun.out.toUtf8()).object();
+    QCOMPARE(o.value("ocsp").toString(), json);
 }
 
 void tst_Probe::json()
@@ -365,7 +432,7 @@ void tst_Probe::json()
     QCOMPARE(resumption.value("resumed").toBool(), true);
     QCOMPARE(resumption.value("verified").toBool(), true);
     QVERIFY(!resumption.value("note").toString().isEmpty());
-    QCOMPARE(o.value("ocsp").toString(), QStringLiteral("not-requested"));
+    QCOMPARE(o.value("ocsp").toString(), QStringLiteral("none"));
 
     const QJsonArray chain = o.value("chain").toArray();
     QCOMPARE(chain.size(), 2);
