@@ -2,6 +2,7 @@
 #include <SecureSocket/securecertificate.h>
 
 #include "ossl.h"
+#include "pinning.h"
 #include "verify.h"
 
 #include <QFile>
@@ -32,6 +33,7 @@ public:
     QString keyCurve;
     int keyBits = 0;
     QString signatureAlgorithm;
+    QString publicKeyPin;
 };
 
 namespace {
@@ -186,6 +188,7 @@ SecureCertificate::SecureCertificate(const QByteArray &pem) : d(new SecureCertif
     d->selfSigned = X509_check_issued(cert.get(), cert.get()) == X509_V_OK;
     readPublicKey(cert.get(), *d);
     d->signatureAlgorithm = signatureAlgorithmOf(cert.get());
+    d->publicKeyPin = QString::fromStdString(securesocket::engine::publicKeyPin(cert.get()));
 }
 
 SecureCertificate::SecureCertificate(const SecureCertificate &other) = default;
@@ -269,6 +272,10 @@ int SecureCertificate::publicKeyBits() const
 QString SecureCertificate::signatureAlgorithm() const
 {
     return d->signatureAlgorithm;
+}
+QString SecureCertificate::publicKeyPin() const
+{
+    return d->publicKeyPin;
 }
 bool SecureCertificate::operator==(const SecureCertificate &other) const
 {

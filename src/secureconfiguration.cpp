@@ -259,7 +259,7 @@ public:
                // --- SNI (issue 15) ---
                chains == o.chains && refuseUnknownNames == o.refuseUnknownNames &&
                // --- session tickets across processes (issue 15) ---
-               ticketKeyFile == o.ticketKeyFile;
+               ticketKeyFile == o.ticketKeyFile && pins == o.pins && pinningMode == o.pinningMode;
     }
 
     QString caFile;
@@ -285,6 +285,8 @@ public:
     int ticketCount = 1;
     int handshakeTimeout = 30000; // the socket's, not the context's: never in the cache key
     QString keyLogFile;
+    QStringList pins;
+    SecureConfiguration::PinningMode pinningMode = SecureConfiguration::PinsAddToVerification;
     bool usePsk = false; // turned on explicitly
     QByteArray pskIdentity;
     QByteArray psk;
@@ -423,6 +425,15 @@ SECURESOCKET_PROPERTY(QByteArray, cipherList, setCipherList, cipherList)
 SECURESOCKET_PROPERTY(QByteArray, cipherSuites, setCipherSuites, cipherSuites)
 SECURESOCKET_PROPERTY(QList<QByteArray>, alpnProtocols, setAlpnProtocols, alpn)
 SECURESOCKET_PROPERTY(QString, keyLogFile, setKeyLogFile, keyLogFile)
+SECURESOCKET_PROPERTY(QStringList, pinnedPublicKeys, setPinnedPublicKeys, pins)
+SecureConfiguration::PinningMode SecureConfiguration::pinningMode() const
+{
+    return d->pinningMode;
+}
+void SecureConfiguration::setPinningMode(PinningMode mode)
+{
+    SecureConfigurationPrivate::edit(d).pinningMode = mode;
+}
 SECURESOCKET_PROPERTY(QByteArray, preSharedKeyIdentityHint, setPreSharedKeyIdentityHint, pskHint)
 
 bool SecureConfiguration::preSharedKeyAuthentication() const
@@ -704,6 +715,9 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
         config.serverPsks.emplace_back(it.key().toStdString(),
                                        engine::SecretString(it.value().toStdString()));
     config.pskIdentityHint = configuration.preSharedKeyIdentityHint().toStdString();
+    for (const QString &pin : configuration.pinnedPublicKeys())
+        config.pins.push_back(pin.toStdString());
+    config.pinsOnly = configuration.pinningMode() == SecureConfiguration::PinsAreTrustAnchors;
     config.keyLogFile = fileName(configuration.keyLogFile());
     if (config.keyLogFile.empty()) {
         config.keyLogFile = fileName(qEnvironmentVariable("SSLKEYLOGFILE"));

@@ -51,6 +51,11 @@ public:
     // The algorithm the issuer signed this certificate with, by OpenSSL's long name, e.g.
     // "ecdsa-with-SHA256", "sha256WithRSAEncryption", "ED25519", "RSASSA-PSS".
     QString signatureAlgorithm() const;
+    // The pin of its public key, as curl's --pinnedpubkey and SecureConfiguration::
+    // setPinnedPublicKeys() take it: "sha256//" and the base64 SHA-256 of the DER
+    // SubjectPublicKeyInfo (what `openssl x509 -pubkey -noout | openssl pkey -pubin -outform
+    // der | openssl dgst -sha256 -binary | base64` prints).
+    QString publicKeyPin() const;
 
     bool operator==(const SecureCertificate &other) const;
     bool operator!=(const SecureCertificate &other) const { return !(*this == other); }

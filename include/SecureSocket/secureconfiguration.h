@@ -38,6 +38,11 @@ public:
         AutoVerifyPeer
     };
     enum TlsVersion { Tls12, Tls13 };
+    // What public-key pins are (see setPinnedPublicKeys()).
+    enum PinningMode {
+        PinsAddToVerification, // the chain must verify as usual AND hold a pinned key
+        PinsAreTrustAnchors    // the pinned keys replace the CAs: for a private server
+    };
 
     SecureConfiguration();
     SecureConfiguration(const SecureConfiguration &other);
@@ -197,6 +202,26 @@ public:
     // (category "securesocket.configuration").
     QString keyLogFile() const;
     void setKeyLogFile(const QString &file);
+
+    // Public-key pinning: the peer's chain must hold a certificate whose public key is one of
+    // these, each written as curl's --pinnedpubkey takes it, "sha256//" and the base64 SHA-256
+    // of the DER SubjectPublicKeyInfo (SecureCertificate::publicKeyPin() computes it; several
+    // pins allow a key to be rotated; "sha256//A;sha256//B" in one entry is taken too). The
+    // pin may be of the peer's own certificate, an intermediate or a root. A mismatch is a
+    // certificate failure like the others (VerifyError::PinMismatch, reported through
+    // certCheckFailed() and forgivable the same way), whose sentence names the expected and
+    // the found pins. An invalid pin is a configuration error (validate()). Empty (the default):
+    // no pinning.
+    QStringList pinnedPublicKeys() const;
+    void setPinnedPublicKeys(const QStringList &pins);
+    // PinsAddToVerification (the default): pins are checked on top of normal verification.
+    // PinsAreTrustAnchors: no CA is trusted (the CA settings are not used); a certificate the
+    // peer sent whose key is pinned is trusted instead, so a private server's self-signed
+    // certificate, or its own CA, is accepted by its pin. The chain from the peer's certificate
+    // to the pinned one must still be valid (signatures, dates, purpose) and the name is still
+    // checked.
+    PinningMode pinningMode() const;
+    void setPinningMode(PinningMode mode);
 
     // Pre-shared keys (TLS-PSK), for devices without certificates: both ends know a secret key
     // under a name (the identity). TLS 1.2 then uses a PSK cipher suite (ECDHE-PSK with

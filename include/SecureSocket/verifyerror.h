@@ -32,7 +32,10 @@ enum class VerifyError : int {
                               // certificate, or its responder does not know the certificate
     OcspResponseExpired = 20, // past its nextUpdate, or its thisUpdate is ahead of our clock
     OcspRevoked = 21,         // a valid stapled OCSP response says the certificate is revoked
-    Other = 99                // any other failure; the message says which
+    // Public-key pinning (SecureConfiguration::setPinnedPublicKeys()): no certificate of the
+    // peer's chain has a pinned public key.
+    PinMismatch = 22,
+    Other = 99 // any other failure; the message says which
 };
 
 // A short, stable, lower-case name for the code ("expired", "self-signed", ...), e.g. for

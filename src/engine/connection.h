@@ -256,6 +256,7 @@ private:
     std::string peer() const; // "server" or "client"
     std::string verifySummary() const;
     std::string pskExplanation() const;
+    std::vector<VerifyFailure> verifyPinnedChain(X509_STORE_CTX *store);
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
     std::string sessionBinding() const; // settings id, then m_sessionKey
@@ -283,6 +284,7 @@ private:
     HandshakeInfo m_info;
     std::vector<VerifyFailure> m_verifyFailures;
     std::vector<std::string> m_rejectedChainPem; // what verification saw, once it failed
+    X509StackPtr m_pinnedAnchors; // pins only: the peer's certificates trusted for their key
     std::vector<VerifyError> m_accepted;
     std::string m_refusedServerName; // SNI: the name no certificate has, when refused
     std::vector<Event> m_events;

@@ -78,6 +78,9 @@ std::string cacheKey(const Config &c, Role role)
         add(sha256Hex(key.value()));
     }
     add(c.pskIdentityHint);
+    for (const std::string &pin : c.pins)
+        add(pin);
+    add(c.pinsOnly ? "1" : "0");
     // OCSP stapling
     add(fileStamp(c.ocspResponseFile));
     add(c.ocspStaplingRequired ? "1" : "0");
@@ -155,6 +158,9 @@ std::string resumptionSettings(const Config &c, Role role)
         add(identity);
         add(sha256Hex(key.value()));
     }
+    for (const std::string &pin : c.pins) // sessions are verified against these pins
+        add(pin);
+    add(c.pinsOnly ? "1" : "0");
     return text;
 }
 

@@ -8,6 +8,7 @@
 #include "keylog.h"
 #include "ocsp.h"
 #include "ossl.h"
+#include "pinning.h"
 #include "psk.h"
 #include "servedchains.h"
 #include "servernames.h"
@@ -102,6 +103,12 @@ struct Config
     SecretString pskKey;
     std::vector<std::pair<std::string, SecretString>> serverPsks; // a server's, by identity
     std::string pskIdentityHint;                                  // a server's, TLS 1.2
+
+    // Public-key pinning (pinning.h): "sha256//BASE64" pins; the peer's chain must hold a
+    // certificate with one of these keys. pinsOnly: the pinned certificates are the only trust
+    // anchors (no CA store); otherwise the pins are checked on top of normal verification.
+    std::vector<std::string> pins;
+    bool pinsOnly = false;
     // OCSP stapling (ocsp.h). Server: a DER OCSP response for our certificate, stapled for
     // clients that ask. Client: a good stapled response is required of the server.
     std::string ocspResponseFile;
@@ -167,6 +174,10 @@ public:
     const std::string &pskIdentity() const { return m_pskIdentity; }
     const SecretString &pskKey() const { return m_pskKey; }
     const SecretString *serverPsk(const std::string &identity) const;
+
+    // Public-key pins (parsed, one per entry) and whether they are the only trust anchors.
+    const std::vector<std::string> &pins() const { return m_pins; }
+    bool pinsOnly() const { return m_pinsOnly; }
     // Client: a good stapled OCSP response is required (Config::ocspStaplingRequired).
     bool requiresOcsp() const { return m_ocspRequired; }
     void storeSession(const std::string &key, SSL_SESSION *session) const
@@ -215,6 +226,8 @@ private:
     std::string m_pskIdentity;
     SecretString m_pskKey;
     std::vector<std::pair<std::string, SecretString>> m_serverPsks;
+    std::vector<std::string> m_pins;
+    bool m_pinsOnly = false;
     std::unique_ptr<OcspStaple> m_ocspStaple; // a server's, when configured
     bool m_ocspRequired = false;              // a client's
     // Declared last, so freed first: its callbacks use the members above.

@@ -244,6 +244,7 @@ public:
         applySessions(*context);
         applyKeyLog(*context);
         applyPsk(*context);
+        applyPins(*context);
         applyOcsp(*context);
         return context;
     }
@@ -280,6 +281,8 @@ private:
 
     void applyTrust(SSL_CTX *ctx)
     {
+        if (m_config.pinsOnly) // the pinned keys are the trust anchors (see verifyPeer())
+            return;
         const bool custom = !m_config.caFile.empty() || !m_config.caDirectory.empty() ||
                             !m_config.caPem.empty() || !m_config.crlFile.empty();
         if (!custom && m_config.useSystemCas) {
@@ -565,6 +568,16 @@ private:
             return;
         }
         SessionCache::install(ctx);
+    }
+
+    void applyPins(Context &context)
+    {
+        std::string error;
+        if (!parsePins(m_config.pins, &context.m_pins, &error))
+            raise(error);
+        if (m_config.pinsOnly && context.m_pins.empty())
+            raise("pinned public keys are the only trust anchors, but no pin is set");
+        context.m_pinsOnly = m_config.pinsOnly;
     }
 
     void applyPsk(Context &context)

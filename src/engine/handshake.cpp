@@ -57,7 +57,9 @@ int Connection::verifyPeer(X509_STORE_CTX *store)
                                             : m_verifyFailures.front().opensslCode);
         return 0;
     }
-    m_verifyFailures = verifyChain(store, m_peerName, role() == Role::Client);
+    m_verifyFailures = m_context->pins().empty()
+                           ? verifyChain(store, m_peerName, role() == Role::Client)
+                           : verifyPinnedChain(store);
     if (m_verifyFailures.empty())
         return 1;
     // OpenSSL keeps the peer's certificates only if the handshake goes on: a rejected chain is
@@ -89,6 +91,61 @@ int Connection::verifyPeer(X509_STORE_CTX *store)
     m_decision = Decision::Rejected;
     X509_STORE_CTX_set_error(store, m_verifyFailures.front().opensslCode);
     return 0;
+}
+
+// Verification with public-key pins. Pins only: the peer's certificates whose keys are pinned
+// are the trust anchors (the chain must still lead from its certificate to one of them, with
+// valid signatures, dates, purpose and name); none pinned is one failure. Pins on top: normal
+// verification, then the chain built must hold a pinned key.
+std::vector<VerifyFailure> Connection::verifyPinnedChain(X509_STORE_CTX *store)
+{
+    const std::vector<std::string> &pins = m_context->pins();
+    X509 *leaf = X509_STORE_CTX_get0_cert(store);
+    const auto mismatch = [&](const STACK_OF(X509) * found) {
+        VerifyFailure failure;
+        failure.code = VerifyError::PinMismatch;
+        failure.opensslCode = X509_V_ERR_APPLICATION_VERIFICATION;
+        failure.subject = leaf ? nameToString(X509_get_subject_name(leaf)) : std::string();
+        failure.certificatePem = leaf ? certificatePem(leaf) : std::string();
+        std::string expected;
+        for (const std::string &pin : pins)
+            expected += (expected.empty() ? "" : ", ") + pin;
+        failure.message = "public key pin mismatch: no certificate of the " + peer() +
+                          "'s chain for '" + failure.subject +
+                          "' has a pinned public key; expected one of " + expected + "; found " +
+                          describePins(found);
+        return failure;
+    };
+    if (!m_context->pinsOnly()) {
+        std::vector<VerifyFailure> failures =
+            verifyChain(store, m_peerName, role() == Role::Client);
+        const STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(store);
+        if (sk_X509_num(pinnedCertificates(chain, pins).get()) == 0)
+            failures.push_back(mismatch(chain));
+        return failures;
+    }
+    // The certificates the peer sent, its own first.
+    X509StackPtr sent(sk_X509_new_null());
+    if (!sent)
+        return {mismatch(nullptr)};
+    const auto keep = [&sent](X509 *cert) {
+        if (X509_up_ref(cert) == 1 && sk_X509_push(sent.get(), cert) <= 0)
+            X509_free(cert);
+    };
+    if (leaf)
+        keep(leaf);
+    STACK_OF(X509) *untrusted = X509_STORE_CTX_get0_untrusted(store);
+    for (int i = 0; untrusted && i < sk_X509_num(untrusted); ++i) {
+        if (X509 *cert = sk_X509_value(untrusted, i); !leaf || X509_cmp(cert, leaf) != 0)
+            keep(cert);
+    }
+    m_pinnedAnchors = pinnedCertificates(sent.get(), pins);
+    if (sk_X509_num(m_pinnedAnchors.get()) <= 0)
+        return {mismatch(sent.get())};
+    // Kept by the connection: OpenSSL reads the anchors until its verification is over.
+    X509_STORE_CTX_set0_trusted_stack(store, m_pinnedAnchors.get());
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(store), X509_V_FLAG_PARTIAL_CHAIN);
+    return verifyChain(store, m_peerName, role() == Role::Client);
 }
 
 bool Connection::allAccepted() const

@@ -45,6 +45,7 @@ const NameEntry kNames[] = {
     {"ocsp-invalid", VerifyError::OcspResponseInvalid},
     {"ocsp-expired", VerifyError::OcspResponseExpired},
     {"ocsp-revoked", VerifyError::OcspRevoked},
+    {"pin-mismatch", VerifyError::PinMismatch},
     {"other", VerifyError::Other},
 };
 
