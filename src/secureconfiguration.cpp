@@ -224,7 +224,7 @@ public:
         }
     }
 
-    // --- SNI (issue 15) ---
+    // SNI
     void wipeChains()
     {
         for (SecureConfiguration::LocalCertificateChain &chain : chains) {
@@ -256,9 +256,9 @@ public:
                psks == o.psks && pskHint == o.pskHint &&
                // OCSP stapling
                ocspResponseFile == o.ocspResponseFile && ocspRequired == o.ocspRequired &&
-               // --- SNI (issue 15) ---
+               // SNI
                chains == o.chains && refuseUnknownNames == o.refuseUnknownNames &&
-               // --- session tickets across processes (issue 15) ---
+               // Session tickets across processes
                ticketKeyFile == o.ticketKeyFile && pins == o.pins && pinningMode == o.pinningMode;
     }
 
@@ -295,10 +295,10 @@ public:
     // OCSP stapling
     QString ocspResponseFile;
     bool ocspRequired = false;
-    // --- SNI (issue 15) ---
+    // SNI
     QList<SecureConfiguration::LocalCertificateChain> chains;
     bool refuseUnknownNames = false;
-    // --- session tickets across processes (issue 15) ---
+    // Session tickets across processes
     QString ticketKeyFile;
 
     mutable EngineContextCache contexts; // not a setting: never compared, never copied
@@ -327,12 +327,12 @@ SecureConfigurationPrivate::engineContext(const SecureConfiguration &configurati
                                     &config.keyFile, &config.keyPassphraseFile,
                                     // OCSP stapling
                                     &config.ocspResponseFile,
-                                    // --- session tickets across processes (issue 15) ---
+                                    // Session tickets across processes
                                     &config.ticketKeyFile}) {
         if (!path->empty())
             files.emplace_back(*path, securesocket::engine::fileStamp(*path));
     }
-    // --- SNI (issue 15) ---
+    // SNI
     for (const securesocket::engine::ChainConfig &chain : config.extraChains) {
         for (const std::string *path :
              {&chain.certChainFile, &chain.keyFile, &chain.keyPassphraseFile}) {
@@ -472,7 +472,7 @@ void SecureConfiguration::setPreSharedKeys(const QMap<QByteArray, QByteArray> &k
 }
 // OCSP stapling
 SECURESOCKET_PROPERTY(QString, ocspResponseFile, setOcspResponseFile, ocspResponseFile)
-// --- session tickets across processes (issue 15) ---
+// Session tickets across processes
 SECURESOCKET_PROPERTY(QString, ticketKeyFile, setTicketKeyFile, ticketKeyFile)
 #undef SECURESOCKET_PROPERTY
 
@@ -580,7 +580,7 @@ void SecureConfiguration::setHandshakeTimeout(int msecs)
     d->contexts.copyFrom(before->contexts);
 }
 
-// --- SNI (issue 15) ---
+// SNI
 void SecureConfiguration::addLocalCertificateChain(const QString &chainFile, const QString &keyFile,
                                                    const QByteArray &passphrase)
 {
@@ -726,7 +726,7 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
     // OCSP stapling
     config.ocspResponseFile = fileName(configuration.ocspResponseFile());
     config.ocspStaplingRequired = configuration.ocspStaplingRequired();
-    // --- SNI (issue 15) ---
+    // SNI
     config.refuseUnknownServerName = configuration.refuseUnknownServerName();
     for (const SecureConfiguration::LocalCertificateChain &chain :
          configuration.localCertificateChains()) {
@@ -738,7 +738,7 @@ engine::Config toEngineConfig(const SecureConfiguration &configuration, engine::
         out.keyPassphrase = engine::SecretString(chain.passphrase.toStdString());
         out.keyPassphraseFile = fileName(chain.passphraseFile);
     }
-    // --- session tickets across processes (issue 15) ---
+    // Session tickets across processes
     if (role == engine::Role::Server) // a client's contexts never depend on it
         config.ticketKeyFile = fileName(configuration.ticketKeyFile());
     return config;
@@ -753,7 +753,7 @@ void securesocket::testing::setFileRecheckClock(SteadyClock clock)
     g_clockSet.store(static_cast<bool>(g_clock), std::memory_order_release);
 }
 
-// --- session tickets across processes (issue 15) ---
+// Session tickets across processes
 void securesocket::testing::setTicketKeyClock(WallClock clock)
 {
     securesocket::engine::setSystemClockForTesting(std::move(clock));

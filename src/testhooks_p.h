@@ -18,7 +18,7 @@ using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
 // clock. Set it while no connection is being made.
 SECURESOCKET_EXPORT void setFileRecheckClock(SteadyClock clock);
 
-// --- session tickets across processes (issue 15) ---
+// Session tickets across processes
 using WallClock = std::function<std::chrono::system_clock::time_point()>;
 // The wall clock by which ticket keys derived from a ticket key file are chosen (the period
 // number), for every context of the library, built before or after; an empty function

@@ -58,10 +58,10 @@ struct Options
     int workers = 1;
     QString logLevel = QStringLiteral("info"); // debug, info or warning
     Limits limits;
-    QString ticketKeyFile; // --- session tickets across processes (issue 15) ---
+    QString ticketKeyFile; // Session tickets across processes
 };
 
-// --- Session tickets across processes (issue 15) ------------------------------------------------
+// Session tickets across processes
 // --ticket-key-file FILE, or [Common] ticketKeyFile in the INI file (the flag wins): every
 // listener derives its session ticket keys from FILE, so that several echoservers sharing it
 // (or one restarted) resume each other's sessions. Handshakes and resumed sessions are counted
@@ -151,7 +151,7 @@ SecureConfiguration tlsConfig(const QString &cert, const QString &key, const QSt
     return config;
 }
 
-// --- SNI (issue 15): several certificates on one listener ---
+// SNI: several certificates on one listener
 // "chain.pem:key.pem" or "chain.pem:key.pem:passphrase-file", added to config; dies naming where
 // (the flag or the INI key) on a malformed entry.
 void addCertificatePair(SecureConfiguration &config, const QString &entry, const QString &where)
@@ -262,7 +262,7 @@ void readConfigFile(const QString &path, Options &options)
                       "privateKey", "caCertificates", "privateKeyPassphraseFile",
                       "twoWaySSL"};
     known << QLatin1String(kOcspIniKey);                                  // OCSP stapling
-    const QStringList sniKeys{"certificates", "refuseUnknownServerName"}; // SNI (issue 15)
+    const QStringList sniKeys{"certificates", "refuseUnknownServerName"}; // SNI
     for (const QString &group : ini.childGroups()) {
         if (!group.startsWith(QLatin1String("Listener.")))
             continue;
@@ -281,7 +281,7 @@ void readConfigFile(const QString &path, Options &options)
         const QString key = ini.value(QStringLiteral("privateKey")).toString();
         const QString ca = ini.value(QStringLiteral("caCertificates")).toString();
         const QString twoWay = ini.value(QStringLiteral("twoWaySSL"), "false").toString().toLower();
-        // --- SNI (issue 15) --- QSettings splits a value at its commas.
+        // SNI: QSettings splits a value at its commas.
         const QStringList pairs = ini.value(QStringLiteral("certificates")).toStringList();
         const QString refuse =
             ini.value(QStringLiteral("refuseUnknownServerName"), "false").toString().toLower();
@@ -312,7 +312,7 @@ void readConfigFile(const QString &path, Options &options)
         die(QStringLiteral("configuration file '%1' has no [Listener.NAME] section").arg(path));
 }
 
-// --- SNI (issue 15): the command-line flags, for the listener the command line describes ---
+// SNI: the command-line flags, for the listener the command line describes
 struct SniOptions
 {
     QCommandLineOption certificates{QStringLiteral("certificates"),
@@ -583,7 +583,7 @@ private:
         {
             qint64 echoed = 0;
             QString ended;
-            QString served; // SNI (issue 15): which certificate, for which name
+            QString served; // SNI: which certificate, for which name
         };
         auto stats = std::make_shared<Stats>();
         stats->served = servedCertificateText(socket);

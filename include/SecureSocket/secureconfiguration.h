@@ -77,7 +77,7 @@ public:
     QString privateKeyPassphraseFile() const;
     void setPrivateKeyPassphraseFile(const QString &file);
 
-    // --- SNI (issue 15): several certificates on one server ---
+    // SNI: several certificates on one server
     // A server can hold more certificate chains; each handshake uses the one whose
     // subjectAltName DNS names match the server_name (SNI) the client asked for: case-insensitive,
     // a wildcard ("*.example.com") only as the whole left-most label and for exactly one label,
@@ -169,7 +169,7 @@ public:
     bool ocspStaplingRequired() const;
     void setOcspStaplingRequired(bool required);
 
-    // --- Session tickets across restarts and processes (issue 15) ---
+    // Session tickets across restarts and processes
     // Server: derive the session ticket keys from this file instead of making random ones, so
     // that every server process reading the same file (several behind one name, or this one
     // after a restart) resumes the sessions of the others. The file holds 80 random bytes

@@ -111,7 +111,7 @@ public:
     // The identity of the pre-shared key that authenticated the peer (see
     // SecureConfiguration::setPreSharedKey()), or empty when certificates did.
     QByteArray preSharedKeyIdentity() const;
-    // --- Session export and import (issue 15) ---
+    // Session export and import
     // Client: the session of this connection as a blob that setSessionTicket() takes, in this
     // process or in another one (a restarted client), to resume it: usable for the same host,
     // port and verified name with equal settings (certificate verification, CA files, our own

@@ -206,7 +206,7 @@ public:
     // Server: the server_name (SNI) the client asked for, once its hello was read; empty if none.
     std::string requestedServerName() const;
 
-    // --- Session export (issue 15) ---
+    // Session export
     // Client: the newest session this connection got that may be resumed (see
     // SessionStored) as a blob for a later Connection's importedSession, bound to this
     // connection's session key, peer name and settings; empty when there is none, and always

@@ -84,7 +84,7 @@ std::string cacheKey(const Config &c, Role role)
     // OCSP stapling
     add(fileStamp(c.ocspResponseFile));
     add(c.ocspStaplingRequired ? "1" : "0");
-    // --- SNI (issue 15) ---
+    // SNI
     add(c.refuseUnknownServerName ? "1" : "0");
     add(std::to_string(c.extraChains.size()));
     for (const ChainConfig &chain : c.extraChains) {
@@ -95,7 +95,7 @@ std::string cacheKey(const Config &c, Role role)
         add(sha256Hex(chain.keyPassphrase.value()));
         add(fileStamp(chain.keyPassphraseFile));
     }
-    // --- Session tickets across processes (issue 15) ---
+    // Session tickets across processes
     add(fileStamp(c.ticketKeyFile));
     return key;
 }

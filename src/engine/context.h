@@ -114,7 +114,7 @@ struct Config
     std::string ocspResponseFile;
     bool ocspStaplingRequired = false;
 
-    // --- SNI (issue 15) ---
+    // SNI
     // Server: more chains, each served to clients whose server_name matches one of its
     // subjectAltName DNS names (see servernames.h); the main chain above (or, without one, the
     // first of these) is the default. A client context ignores them.
@@ -123,13 +123,13 @@ struct Config
     // instead of getting the default. A client that sends none still gets the default.
     bool refuseUnknownServerName = false;
 
-    // --- Session tickets across processes (issue 15) ---
+    // Session tickets across processes
     // Server: the ticket key file (see readTicketKeyFile()); empty: random keys of this
     // context. The keys are derived from it, so every process reading it makes the same.
     std::string ticketKeyFile;
 };
 
-// --- Session tickets across processes (issue 15) ---
+// Session tickets across processes
 // The settings a resumed session depends on, as text, with files by path (not by content or
 // stamp, which differ between machines and restarts): how the peer is verified, against what,
 // and which identity we show (certificate or pre-shared keys). A client binds the sessions it
@@ -199,7 +199,7 @@ private:
     std::string m_resumptionId;
     std::vector<IdentityCheck> m_identities; // one per chain, the main one first
 
-    // --- SNI (issue 15) ---
+    // SNI
     // A server's chains (the main one first), when it has more than one or refuses unknown
     // names. The SSL_CTX holds the default set; the server_name callback (contextbuilder.cpp)
     // swaps in another set for a matching name, on that connection's SSL only.

@@ -416,7 +416,7 @@ private:
             raise("cannot use " + chain.what);
     }
 
-    // --- SNI (issue 15) ---
+    // SNI
     // Several chains: every DNS name of every leaf goes into the context's index; the SSL_CTX
     // holds the default set (the first chain, with the first chain of each other key type that
     // has exactly its names), which a connection keeps unless its server_name asks for another.

@@ -24,7 +24,7 @@ using Clock = std::function<std::chrono::steady_clock::time_point()>;
 // std::chrono::steady_clock::now.
 Clock steadyClock();
 
-// --- Ticket key files (issue 15) ----------------------------------------------------------------
+// Ticket key files
 // Where keys derived from a ticket key file read the time: the wall clock, on which processes
 // (and restarts of one) agree without talking to each other.
 using WallClock = std::function<std::chrono::system_clock::time_point()>;
