@@ -5,6 +5,7 @@
 // secrets are written; a file that cannot be opened is a clear error, or, when named by
 // SSLKEYLOGFILE, a warning and no key log.
 #include <SecureSocket/secureconfiguration.h>
+#include <SecureSocket/secureserver.h>
 #include <SecureSocket/securesocket.h>
 
 #include "logcapture.h"
@@ -73,6 +74,7 @@ private slots:
     void initTestCase();
     void bothEndsLogTheSameSecrets_data();
     void bothEndsLogTheSameSecrets();
+    void ourServerLogsTheSameSecrets();
     void environmentVariableNamesTheFile();
     void unusableFiles();
 
@@ -180,6 +182,39 @@ void tst_KeyLog::bothEndsLogTheSameSecrets()
         warnings +=
             message.second.contains(QLatin1String("TLS session secrets are written")) ? 1 : 0;
     QCOMPARE(warnings, QTest::currentDataTag() == QByteArray("TLS 1.3") ? 1 : 0);
+}
+
+// Our own server writes its key log too: both ends of each connection agree.
+void tst_KeyLog::ourServerLogsTheSameSecrets()
+{
+    const QString serverLog = m_dir.filePath("our-server.keys");
+    const QString clientLog = m_dir.filePath("our-client.keys");
+    SecureConfiguration serverConfig;
+    serverConfig.setLocalCertificateChainFile(m_cert);
+    serverConfig.setPrivateKeyFile(testpki::PkiDirectory::keyFileOf(m_cert));
+    serverConfig.setKeyLogFile(serverLog);
+    SecureServer server;
+    server.setConfiguration(serverConfig);
+    connect(&server, &SecureServer::newConnection, &server, [&server] {
+        while (SecureSocket *socket = server.nextPendingSecureConnection()) {
+            connect(socket, &QIODevice::readyRead, socket,
+                    [socket] { socket->write(socket->readAll()); });
+            connect(socket, &QAbstractSocket::disconnected, socket, &QObject::deleteLater);
+        }
+    });
+    QVERIFY2(server.listen(QHostAddress::LocalHost, 0), qPrintable(server.errorString()));
+    SecureConfiguration config;
+    config.setCaCertificatesFile(m_ca);
+    config.setUseSystemCaCertificates(false);
+    config.setSessionResumption(false);
+    config.setKeyLogFile(clientLog);
+    for (const auto version : {SecureConfiguration::Tls13, SecureConfiguration::Tls12}) {
+        config.setMaximumProtocol(version);
+        QVERIFY(echoOnce(config, server.serverPort()));
+    }
+    const auto ours = keyLogEntries(clientLog);
+    QCOMPARE(ours.size(), 6); // five TLS 1.3 secrets and one TLS 1.2 master secret
+    QCOMPARE(keyLogEntries(serverLog), ours);
 }
 
 void tst_KeyLog::environmentVariableNamesTheFile()

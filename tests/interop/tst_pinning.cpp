@@ -5,12 +5,15 @@
 // that only pretends to lead to the pinned one).
 #include <SecureSocket/securecertificate.h>
 #include <SecureSocket/secureconfiguration.h>
+#include <SecureSocket/secureserver.h>
 #include <SecureSocket/securesocket.h>
 
 #include "peerprocess.h"
 #include "pkidirectory.h"
 
 #include <QTest>
+
+#include <algorithm>
 
 namespace {
 
@@ -39,6 +42,8 @@ private slots:
     void mismatchCanBeForgiven();
     void pinsAsTrustAnchors_data();
     void pinsAsTrustAnchors();
+    void ourServer_data();
+    void ourServer();
     void badPins_data();
     void badPins();
 
@@ -231,6 +236,57 @@ void tst_Pinning::pinsAsTrustAnchors()
     const Outcome outcome = connect(peer.port(), config);
     QCOMPARE(outcome.encrypted, codes.isEmpty());
     QCOMPARE(outcome.codes, codes);
+}
+
+void tst_Pinning::ourServer_data()
+{
+    QTest::addColumn<QString>("server");
+    QTest::addColumn<QStringList>("pins");
+    QTest::addColumn<SecureConfiguration::PinningMode>("mode");
+    QTest::addColumn<bool>("encrypted");
+    QTest::newRow("intermediate pinned") << "leaf" << QStringList{pinOf("intermediate")}
+                                         << SecureConfiguration::PinsAddToVerification << true;
+    QTest::newRow("mismatch") << "leaf" << QStringList{pinOf("other")}
+                              << SecureConfiguration::PinsAddToVerification << false;
+    QTest::newRow("self-signed, pins only") << "selfsigned" << QStringList{pinOf("selfsigned")}
+                                            << SecureConfiguration::PinsAreTrustAnchors << true;
+}
+
+// The same checks against SecureServer, which echoes.
+void tst_Pinning::ourServer()
+{
+    QFETCH(QString, server);
+    QFETCH(QStringList, pins);
+    QFETCH(SecureConfiguration::PinningMode, mode);
+    QFETCH(bool, encrypted);
+    SecureConfiguration serverConfig;
+    serverConfig.setLocalCertificateChainFile(m_dir.filePath(server + ".pem"));
+    serverConfig.setPrivateKeyFile(m_dir.filePath(server + ".key"));
+    serverConfig.setPeerVerifyMode(SecureConfiguration::VerifyNone);
+    SecureServer secureServer;
+    secureServer.setConfiguration(serverConfig);
+    QObject::connect(&secureServer, &SecureServer::newConnection, &secureServer, [&] {
+        while (SecureSocket *socket = secureServer.nextPendingSecureConnection()) {
+            QObject::connect(socket, &QIODevice::readyRead, socket, [socket] {
+                // As s_server -rev answers: "pin\n" -> "nip\n".
+                QByteArray line = socket->readAll();
+                if (line.endsWith('\n'))
+                    std::reverse(line.begin(), line.end() - 1);
+                socket->write(line);
+            });
+            QObject::connect(socket, &QAbstractSocket::disconnected, socket, &QObject::deleteLater);
+        }
+    });
+    QVERIFY2(secureServer.listen(QHostAddress::LocalHost, 0),
+             qPrintable(secureServer.errorString()));
+    SecureConfiguration config;
+    config.setCaCertificatesFile(m_dir.filePath("root.pem"));
+    config.setUseSystemCaCertificates(false);
+    config.setPinnedPublicKeys(pins);
+    config.setPinningMode(mode);
+    const Outcome outcome = connect(secureServer.serverPort(), config);
+    QCOMPARE(outcome.encrypted, encrypted);
+    QCOMPARE(outcome.codes.isEmpty(), encrypted);
 }
 
 void tst_Pinning::badPins_data()
