@@ -160,8 +160,13 @@ void TestSni::initTestCase()
 
 void TestSni::cleanup()
 {
-    for (const QPointer<SecureSocket> &socket : std::as_const(m_accepted))
+    for (const QPointer<SecureSocket> &socket : std::as_const(m_accepted)) {
+        // QAbstractSocket's destructor still signals (it closes a connected socket): the
+        // lambda calling disconnectFromHost() must not run on a half-destroyed SecureSocket.
+        if (socket)
+            socket->disconnect(socket);
         delete socket;
+    }
     m_accepted.clear();
     if (m_server) {
         m_server->close();
