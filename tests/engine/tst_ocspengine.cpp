@@ -3,6 +3,7 @@
 // back (nothing reaches the server), in every delivery mode and both TLS versions; accepted,
 // the flight goes and data flows; refused, the server reads our alert.
 #include "enginepair.h"
+#include "ossl.h"
 #include "pkifixture.h"
 
 #include <QTest>
@@ -18,13 +19,10 @@ namespace {
 
 constexpr long kDay = 24L * 3600;
 
-template <typename T, void (*F)(T *)> struct Free
-{
-    void operator()(T *p) const { F(p); }
-};
-using X509Ptr = std::unique_ptr<X509, Free<X509, X509_free>>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY, EVP_PKEY_free>>;
-using BioPtr = std::unique_ptr<BIO, Free<BIO, BIO_free_all>>;
+// The engine's own RAII wrappers (ossl.h).
+using securesocket::engine::BioPtr;
+using securesocket::engine::X509Ptr;
+using KeyPtr = securesocket::engine::EvpPkeyPtr;
 
 X509Ptr readCert(const std::string &pem)
 {
