@@ -33,7 +33,6 @@ public:
     QString keyCurve;
     int keyBits = 0;
     QString signatureAlgorithm;
-    QString publicKeyPin;
 };
 
 namespace {
@@ -188,7 +187,6 @@ SecureCertificate::SecureCertificate(const QByteArray &pem) : d(new SecureCertif
     d->selfSigned = X509_check_issued(cert.get(), cert.get()) == X509_V_OK;
     readPublicKey(cert.get(), *d);
     d->signatureAlgorithm = signatureAlgorithmOf(cert.get());
-    d->publicKeyPin = QString::fromStdString(securesocket::engine::publicKeyPin(cert.get()));
 }
 
 SecureCertificate::SecureCertificate(const SecureCertificate &other) = default;
@@ -273,9 +271,17 @@ QString SecureCertificate::signatureAlgorithm() const
 {
     return d->signatureAlgorithm;
 }
+// Computed when asked (a DER encoding and a digest), not for every certificate a connection
+// reports.
 QString SecureCertificate::publicKeyPin() const
 {
-    return d->publicKeyPin;
+    if (d->pem.isEmpty())
+        return {};
+    OsslErrorScope errors;
+    BioPtr bio(BIO_new_mem_buf(d->pem.constData(), static_cast<int>(d->pem.size())));
+    X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    return cert ? QString::fromStdString(securesocket::engine::publicKeyPin(cert.get()))
+                : QString();
 }
 bool SecureCertificate::operator==(const SecureCertificate &other) const
 {
