@@ -9,6 +9,7 @@ packages=(
   python3 curl gnutls-bin dovecot-imapd gnuplot-nox
   clang libclang-rt-14-dev
   testssl.sh sslscan valgrind
+  doxygen
 )
 
 missing=()
