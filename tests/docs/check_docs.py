@@ -8,6 +8,9 @@
   check_docs.py citations ROOT
       Every test cited as `tst_x::function` in doc/*.md is a test function (a slot) of
       tests/**/tst_x.cpp, and every `tst_x` cited alone is a test source.
+  check_docs.py snippets ROOT
+      Every ```cpp block of the guides in SNIPPET_GUIDES is, line for line, a part of a file
+      in doc/snippets/ (which the suite builds).
 
 Exits 1 with one line per problem, 0 when all is well. Never skips: a missing file fails.
 """
@@ -40,6 +43,10 @@ EXCLUDED = {
     "no certificate": "stands for the serials an OCSP response answers for (<serials>)",
     "SecureSocket ticket keys v1": "a key derivation salt, not a sentence",
 }
+
+# Guides whose every C++ block must come from doc/snippets/ (the older guides show excerpts
+# of the library and examples instead).
+SNIPPET_GUIDES = ["doc/migrating.md"]
 
 LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 
@@ -202,13 +209,40 @@ def check_citations(root):
     return problems
 
 
+def check_snippets(root):
+    problems = []
+    snippets = [path.read_text(encoding="utf-8").splitlines()
+                for path in sorted((root / "doc" / "snippets").glob("*.cpp"))]
+    if not snippets:
+        return ["doc/snippets/ holds no .cpp file"]
+    for name in SNIPPET_GUIDES:
+        guide = root / name
+        if not guide.is_file():
+            problems.append(f"{name} is missing")
+            continue
+        text = guide.read_text(encoding="utf-8")
+        blocks = list(re.finditer(r"^```cpp\n(.*?)^```", text, re.S | re.M))
+        if not blocks:
+            problems.append(f"{name}: no ```cpp block")
+        for block in blocks:
+            lines = block.group(1).splitlines()
+            found = any(lines == snippet[i:i + len(lines)]
+                        for snippet in snippets for i in range(len(snippet)))
+            if not found:
+                line = text.count("\n", 0, block.start()) + 1
+                problems.append(f"{name}:{line}: this code block is not a part of any file of "
+                                "doc/snippets/ (copy it from there, as it is)")
+    return problems
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("troubleshooting", "citations"):
+    checks = {"troubleshooting": check_troubleshooting, "citations": check_citations,
+              "snippets": check_snippets}
+    if len(sys.argv) != 3 or sys.argv[1] not in checks:
         print(__doc__, file=sys.stderr)
         return 2
     root = pathlib.Path(sys.argv[2])
-    check = check_troubleshooting if sys.argv[1] == "troubleshooting" else check_citations
-    problems = check(root)
+    problems = checks[sys.argv[1]](root)
     for problem in problems:
         print(problem)
     print(f"{sys.argv[1]}: {'FAILED, ' + str(len(problems)) + ' problem(s)' if problems else 'all good'}")
