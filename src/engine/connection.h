@@ -1,7 +1,8 @@
 // The sans-I/O TLS engine: one TLS connection. It never touches a socket and never calls back
-// into its caller (but for its debug trace, see trace.h). Each call that may move ciphertext is given the network for its own length
-// (an Io, see io.h) or none, and says what holds afterwards (a Status); status() says it at any
-// time, so a caller keeps no copy of the engine's state.
+// into its caller (but for its debug trace, see trace.h). Each call that may move ciphertext is
+// given the network for its own length (an Io, see io.h) or none, and says what holds
+// afterwards (a Status); status() says it at any time, so a caller keeps no copy of the
+// engine's state.
 //
 // Contract, in the order a caller drives it:
 //   1. Input, in either way (both may be mixed; bytes fed are read first):
