@@ -94,6 +94,12 @@ void SecureServerPrivate::accept(qintptr descriptor)
     });
     handshake.timer->start(timeout);
     handshake.sinceProgress.start();
+    qCDebug(lcSecureServer).nospace().noquote()
+        << q << " accepted " << handshake.peer << " as " << socket << ": handshakes "
+        << pending.size() + 1 << '/' << (maxPending > 0 ? QString::number(maxPending) : "-")
+        << ", connections open " << open->count.load() << '/'
+        << (maxConnections > 0 ? QString::number(maxConnections) : "-") << ", handshake timeout "
+        << timeout << " ms";
     pending.push_back(std::move(handshake));
 
     QObject::connect(socket, &SecureSocket::encrypted, q, [this, socket] { succeed(socket); });
@@ -128,6 +134,10 @@ void SecureServerPrivate::succeed(SecureSocket *socket)
     auto it = find(socket);
     if (it == pending.end())
         return;
+    qCDebug(lcSecureServer).nospace().noquote()
+        << q << " handshake with " << it->peer << " done (" << socket->sessionProtocol() << ", "
+        << socket->sessionCipher() << "): offered to the application, " << ready.size() + 1
+        << " waiting to be taken";
     erase(it);
     QObject::disconnect(socket, nullptr, q, nullptr); // the handshake's connections
     // The server keeps its own queue of encrypted connections (QTcpServer's would warn when
@@ -301,7 +311,15 @@ int SecureServer::connectionCount() const
 bool SecureServer::listen(const QHostAddress &address, quint16 port)
 {
     d->error = d->config.validate(true);
-    return d->error.isEmpty() && QTcpServer::listen(address, port) && d->startAccepting();
+    const bool listening =
+        d->error.isEmpty() && QTcpServer::listen(address, port) && d->startAccepting();
+    if (listening)
+        qCDebug(lcSecureServer).nospace().noquote()
+            << this << " listening on " << serverAddress().toString() << ':' << serverPort()
+            << " (backlog " << listenBacklogSize() << ')';
+    else
+        qCDebug(lcSecureServer).nospace().noquote() << this << " cannot listen: " << errorString();
+    return listening;
 }
 
 bool SecureServer::setSocketDescriptor(qintptr socketDescriptor)

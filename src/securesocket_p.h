@@ -28,6 +28,8 @@
 class QTimer;
 
 Q_DECLARE_LOGGING_CATEGORY(lcSecureSocket)
+// The engine's trace (src/engine/trace.h), at debug level; see doc/debugging.md.
+Q_DECLARE_LOGGING_CATEGORY(lcSecureEngine)
 
 class SecureSocketPrivate
 {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 Q_LOGGING_CATEGORY(lcSecureSocket, "securesocket.socket", QtWarningMsg)
+Q_LOGGING_CATEGORY(lcSecureEngine, "securesocket.engine", QtWarningMsg)
 
 using securesocket::engine::Connection;
 using securesocket::engine::Role;
@@ -33,6 +34,19 @@ void wipe(QByteArray &data)
     if (!data.isEmpty())
         OPENSSL_cleanse(data.data(), static_cast<size_t>(data.size()));
     data.clear();
+}
+
+void engineTrace(const void *connection, Role role, const std::string &line)
+{
+    qCDebug(lcSecureEngine, "%s %p: %s", role == Role::Client ? "client" : "server", connection,
+            line.c_str());
+}
+
+// The engine traces the connections made while the category's debug output is on, and
+// formats nothing for the others.
+void updateEngineTrace()
+{
+    securesocket::engine::setTraceSink(lcSecureEngine().isDebugEnabled() ? engineTrace : nullptr);
 }
 
 quint16 portOf(const sockaddr_storage &address)
@@ -138,6 +152,7 @@ void SecureSocketPrivate::setMode(SecureSocket::Mode mode)
     if (m_mode == mode)
         return;
     m_mode = mode;
+    qCDebug(lcSecureSocket) << q << "mode" << mode;
     emit q->modeChanged(mode);
 }
 
@@ -146,6 +161,7 @@ void SecureSocketPrivate::setState(QAbstractSocket::SocketState state)
     if (q->state() == state)
         return;
     q->setSocketState(state);
+    qCDebug(lcSecureSocket) << q << "state" << state;
     if (state == QAbstractSocket::UnconnectedState)
         connectionEnded();
     emit q->stateChanged(state);
@@ -177,6 +193,8 @@ void SecureSocketPrivate::setError(QAbstractSocket::SocketError error,
                                    SecureSocket::TlsError tlsError, const QString &message)
 {
     m_tlsError = tlsError;
+    qCDebug(lcSecureSocket).nospace().noquote()
+        << q << " error " << error << ", " << tlsError << ": " << message;
     q->setSocketError(error);
     q->setErrorString(message);
     emit q->errorOccurred(error);
@@ -206,6 +224,8 @@ void SecureSocketPrivate::onTcpConnected()
     if (m_transport && !m_encryptOnConnect)
         return;
     mirrorAddresses();
+    qCDebug(lcSecureSocket).nospace().noquote()
+        << q << " connected to " << q->peerAddress().toString() << ':' << q->peerPort();
     if (m_encryptOnConnect) {
         QPointer<SecureSocket> guard(q);
         setState(QAbstractSocket::ConnectedState);
@@ -266,6 +286,9 @@ void SecureSocketPrivate::beginConnect(const QString &host, quint16 port, QIODev
     tcp()->setProxy(q->proxy());
     if (m_encryptOnConnect)
         startHandshakeTimer(); // a server that accepts and never answers must not hang us
+    qCDebug(lcSecureSocket).nospace().noquote()
+        << q << " connecting to " << host << ':' << port
+        << (m_encryptOnConnect ? " (TLS once connected)" : "");
     tcp()->connectToHost(host, port, mode, protocol);
 }
 
@@ -346,8 +369,14 @@ bool SecureSocketPrivate::startEncryption(Role role)
     securesocket::releaseOpenSslStateWhenThreadEnds();
     std::string imported = role == Role::Client ? m_importedTicket.toStdString() : std::string();
     wipe(m_importedTicket);
+    updateEngineTrace();
     m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey,
                                             pskProvider(), imported);
+    qCDebug(lcSecureSocket).nospace().noquote()
+        << q << " TLS started as " << (role == Role::Client ? "client" : "server") << " with "
+        << peerDescription() << (role == Role::Client ? ", verifying the name " : "")
+        << (role == Role::Client ? name : QString()) << " (engine connection "
+        << static_cast<const void *>(m_engine.get()) << ')';
     OPENSSL_cleanse(imported.data(), imported.size());
     if (m_engine->sessionImport() == securesocket::engine::SessionImport::OtherBinding)
         qCDebug(lcSecureSocket,
@@ -542,6 +571,10 @@ void SecureSocketPrivate::beginTlsClose()
     if (m_closing || !m_transport)
         return;
     m_closing = true;
+    qCDebug(lcSecureSocket) << q << "closing:"
+                            << (m_encrypted && m_engine && !m_engine->isFailed()
+                                    ? "close_notify after the pending data, then our end of TCP"
+                                    : "closing TCP");
     QPointer<SecureSocket> guard(q);
     setState(QAbstractSocket::ClosingState);
     if (!guard || !m_engine)
@@ -575,6 +608,7 @@ void SecureSocketPrivate::onTransportClosed()
 
 void SecureSocketPrivate::reportEnd()
 {
+    qCDebug(lcSecureSocket) << q << "disconnected";
     QPointer<SecureSocket> guard(q);
     endConnection();
     setState(QAbstractSocket::UnconnectedState);
@@ -592,6 +626,7 @@ void SecureSocketPrivate::abortConnection()
         endConnection();
         return;
     }
+    qCDebug(lcSecureSocket) << q << "aborted: the connection is dropped at once";
     m_engine.reset(); // nothing more is sent: no alert, no close_notify
     q->QIODevice::close();
     wipe(m_in);

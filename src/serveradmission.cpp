@@ -118,6 +118,19 @@ void SecureServerPrivate::updateAccepting()
         return;
     }
     const bool accepting = !pausedByUser && !backoffTimer->isActive() && hasRoom();
+    if (accepting != notifier->isEnabled() && lcSecureServer().isDebugEnabled()) {
+        const char *why = accepting                  ? "room for a connection"
+                          : pausedByUser             ? "paused by the application"
+                          : backoffTimer->isActive() ? "backing off after an accept failure"
+                                                     : "no room";
+        qCDebug(lcSecureServer).nospace().noquote()
+            << q << (accepting ? " accepting" : " not accepting: new clients wait in the backlog")
+            << " (" << why << "; handshakes " << pending.size() << '/'
+            << (maxPending > 0 ? QString::number(maxPending) : "-") << ", waiting to be taken "
+            << ready.size() << '/' << q->maxPendingConnections() << ", connections open "
+            << open->count.load() << '/'
+            << (maxConnections > 0 ? QString::number(maxConnections) : "-") << ')';
+    }
     notifier->setEnabled(accepting);
     const bool atCapacity = maxConnections > 0 && open->count >= maxConnections;
     if (atCapacity != loggedCapacity) {

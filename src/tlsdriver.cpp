@@ -306,6 +306,12 @@ void SecureSocketPrivate::handleEvent(const Event &event)
     switch (event.kind) {
     case Event::HandshakeDone:
         m_encrypted = true;
+        if (lcSecureSocket().isDebugEnabled()) {
+            const auto &info = m_engine->handshakeInfo();
+            qCDebug(lcSecureSocket).nospace().noquote()
+                << q << " encrypted: " << info.protocol.c_str() << ' ' << info.cipher.c_str()
+                << (info.resumed ? ", session resumed" : "");
+        }
         startIdleTimer();
         emit q->encrypted();
         if (guard && m_closeWhenEncrypted)
@@ -325,6 +331,7 @@ void SecureSocketPrivate::handleEvent(const Event &event)
         break;
     }
     case Event::CloseNotify:
+        qCDebug(lcSecureSocket) << q << "the peer sent close_notify";
         onCloseNotify();
         break;
     case Event::Closed:
@@ -374,6 +381,7 @@ void SecureSocketPrivate::reportVerifyFailures()
         m_verifyErrors.append(error);
     }
     const QList<SecureCertificateError> errors = m_verifyErrors.mid(reported);
+    qCDebug(lcSecureSocket) << q << "certificate verification failures:" << errors;
     for (const SecureCertificateError &error : errors) {
         emit q->certCheckFailed(static_cast<int>(error.error), error.message);
         if (!guard || !m_engine)
@@ -389,6 +397,9 @@ void SecureSocketPrivate::reportVerifyFailures()
                });
     };
     const bool accept = m_ignoreAll || std::all_of(errors.begin(), errors.end(), forgiven);
+    qCDebug(lcSecureSocket) << q
+                            << (accept ? "certificate failures forgiven: handshake goes on"
+                                       : "certificate failures not forgiven: aborting");
     m_engine->resolveVerification(accept);
     receive(); // the rest of the handshake may be here already
 }

@@ -105,4 +105,21 @@ struct SECURESOCKET_EXPORT SecureCertificateError
 Q_DECLARE_METATYPE(SecureCertificate)
 Q_DECLARE_METATYPE(SecureCertificateError)
 
+// Debug output (qDebug() << ...), as Qt's own classes print: see doc/debugging.md.
+#ifndef QT_NO_DEBUG_STREAM
+class QDebug;
+/// Writes a verification failure code by its enumerator's name, e.g. `VerifyError::Expired`
+/// (`VerifyError(42)` for a value without one). verifyErrorName() gives the short name instead.
+SECURESOCKET_EXPORT QDebug operator<<(QDebug debug, VerifyError error);
+/// Writes the certificate's subject, issuer, expiry and the first 8 bytes of its SHA-256
+/// fingerprint, e.g. `SecureCertificate("CN=localhost", issuer "CN=Test CA", notAfter
+/// 2027-01-06T06:06:06Z, sha256 4f:1a:9c:03:5e:77:b2:10...)`; `SecureCertificate(null)` for a
+/// null one. Strings are quoted unless the stream is noquote().
+SECURESOCKET_EXPORT QDebug operator<<(QDebug debug, const SecureCertificate &certificate);
+/// Writes the failure's code, the depth and subject of the certificate concerned, and its
+/// sentence, e.g. `SecureCertificateError(VerifyError::Expired, depth 0, "CN=localhost",
+/// "certificate expired: ...")`, so that `qDebug() << socket->peerVerifyErrors()` is readable.
+SECURESOCKET_EXPORT QDebug operator<<(QDebug debug, const SecureCertificateError &error);
+#endif
+
 #endif

@@ -351,4 +351,26 @@ private:
 /// "file /etc/ssl/certs/ca-certificates.crt (140 certificates)". Loads it if not loaded yet.
 SECURESOCKET_EXPORT QString systemCaCertificatesSource();
 
+// Debug output (qDebug() << ...), as Qt's own classes print: see doc/debugging.md. No secret
+// is ever written: private keys, passphrases, pre-shared keys and the contents of files are
+// shown as "set" (or not at all); file paths, names and counts are.
+#ifndef QT_NO_DEBUG_STREAM
+class QDebug;
+/// Writes the mode by its enumerator's name, e.g. `SecureConfiguration::VerifyPeer`.
+SECURESOCKET_EXPORT QDebug operator<<(QDebug debug, SecureConfiguration::PeerVerifyMode mode);
+/// Writes the version by its enumerator's name, e.g. `SecureConfiguration::Tls13`.
+SECURESOCKET_EXPORT QDebug operator<<(QDebug debug, SecureConfiguration::TlsVersion version);
+/// Writes the mode by its enumerator's name, e.g. `SecureConfiguration::PinsAreTrustAnchors`.
+SECURESOCKET_EXPORT QDebug operator<<(QDebug debug, SecureConfiguration::PinningMode mode);
+/// Writes where the chain and its key come from: file paths, or "PEM in memory" with a size
+/// for the chain, and only whether a key or passphrase is set, never the key or passphrase.
+SECURESOCKET_EXPORT QDebug operator<<(QDebug debug,
+                                      const SecureConfiguration::LocalCertificateChain &chain);
+/// Writes the settings that matter when a connection does not behave: protocol range, verify
+/// mode, peer verify name, CA sources, our certificate and key (paths, or "in memory"), the
+/// count of extra chains and of pins, timeouts, and every other setting that is not at its
+/// default. Never a private key, passphrase, pre-shared key, ticket key or file contents.
+SECURESOCKET_EXPORT QDebug operator<<(QDebug debug, const SecureConfiguration &configuration);
+#endif
+
 #endif

@@ -38,17 +38,28 @@ bool freeBuffersIsSafe()
 
 } // namespace
 
-Connection::IoCall::IoCall(Connection &connection, Io *io) : m_scope(connection.m_bio, io)
+Connection::IoCall::IoCall(Connection &connection, Io *io)
+    : m_connection(connection), m_scope(connection.m_bio, io)
 {
     connection.useReadAhead(io != nullptr);
 }
 
+Connection::IoCall::~IoCall()
+{
+    if (m_connection.tracing())
+        m_connection.traceTraffic();
+}
+
 void Connection::infoCallback(const SSL *ssl, int where, int value)
 {
-    if ((where & SSL_CB_ALERT) == 0)
+    ConnectionHooks *hooks = ConnectionHooks::of(ssl);
+    if (!hooks)
         return;
-    if (ConnectionHooks *hooks = ConnectionHooks::of(ssl))
-        static_cast<Connection *>(hooks)->onAlert((where & SSL_CB_READ) != 0, value);
+    auto *connection = static_cast<Connection *>(hooks);
+    if ((where & SSL_CB_ALERT) != 0)
+        connection->onAlert((where & SSL_CB_READ) != 0, value);
+    else if (connection->tracing())
+        connection->traceState(where);
 }
 
 Connection::Connection(std::shared_ptr<const Context> context, std::string peerName,
@@ -74,9 +85,13 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
     SSL_clear_mode(m_ssl.get(), SSL_MODE_RELEASE_BUFFERS);
     SSL_set_app_data(m_ssl.get(), static_cast<ConnectionHooks *>(this));
     SSL_set_info_callback(m_ssl.get(), infoCallback);
+    if (tracing())
+        SSL_set_msg_callback(m_ssl.get(), recordCallback); // counts records, reads headers only
 
     if (role() == Role::Server) {
         SSL_set_accept_state(m_ssl.get());
+        if (tracing())
+            traceStart();
         return;
     }
     SSL_set_connect_state(m_ssl.get());
@@ -105,6 +120,8 @@ Connection::Connection(std::shared_ptr<const Context> context, std::string peerN
         if (m_sessionImport == SessionImport::Used)
             m_sessionImport = SessionImport::OtherBinding; // resumption is off here
     }
+    if (tracing())
+        traceStart();
     advanceHandshake(); // the ClientHello
 }
 
@@ -357,6 +374,8 @@ void Connection::sendCloseNotify()
     flushPendingWrites();
     SSL_shutdown(m_ssl.get());
     m_closeNotifySent = true;
+    if (tracing())
+        trace("close_notify sent");
     m_phase = m_closeNotifyReceived ? Phase::Closed : Phase::Shutdown;
     if (m_phase == Phase::Closed)
         pushEvent(Event::Closed);
@@ -365,6 +384,8 @@ void Connection::sendCloseNotify()
 void Connection::onPeerCloseNotify()
 {
     m_closeNotifyReceived = true;
+    if (tracing())
+        trace("close_notify received");
     pushEvent(Event::CloseNotify);
     m_phase = m_closeNotifySent ? Phase::Closed : Phase::Shutdown;
     if (m_phase == Phase::Closed)
@@ -377,6 +398,10 @@ void Connection::onAlert(bool received, int value)
     alert.fatal = (value >> 8) == SSL3_AL_FATAL;
     alert.description = value & 0xff;
     alert.text = alertName(alert.description);
+    if (tracing())
+        trace(std::string("alert ") + (received ? "received: " : "sent: ") +
+              (alert.fatal ? "fatal " : "warning ") + alert.text + " (" +
+              std::to_string(alert.description) + ")");
     pushEvent(received ? Event::AlertReceived : Event::AlertSent, std::move(alert));
 }
 
@@ -451,6 +476,8 @@ void Connection::fail(Error::Kind kind, std::string message)
         return;
     m_phase = Phase::Failed;
     m_error = {kind, std::move(message)};
+    if (tracing())
+        trace("failed: " + m_error.message);
     if (!m_pendingPlain.empty()) {
         OPENSSL_cleanse(m_pendingPlain.data(), m_pendingPlain.size());
         m_pendingPlain.clear();

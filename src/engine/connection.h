@@ -1,7 +1,8 @@
 // The sans-I/O TLS engine: one TLS connection. It never touches a socket and never calls back
-// into its caller. Each call that may move ciphertext is given the network for its own length
-// (an Io, see io.h) or none, and says what holds afterwards (a Status); status() says it at any
-// time, so a caller keeps no copy of the engine's state.
+// into its caller (but for its debug trace, see trace.h). Each call that may move ciphertext is
+// given the network for its own length (an Io, see io.h) or none, and says what holds
+// afterwards (a Status); status() says it at any time, so a caller keeps no copy of the
+// engine's state.
 //
 // Contract, in the order a caller drives it:
 //   1. Input, in either way (both may be mixed; bytes fed are read first):
@@ -76,6 +77,7 @@
 #include "ocsp.h"
 #include "queuebio.h"
 #include "sessionblob.h"
+#include "trace.h"
 #include "verify.h"
 
 #include <cstddef>
@@ -221,12 +223,17 @@ public:
 private:
     // One public call given io: lends it to the BIO for the call's length and sets OpenSSL's
     // reading to match (reading ahead into a 64 KiB buffer with an Io).
+    // Traces the records and bytes the call moved, if any (see trace.h).
     class IoCall
     {
     public:
         IoCall(Connection &connection, Io *io);
+        ~IoCall();
+        IoCall(const IoCall &) = delete;
+        IoCall &operator=(const IoCall &) = delete;
 
     private:
+        Connection &m_connection;
         detail::QueueBio::IoScope m_scope;
     };
 
@@ -259,12 +266,36 @@ private:
     std::vector<VerifyFailure> verifyPinnedChain(X509_STORE_CTX *store);
     void pushEvent(Event::Kind kind, Alert alert = {});
     void releaseBuffersIfIdle();
+    // Tracing (connectiontrace.cpp); every caller tests tracing() first, so that nothing is
+    // formatted without a sink.
+    bool tracing() const { return m_trace != nullptr; }
+    void trace(const std::string &line) const;
+    void traceState(int where);
+    void traceTraffic();
+    void traceStart();
+    void traceVerification(X509 *leaf);
+    void traceHandshakeDone();
+    static void recordCallback(int writing, int version, int contentType, const void *data,
+                               size_t size, SSL *ssl, void *);
     std::string sessionBinding() const; // settings id, then m_sessionKey
     void keepResumedSession();
     void offerOutput(bool mayRelease = true);
     void useReadAhead(bool on);
 
     std::shared_ptr<const Context> m_context;
+    TraceSink m_trace = traceSink(); // the sink when the connection was made, or null
+    // Records (and their bytes, headers included) received and sent, counted while tracing;
+    // and the counts last traced.
+    struct Traffic
+    {
+        size_t recordsIn = 0, bytesIn = 0, recordsOut = 0, bytesOut = 0;
+        bool operator!=(const Traffic &o) const
+        {
+            return recordsIn != o.recordsIn || recordsOut != o.recordsOut;
+        }
+    };
+    Traffic m_traffic;
+    Traffic m_tracedTraffic;
     std::string m_peerName;
     std::string m_sessionKey;
     PskProvider m_pskProvider;

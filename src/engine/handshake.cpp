@@ -60,6 +60,8 @@ int Connection::verifyPeer(X509_STORE_CTX *store)
     m_verifyFailures = m_context->pins().empty()
                            ? verifyChain(store, m_peerName, role() == Role::Client)
                            : verifyPinnedChain(store);
+    if (tracing())
+        traceVerification(X509_STORE_CTX_get0_cert(store));
     if (m_verifyFailures.empty())
         return 1;
     // OpenSSL keeps the peer's certificates only if the handshake goes on: a rejected chain is
@@ -160,6 +162,9 @@ bool Connection::allAccepted() const
 void Connection::resolveVerification(bool accept, Io *io)
 {
     const IoCall call(*this, io);
+    if (tracing() && m_phase == Phase::VerifyPending)
+        trace(accept ? "certificate failures forgiven by the application: handshake goes on"
+                     : "certificate failures not forgiven: handshake aborted");
     if (m_phase == Phase::VerifyPending && m_holdingFlight) {
         resolveHeldFlight(accept);
     } else if (m_phase == Phase::VerifyPending) {
@@ -177,6 +182,11 @@ int Connection::checkStapledOcsp()
     if (m_context->verifyMode() == VerifyMode::None || SSL_session_reused(m_ssl.get()) == 1)
         return 1;
     m_ocsp = checkStapledResponse(m_ssl.get(), m_context->requiresOcsp());
+    if (tracing())
+        trace(m_ocsp.failure       ? "stapled OCSP response: " + m_ocsp.failure->message
+              : m_ocsp.der.empty() ? std::string("no OCSP response stapled")
+                                   : "stapled OCSP response checked (" +
+                                         std::to_string(m_ocsp.der.size()) + " bytes): no failure");
     if (!m_ocsp.failure)
         return 1;
     m_verifyFailures.push_back(*m_ocsp.failure);
@@ -256,6 +266,8 @@ void Connection::finishHandshake()
     m_info.resumed = reused && m_info.pskIdentity.empty();
     if (role() == Role::Server && !m_verifyFailures.empty())
         SSL_CTX_remove_session(m_context->native(), SSL_get0_session(ssl));
+    if (tracing())
+        traceHandshakeDone();
     pushEvent(Event::HandshakeDone);
     if (std::exchange(m_sessionEventDue, false))
         pushEvent(Event::SessionStored);
@@ -275,6 +287,8 @@ bool Connection::storeSession(SSL_SESSION *session)
     if (SSL_SESSION_up_ref(session) == 1)
         m_latestSession.reset(session);
     m_context->storeSession(m_sessionKey, session);
+    if (tracing())
+        trace("session from the server kept for resumption");
     if (m_phase == Phase::Handshake || m_phase == Phase::VerifyPending)
         m_sessionEventDue = true; // TLS 1.2: reported after HandshakeDone
     else
@@ -295,8 +309,14 @@ unsigned int Connection::clientPsk(const char *hint, char *identity, unsigned in
         m_pskProvider(request);
     const std::string &key = request.key.value();
     if (request.identity.empty() || request.identity.size() > request.maxIdentity || key.empty() ||
-        key.size() > maxPsk)
+        key.size() > maxPsk) {
+        if (tracing())
+            trace("pre-shared key: none offered (no identity or key, or one too long)");
         return 0;
+    }
+    if (tracing())
+        trace("pre-shared key: offering the identity '" + request.identity + "' (key of " +
+              std::to_string(key.size()) + " bytes)");
     std::memcpy(identity, request.identity.c_str(), request.identity.size() + 1);
     std::memcpy(psk, key.data(), key.size());
     m_pskIdentity = request.identity;
@@ -316,8 +336,14 @@ unsigned int Connection::serverPsk(const char *identity, unsigned char *psk, uns
     const std::string &key = request.key.value();
     if (key.empty() || key.size() > maxPsk) {
         m_pskRefused = request.identity;
+        if (tracing())
+            trace("pre-shared key: the client offered the identity '" + request.identity +
+                  "'; no key for it");
         return 0;
     }
+    if (tracing())
+        trace("pre-shared key: the client offered the identity '" + request.identity +
+              "'; key found (" + std::to_string(key.size()) + " bytes)");
     std::memcpy(psk, key.data(), key.size());
     m_pskIdentity = request.identity;
     return static_cast<unsigned int>(key.size());
