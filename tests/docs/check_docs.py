@@ -81,6 +81,31 @@ def strip_comments(text):
     return "".join(out)
 
 
+def strip_traces(code):
+    """Removes the engine's trace("...") calls (debug lines for securesocket.engine, not error
+    sentences), with their balanced parentheses; string literals may hold parentheses."""
+    out, i = [], 0
+    for m in re.finditer(r"\btrace\(", code):
+        if m.start() < i:
+            continue
+        out.append(code[i:m.start()])
+        j, depth = m.end(), 1
+        while j < len(code) and depth > 0:
+            c = code[j]
+            if c == '"':
+                j += 1
+                while j < len(code) and code[j] != '"':
+                    j += 2 if code[j] == "\\" else 1
+            elif c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+            j += 1
+        i = j
+    out.append(code[i:])
+    return "".join(out)
+
+
 def literals(code):
     """The string literals of code, adjacent ones ("a" "b", "a" + "b") joined, each with the
     text just before it (to tell a tr() from a log line)."""
@@ -161,7 +186,8 @@ def check_troubleshooting(root):
         if not path.is_file():
             problems.append(f"{name}: missing (update ERROR_SOURCES in {pathlib.Path(__file__).name})")
             continue
-        for prefix, text in literals(strip_comments(path.read_text(encoding="utf-8"))):
+        code = strip_traces(strip_comments(path.read_text(encoding="utf-8")))
+        for prefix, text in literals(code):
             if only_tr and not re.search(r"tr\(\s*$", prefix):
                 continue
             if prefix.rstrip().endswith("#include") or not is_sentence(text):
