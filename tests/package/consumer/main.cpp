@@ -2,6 +2,7 @@
 // verifies it against the CA file given on the command line, sends a line and expects it back
 // reversed (`openssl s_server -rev`). Exits 0 on success; otherwise prints why and exits 1.
 //   consumer PORT CA_FILE
+// The part between the "//! [version]" lines is quoted in doc/packaging.md.
 #include <SecureSocket/SecureSocket>
 #include <SecureSocket/SecureSocketVersion>
 
@@ -14,8 +15,10 @@ static_assert(SECURESOCKET_VERSION == SECURESOCKET_VERSION_CHECK(SECURESOCKET_VE
                                                                  SECURESOCKET_VERSION_MINOR,
                                                                  SECURESOCKET_VERSION_PATCH),
               "SECURESOCKET_VERSION is 0xMMmmpp");
+//! [version]
 static_assert(SECURESOCKET_VERSION >= SECURESOCKET_VERSION_CHECK(0, 1, 0),
               "the version header says 0.1.0 or later");
+//! [version]
 
 static int fail(const QString &sentence)
 {
