@@ -179,12 +179,13 @@ minimum_versions)
     base=(-G "$generator" -DCMAKE_MAKE_PROGRAM="$make_program" -DCMAKE_CXX_COMPILER="$cxx"
         -DSECURESOCKET_BUILD_TESTS=OFF -DSECURESOCKET_BUILD_EXAMPLES=OFF
         -DSECURESOCKET_BUILD_BENCH=OFF)
-    # expect_refusal NAME SENTENCE ARGS...: the configure must fail and say SENTENCE.
+    # expect_refusal NAME SOURCE_DIR SENTENCE ARGS...: the configure of SOURCE_DIR must fail and
+    # say SENTENCE.
     expect_refusal() {
-        local name=$1 sentence=$2
-        shift 2
+        local name=$1 source=$2 sentence=$3
+        shift 3
         local out status=0
-        out=$(timeout 120 "$cmake" -S "$source_dir" -B "$tmp/$name" "${base[@]}" "$@" 2>&1) || status=$?
+        out=$(timeout 120 "$cmake" -S "$source" -B "$tmp/$name" "${base[@]}" "$@" 2>&1) || status=$?
         [ "$status" -ne 0 ] || fail "the configure with $name succeeded"
         # CMake wraps long messages: compare with the whitespace squeezed.
         if ! tr -s ' \n' '  ' <<<"$out" | grep -qF "$sentence"; then
@@ -192,11 +193,17 @@ minimum_versions)
             fail "the configure with $name did not say: $sentence"
         fi
     }
-    expect_refusal "Qt 6.2.4" "SecureSocket needs Qt 6.4 or newer (it uses QTcpServer::pendingConnectionAvailable()), but found Qt 6.2.4" \
+    expect_refusal "Qt 6.2.4" "$source_dir" \
+        "SecureSocket needs Qt 6.4 or newer (it uses QTcpServer::pendingConnectionAvailable()), but found Qt 6.2.4" \
         -DQt6_DIR="$tmp/qt/lib/cmake/Qt6"
-    expect_refusal "OpenSSL 1.1.1" "SecureSocket needs OpenSSL 3.0 or newer, but found OpenSSL 1.1.1" \
+    expect_refusal "OpenSSL 1.1.1" "$source_dir" \
+        "SecureSocket needs OpenSSL 3.0 or newer, but found OpenSSL 1.1.1" \
         -DQt6_DIR="$qt6_dir" -DOPENSSL_INCLUDE_DIR="$tmp/ssl/include" \
         -DOPENSSL_SSL_LIBRARY="$tmp/ssl/lib/libssl.so" -DOPENSSL_CRYPTO_LIBRARY="$tmp/ssl/lib/libcrypto.so"
+    # The installed SecureSocketConfig.cmake says the same to a consumer.
+    expect_refusal "an installed SecureSocket and Qt 6.2.4" "$here/consumer" \
+        "SecureSocket needs Qt 6.4 or newer, but found Qt 6.2.4" \
+        -DCMAKE_PREFIX_PATH="$prefix" -DQt6_DIR="$tmp/qt/lib/cmake/Qt6"
     ;;
 *)
     fail "unknown step '$step'"
