@@ -4,6 +4,7 @@
 # ENV_FILE is package-env.sh, written by CMake: the build under test, its compiler and flags.
 # STEP is one of: install, cmake_install, cmake_buildtree, pkgconfig, subdirectory,
 # minimum_versions. Any failure exits non-zero with a sentence saying what failed.
+# shellcheck disable=SC2154 # the build's variables come from ENV_FILE
 set -euo pipefail
 
 env_file=$1
