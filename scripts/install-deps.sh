@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config file
   qt6-base-dev libssl-dev openssl ca-certificates
   python3 curl gnutls-bin dovecot-imapd gnuplot-nox
   clang libclang-rt-14-dev

@@ -6,6 +6,7 @@
 #include <SecureSocket/securecertificate.h>
 #include <SecureSocket/secureconfiguration.h>
 #include <SecureSocket/securesocket_export.h>
+#include <SecureSocket/securesocket_version.h>
 
 #include <QTcpSocket>
 
