@@ -483,7 +483,10 @@ qint64 SecureSocket::readData(char *data, qint64 maxlen)
         std::memcpy(data, d->m_in.constData() + d->m_inOffset, static_cast<size_t>(n));
         d->m_inOffset += n;
         if (d->m_inOffset == d->m_in.size()) {
-            d->m_in.clear();
+            if (d->keepsBuffers())
+                d->m_in.resize(0); // keeps the capacity for the next burst
+            else
+                d->m_in.clear();
             d->m_inOffset = 0;
         }
     }

@@ -79,6 +79,8 @@ public:
     void onTransportEnded();
     void queueWrite(const char *data, qint64 size);
     void flushWrites();
+    bool canEncrypt() const;
+    void encrypt(const char *data, qint64 size);
     void scheduleFlush();
     void sendOutput();
     void reportBytesWritten();
@@ -107,6 +109,10 @@ public:
     void startIdleTimer();
     void onIdleCheck();
     void stopTimers();
+    // The engine's buffers of a busy connection, released once it has been quiet a while.
+    void watchIdleBuffers();
+    // A busy connection (watchIdleBuffers() waits to release) keeps m_in's capacity too.
+    bool keepsBuffers() const;
     void connectionEnded();
     QString peerDescription() const; // "host:port", for messages
 
@@ -186,6 +192,7 @@ public:
     std::function<void()> m_onConnectionEnd;
     QTimer *m_handshakeTimer = nullptr; // created on first use
     QTimer *m_idleTimer = nullptr;
+    QTimer *m_releaseTimer = nullptr; // created when a connection first keeps idle buffers
 };
 
 #endif

@@ -372,6 +372,7 @@ bool SecureSocketPrivate::startEncryption(Role role)
     updateEngineTrace();
     m_engine = std::make_unique<Connection>(std::move(context), name.toStdString(), sessionKey,
                                             pskProvider(), imported);
+    m_engine->setReleaseDeferred(true); // watchIdleBuffers() releases them
     qCDebug(lcSecureSocket).nospace().noquote()
         << q << " TLS started as " << (role == Role::Client ? "client" : "server") << " with "
         << peerDescription() << (role == Role::Client ? ", verifying the name " : "")

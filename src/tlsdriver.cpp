@@ -182,7 +182,7 @@ bool SecureSocketPrivate::drainPlaintext(ReadLimit limit, securesocket::engine::
         total += got;
         m_newPlaintext = true;
     }
-    if (m_in.isEmpty())
+    if (m_in.isEmpty() && !keepsBuffers())
         m_in.clear(); // no idle buffer kept per connection
     return true;
 }
@@ -214,10 +214,18 @@ void SecureSocketPrivate::onTransportEnded()
 
 void SecureSocketPrivate::queueWrite(const char *data, qint64 size)
 {
-    m_out.append(data, size);
     m_plainSubmitted += size;
-    if (m_out.size() >= kCoalesceLimit)
-        flushWrites(); // bytesWritten() still comes from the event loop
+    if (m_out.isEmpty() && size >= kCoalesceLimit && canEncrypt()) {
+        // A write of a record or more with nothing before it is encrypted from the caller's
+        // buffer: no copy of the plaintext to make, keep and wipe.
+        encrypt(data, size);
+        sendOutput();
+        watchIdleBuffers();
+    } else {
+        m_out.append(data, size);
+        if (m_out.size() >= kCoalesceLimit)
+            flushWrites(); // bytesWritten() still comes from the event loop
+    }
     if (m_pumpDepth == 0)
         scheduleFlush(); // (inside pump(), a slot's writes leave at its end)
 }
@@ -241,15 +249,27 @@ void SecureSocketPrivate::scheduleFlush()
 // done), and all the engine made goes to the transport.
 void SecureSocketPrivate::flushWrites()
 {
-    if (!m_engine || !m_transport || m_engine->isFailed())
+    if (!canEncrypt())
         return;
-    for (qint64 offset = 0; offset < m_out.size(); offset += kEncryptSlice) {
-        const qint64 size = std::min(kEncryptSlice, m_out.size() - offset);
-        m_engine->write(m_out.constData() + offset, static_cast<size_t>(size));
-        sendOutput();
-    }
+    encrypt(m_out.constData(), m_out.size());
     wipe(m_out);
     sendOutput();
+    watchIdleBuffers();
+}
+
+bool SecureSocketPrivate::canEncrypt() const
+{
+    return m_engine && m_transport && !m_engine->isFailed();
+}
+
+// Plaintext to the engine a slice at a time, each slice's records to the transport.
+void SecureSocketPrivate::encrypt(const char *data, qint64 size)
+{
+    for (qint64 offset = 0; offset < size; offset += kEncryptSlice) {
+        const qint64 n = std::min(kEncryptSlice, size - offset);
+        m_engine->write(data + offset, static_cast<size_t>(n));
+        sendOutput();
+    }
 }
 
 void SecureSocketPrivate::sendOutput()

@@ -206,18 +206,34 @@ void Connection::consumeOutput(size_t n)
 // Idle: nothing received waits to be read (here or inside OpenSSL) and nothing waits to be
 // sent. Then the record buffers and the queues' storage go; in bulk this happens about once
 // per burst, not per record.
-void Connection::releaseBuffersIfIdle()
+void Connection::releaseBuffersIfIdle(bool evenIfRecent)
 {
     if (!m_input.empty() || !m_output.empty() || !m_ssl)
         return;
     if (SSL_has_pending(m_ssl.get()) != 0)
         return;
+    if (m_releaseDeferred && (m_input.capacity() > 0 || m_output.capacity() > 0)) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!evenIfRecent && now - m_lastRelease < std::chrono::milliseconds(kReleaseWindowMs)) {
+            m_idleBuffersHeld = true;
+            return;
+        }
+        m_lastRelease = now;
+    }
+    m_idleBuffersHeld = false;
     // Refuses (harmlessly) while a record is half read or written; before the fix of
     // CVE-2024-4741 it freed a half-read buffer, so older libraries keep their buffers.
     if (freeBuffersIsSafe())
         SSL_free_buffers(m_ssl.get());
     m_input.release();
     m_output.release();
+}
+
+void Connection::releaseIdleBuffers()
+{
+    releaseBuffersIfIdle(true);
+    // Not idle after all: the next idle moment releases them (the last release is long ago).
+    m_idleBuffersHeld = false;
 }
 
 // Reading ahead, one receive() brings several records; without it OpenSSL reads a record's

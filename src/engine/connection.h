@@ -80,6 +80,7 @@
 #include "trace.h"
 #include "verify.h"
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -220,6 +221,17 @@ public:
 
     std::vector<Event> takeEvents();
 
+    // Buffers of a busy connection. By default the record buffers and the queues' storage are
+    // freed whenever the connection goes idle. With deferral on, a connection that goes idle
+    // again within kReleaseWindow of its last release keeps them (freeing and allocating a
+    // hundred KiB per write costs more than the copy: malloc gives the memory back to the
+    // kernel and takes it again) and says so with idleBuffersHeld(); the driver then calls
+    // releaseIdleBuffers() once the connection has been quiet for a while.
+    static constexpr int kReleaseWindowMs = 50;
+    void setReleaseDeferred(bool on) { m_releaseDeferred = on; }
+    bool idleBuffersHeld() const { return m_idleBuffersHeld; }
+    void releaseIdleBuffers();
+
 private:
     // One public call given io: lends it to the BIO for the call's length and sets OpenSSL's
     // reading to match (reading ahead into a 64 KiB buffer with an Io).
@@ -265,7 +277,7 @@ private:
     std::string pskExplanation() const;
     std::vector<VerifyFailure> verifyPinnedChain(X509_STORE_CTX *store);
     void pushEvent(Event::Kind kind, Alert alert = {});
-    void releaseBuffersIfIdle();
+    void releaseBuffersIfIdle(bool evenIfRecent = false);
     // Tracing (connectiontrace.cpp); every caller tests tracing() first, so that nothing is
     // formatted without a sink.
     bool tracing() const { return m_trace != nullptr; }
@@ -324,6 +336,9 @@ private:
     // OpenSSL's last read stopped for want of input, and none has come since: NeedInput.
     bool m_inputWanted = true;
     bool m_readAhead = false;
+    bool m_releaseDeferred = false;
+    bool m_idleBuffersHeld = false;
+    std::chrono::steady_clock::time_point m_lastRelease; // of the buffers, with deferral on
     bool m_shutdownRequested = false;
     bool m_closeNotifySent = false;
     bool m_closeNotifyReceived = false;
