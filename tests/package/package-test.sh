@@ -2,7 +2,7 @@
 # The package tests (tests/package/CMakeLists.txt runs one step per ctest test):
 #   bash package-test.sh ENV_FILE STEP
 # ENV_FILE is package-env.sh, written by CMake: the build under test, its compiler and flags.
-# STEP is one of: install, cmake_install, cmake_buildtree, pkgconfig, subdirectory,
+# STEP is one of: install, cmake_install, cmake_buildtree, pkgconfig, subdirectory, deb,
 # minimum_versions. Any failure exits non-zero with a sentence saying what failed.
 # shellcheck disable=SC2154 # the build's variables come from ENV_FILE
 set -euo pipefail
@@ -170,6 +170,51 @@ subdirectory)
     done
     run "$tmp/build.log" timeout 1100 "$cmake" --build "$dir" --target consumer
     run_consumer "$dir/consumer"
+    ;;
+deb)
+    # `cpack -G DEB` as doc/packaging.md says: two packages with the right names, contents and
+    # dependencies, that dpkg would install together, and that a consumer builds against.
+    for tool in cpack dpkg dpkg-deb; do
+        command -v "$tool" >/dev/null || fail "the tool '$tool' is missing"
+    done
+    cpack_command=$(dirname "$cmake")/cpack
+    [ -x "$cpack_command" ] || cpack_command=cpack
+    run "$tmp/cpack.log" timeout 200 "$cpack_command" --config "$build_dir/CPackConfig.cmake" \
+        -G DEB -B "$tmp/debs"
+    runtime_deb=$(find "$tmp/debs" -maxdepth 1 -name 'libsecuresocket0_*.deb' | head -n 1)
+    dev_deb=$(find "$tmp/debs" -maxdepth 1 -name 'libsecuresocket-dev_*.deb' | head -n 1)
+    [ -n "$runtime_deb" ] && [ -n "$dev_deb" ] \
+        || fail "cpack did not make libsecuresocket0 and libsecuresocket-dev: $(ls "$tmp/debs")"
+    runtime_depends=$(dpkg-deb -f "$runtime_deb" Depends)
+    for dependency in libqt6core6 libqt6network6 libssl3; do
+        [[ "$runtime_depends" == *"$dependency"* ]] \
+            || fail "libsecuresocket0 does not depend on $dependency (Depends: $runtime_depends)"
+    done
+    version=$(dpkg-deb -f "$runtime_deb" Version)
+    dev_depends=$(dpkg-deb -f "$dev_deb" Depends)
+    for dependency in "libsecuresocket0 (= $version)" qt6-base-dev libssl-dev; do
+        [[ "$dev_depends" == *"$dependency"* ]] \
+            || fail "libsecuresocket-dev does not depend on $dependency (Depends: $dev_depends)"
+    done
+    runtime_files=$(dpkg-deb -c "$runtime_deb")
+    dev_files=$(dpkg-deb -c "$dev_deb")
+    [[ "$runtime_files" == *"/libSecureSocket.so.0"* ]] || fail "libsecuresocket0 lacks libSecureSocket.so.0"
+    [[ "$runtime_files" != *"/include/"* ]] || fail "libsecuresocket0 holds headers"
+    for file in include/SecureSocket/SecureSocket include/SecureSocket/securesocket_version.h \
+        /libSecureSocket.so /SecureSocketConfig.cmake /SecureSocket.pc; do
+        [[ "$dev_files" == *"$file"* ]] || fail "libsecuresocket-dev lacks $file"
+    done
+    if [ "$(id -u)" -eq 0 ]; then
+        run "$tmp/dpkg.log" dpkg --dry-run -i "$runtime_deb" "$dev_deb"
+    else
+        echo "package_deb: not root, so dpkg --dry-run -i was not tried" >&2
+    fi
+    for deb in "$runtime_deb" "$dev_deb"; do dpkg-deb -x "$deb" "$tmp/root"; done
+    configure_consumer "$tmp/build" -DCMAKE_PREFIX_PATH="$tmp/root/usr"
+    run "$tmp/build.log" timeout 300 "$cmake" --build "$tmp/build"
+    library=$(find "$tmp/root/usr" -name 'libSecureSocket.so.0' | head -n 1)
+    LD_LIBRARY_PATH="$(dirname "$library")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        run_consumer "$tmp/build/consumer"
     ;;
 minimum_versions)
     # A Qt that says it is 6.2.4, and OpenSSL headers that say 1.1.1.
