@@ -9,8 +9,13 @@
       Every test cited as `tst_x::function` in doc/*.md is a test function (a slot) of
       tests/**/tst_x.cpp, and every `tst_x` cited alone is a test source.
   check_docs.py snippets ROOT
-      Every ```cpp block of the guides in SNIPPET_GUIDES is, line for line, a part of a file
-      in doc/snippets/ (which the suite builds).
+      Every code block of every guide (doc/*.md and README.md) is, line for line, a part of a
+      file that the suite builds or runs (see SNIPPET_SOURCES): ```cpp blocks of a
+      doc/snippets/*.cpp, ```cmake and ```make blocks of the consumer project of the package
+      tests or of a CMake file under doc/snippets/, ```ini blocks of a doc/snippets/*.ini that a
+      test names. A block may be indented as a whole (in a list): the common indentation of
+      the block and of the lines it matches is ignored. ```sh, ```text and ```json blocks are
+      not checked.
 
 Exits 1 with one line per problem, 0 when all is well. Never skips: a missing file fails.
 """
@@ -44,9 +49,23 @@ EXCLUDED = {
     "SecureSocket ticket keys v1": "a key derivation salt, not a sentence",
 }
 
-# Guides whose every C++ block must come from doc/snippets/ (the older guides show excerpts
-# of the library and examples instead).
-SNIPPET_GUIDES = ["doc/migrating.md"]
+# The guides whose code blocks must come from SNIPPET_SOURCES: all of them.
+SNIPPET_GUIDES = ["doc/*.md", "README.md"]
+# For each checked language of a fenced block, the files its blocks may come from (globs under
+# ROOT). All are built or run by the suite: doc/snippets/CMakeLists.txt builds the .cpp files;
+# tests/package/ configures and builds consumer/ (main.cpp with CMake and with the Makefile)
+# and doc/snippets/getting-started/CMakeLists.txt; the .ini files must be named by a test
+# (INI_USERS).
+SNIPPET_SOURCES = {
+    "cpp": ["doc/snippets/*.cpp", "tests/package/consumer/main.cpp"],
+    "cmake": ["tests/package/consumer/CMakeLists.txt", "doc/snippets/**/CMakeLists.txt"],
+    "make": ["tests/package/consumer/Makefile"],
+    "ini": ["doc/snippets/*.ini"],
+}
+# Where a doc/snippets/*.ini must be named, so that a test reads it.
+INI_USERS = ["tests/**/*.cpp", "tests/**/CMakeLists.txt", "doc/snippets/CMakeLists.txt"]
+# Languages not checked: shell sessions, program output, file formats.
+UNCHECKED = {"sh", "text", "json", ""}
 
 LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 
@@ -235,29 +254,59 @@ def check_citations(root):
     return problems
 
 
+def dedent(lines):
+    """The lines without their common leading whitespace (blank lines do not count)."""
+    indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+    cut = min(indents, default=0)
+    return [line[cut:] if line.strip() else "" for line in lines]
+
+
+def is_part_of(block, lines):
+    """Whether block (a list of lines) is, line for line, a run of lines, up to a common
+    indentation."""
+    n = len(block)
+    return any(dedent(lines[i:i + n]) == block for i in range(len(lines) - n + 1))
+
+
 def check_snippets(root):
     problems = []
-    snippets = [path.read_text(encoding="utf-8").splitlines()
-                for path in sorted((root / "doc" / "snippets").glob("*.cpp"))]
-    if not snippets:
-        return ["doc/snippets/ holds no .cpp file"]
-    for name in SNIPPET_GUIDES:
-        guide = root / name
-        if not guide.is_file():
-            problems.append(f"{name} is missing")
-            continue
+    sources = {}
+    for language, patterns in SNIPPET_SOURCES.items():
+        paths = sorted({path for pattern in patterns for path in root.glob(pattern)})
+        if not paths:
+            problems.append(f"no file for ```{language} blocks: {', '.join(patterns)}")
+        sources[language] = [(path, path.read_text(encoding="utf-8").splitlines())
+                             for path in paths]
+    users = "\n".join(path.read_text(encoding="utf-8") for pattern in INI_USERS
+                      for path in sorted(root.glob(pattern)))
+    for path, _ in sources["ini"]:
+        if path.name not in users:
+            problems.append(f"doc/snippets/{path.name}: no test reads it (name it in a test: "
+                            f"{', '.join(INI_USERS)})")
+    guides = sorted({path for pattern in SNIPPET_GUIDES for path in root.glob(pattern)})
+    if len(guides) < 10:
+        problems.append(f"only {len(guides)} guides found ({', '.join(SNIPPET_GUIDES)})")
+    checked = 0
+    for guide in guides:
+        name = guide.relative_to(root).as_posix()
         text = guide.read_text(encoding="utf-8")
-        blocks = list(re.finditer(r"^```cpp\n(.*?)^```", text, re.S | re.M))
-        if not blocks:
-            problems.append(f"{name}: no ```cpp block")
-        for block in blocks:
-            lines = block.group(1).splitlines()
-            found = any(lines == snippet[i:i + len(lines)]
-                        for snippet in snippets for i in range(len(snippet)))
-            if not found:
-                line = text.count("\n", 0, block.start()) + 1
-                problems.append(f"{name}:{line}: this code block is not a part of any file of "
-                                "doc/snippets/ (copy it from there, as it is)")
+        for block in re.finditer(r"^([ \t]*)```(\S*)\n(.*?)^\1```[ \t]*$", text, re.S | re.M):
+            language = block.group(2)
+            line = text.count("\n", 0, block.start()) + 1
+            if language in UNCHECKED:
+                continue
+            if language not in sources:
+                problems.append(f"{name}:{line}: a ```{language} block: say what it is (one of "
+                                f"{', '.join(sorted(sources) + sorted(UNCHECKED - {''}))})")
+                continue
+            checked += 1
+            lines = dedent(block.group(3).splitlines())
+            if not any(is_part_of(lines, source) for _, source in sources[language]):
+                problems.append(f"{name}:{line}: this ```{language} block is not a part of any "
+                                f"of {', '.join(SNIPPET_SOURCES[language])} (copy it from "
+                                "there, as it is)")
+    if checked == 0:
+        problems.append("the guides have no code block to check")
     return problems
 
 

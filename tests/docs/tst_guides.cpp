@@ -8,6 +8,9 @@
 // - certificate_errors' three ways against a self-signed "lab device" (a SecureServer here),
 //   each accepting that certificate and refusing another self-signed one.
 // - threaded_server with blocking_client: several blocking threads, served by two workers.
+// - the echoserver reads server_sni.ini (doc/server-sni.md) in an empty directory: every key is
+//   taken, and it stops at the first missing file, naming the listener (no file, no listening
+//   on the guide's 0.0.0.0:8443).
 #include "dovecotserver.h"
 #include "peerprocess.h"
 #include "pkidirectory.h"
@@ -63,6 +66,7 @@ private slots:
     void gettingStartedRefuses_data();
     void gettingStartedRefuses();
     void echoserverIni();
+    void echoserverSniIni();
     void twoWayServer();
     void certificateErrors_data();
     void certificateErrors();
@@ -207,6 +211,29 @@ void tst_Guides::echoserverIni()
     QCOMPARE(anonymous.exitCode, 1);
     QVERIFY2(anonymous.err.contains("certificate required"), qPrintable(anonymous.description));
     QVERIFY2(server.waitForError("handshake failed", 5000), qPrintable(server.describe()));
+}
+
+// doc/server-sni.md: the INI section parses (its inline comment, the three chains of
+// "certificates", refuseUnknownServerName); the server then checks the files and stops at the
+// first, which this empty directory lacks.
+void tst_Guides::echoserverSniIni()
+{
+    QTemporaryDir empty;
+    QVERIFY(empty.isValid());
+    const QString previous = QDir::currentPath();
+    QVERIFY(QDir::setCurrent(empty.path())); // the INI file's paths are relative to it
+    PeerProcess server;
+    const bool started =
+        server.start(QStringLiteral(ECHOSERVER_PATH),
+                     {QStringLiteral("--config"), QStringLiteral(SNIPPETS_DIR "/server_sni.ini")});
+    QVERIFY(QDir::setCurrent(previous));
+    QVERIFY2(started, qPrintable(server.describe()));
+    QVERIFY2(server.waitForExit(kRunMsecs), qPrintable(server.describe()));
+    QCOMPARE(server.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(server.exitCode(), 1); // a malformed INI file would exit with 64
+    QVERIFY2(server.standardError().contains("echoserver: listener public: cannot read certificate "
+                                             "file 'default.pem': "),
+             qPrintable(server.describe()));
 }
 
 // doc/certificates.md: SecureServer requiring a client certificate, with the script's files.

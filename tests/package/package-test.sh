@@ -3,7 +3,7 @@
 #   bash package-test.sh ENV_FILE STEP
 # ENV_FILE is package-env.sh, written by CMake: the build under test, its compiler and flags.
 # STEP is one of: install, cmake_install, cmake_buildtree, pkgconfig, subdirectory, deb,
-# minimum_versions. Any failure exits non-zero with a sentence saying what failed.
+# minimum_versions, fetchcontent, getting_started. Any failure exits non-zero with a sentence saying what failed.
 # shellcheck disable=SC2154 # the build's variables come from ENV_FILE
 set -euo pipefail
 
@@ -170,6 +170,28 @@ subdirectory)
     done
     run "$tmp/build.log" timeout 1100 "$cmake" --build "$dir" --target consumer
     run_consumer "$dir/consumer"
+    ;;
+fetchcontent)
+    # The FetchContent way of doc/packaging.md, configured only (the build is the one of
+    # subdirectory): the override makes FetchContent take this source tree instead of cloning.
+    configure_consumer "$tmp/build" -DSECURESOCKET_GIT_REPOSITORY=https://invalid.example/securesocket.git \
+        -DSECURESOCKET_GIT_TAG=v0.1.0 -DFETCHCONTENT_SOURCE_DIR_SECURESOCKET="$source_dir"
+    [ "$(cache_value "$tmp/build" SECURESOCKET_BUILD_TESTS)" = OFF ] \
+        || fail "FetchContent_MakeAvailable did not add SecureSocket as a subproject"
+    ;;
+getting_started)
+    # doc/getting-started.md: its CMakeLists.txt next to imaps_client.cpp, in an empty directory,
+    # against the installed library, as the guide says.
+    mkdir -p "$tmp/src"
+    cp "$source_dir/doc/snippets/getting-started/CMakeLists.txt" \
+        "$source_dir/doc/snippets/imaps_client.cpp" "$tmp/src/"
+    run "$tmp/configure.log" timeout 300 "$cmake" -S "$tmp/src" -B "$tmp/build" \
+        "${consumer_cmake_args[@]}" -DCMAKE_PREFIX_PATH="$prefix"
+    run "$tmp/build.log" timeout 300 "$cmake" --build "$tmp/build"
+    status=0
+    timeout 30 "$tmp/build/imaps_client" >"$tmp/run.log" 2>&1 || status=$?
+    [ "$status" -eq 64 ] && grep -q '^usage: imaps_client HOST PORT' "$tmp/run.log" \
+        || { cat "$tmp/run.log" >&2; fail "imaps_client without arguments did not print its usage (status $status)"; }
     ;;
 deb)
     # `cpack -G DEB` as doc/packaging.md says: two packages with the right names, contents and
