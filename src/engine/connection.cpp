@@ -212,14 +212,18 @@ void Connection::releaseBuffersIfIdle(bool evenIfRecent)
         return;
     if (SSL_has_pending(m_ssl.get()) != 0)
         return;
-    if (m_releaseDeferred && (m_input.capacity() > 0 || m_output.capacity() > 0)) {
+    if (m_releaseDeferred && !evenIfRecent) {
         const auto now = std::chrono::steady_clock::now();
-        if (!evenIfRecent && now - m_lastRelease < std::chrono::milliseconds(kReleaseWindowMs)) {
+        const bool quick = now - m_lastIdle < std::chrono::milliseconds(kReleaseWindowMs);
+        m_quickIdles = quick ? m_quickIdles + 1 : 0;
+        m_lastIdle = now;
+        if (m_quickIdles >= kQuickIdles) { // OpenSSL's record buffers too, whatever the queues hold
             m_idleBuffersHeld = true;
             return;
         }
-        m_lastRelease = now;
     }
+    if (evenIfRecent)
+        m_quickIdles = 0;
     m_idleBuffersHeld = false;
     // Refuses (harmlessly) while a record is half read or written; before the fix of
     // CVE-2024-4741 it freed a half-read buffer, so older libraries keep their buffers.

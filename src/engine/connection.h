@@ -222,12 +222,15 @@ public:
     std::vector<Event> takeEvents();
 
     // Buffers of a busy connection. By default the record buffers and the queues' storage are
-    // freed whenever the connection goes idle. With deferral on, a connection that goes idle
-    // again within kReleaseWindow of its last release keeps them (freeing and allocating a
-    // hundred KiB per write costs more than the copy: malloc gives the memory back to the
-    // kernel and takes it again) and says so with idleBuffersHeld(); the driver then calls
-    // releaseIdleBuffers() once the connection has been quiet for a while.
+    // freed whenever the connection goes idle. With deferral on, a connection that has gone
+    // idle kQuickIdles times in a row, each within kReleaseWindow of the one before, keeps them
+    // (freeing and allocating a hundred KiB per write costs more than the copy: malloc gives
+    // the memory back to the kernel and takes it again) and says so with idleBuffersHeld();
+    // the driver then calls releaseIdleBuffers() once the connection has been quiet for a
+    // while. A handshake and a few requests stay below kQuickIdles, so an idle connection
+    // never holds its buffers.
     static constexpr int kReleaseWindowMs = 50;
+    static constexpr int kQuickIdles = 8;
     void setReleaseDeferred(bool on) { m_releaseDeferred = on; }
     bool idleBuffersHeld() const { return m_idleBuffersHeld; }
     void releaseIdleBuffers();
@@ -338,7 +341,9 @@ private:
     bool m_readAhead = false;
     bool m_releaseDeferred = false;
     bool m_idleBuffersHeld = false;
-    std::chrono::steady_clock::time_point m_lastRelease; // of the buffers, with deferral on
+    // With deferral on: the last idle moment, and how many came in a row within the window.
+    std::chrono::steady_clock::time_point m_lastIdle;
+    int m_quickIdles = 0;
     bool m_shutdownRequested = false;
     bool m_closeNotifySent = false;
     bool m_closeNotifyReceived = false;
