@@ -6,6 +6,7 @@
 #include "securesocket_p.h"
 
 #include <QTimer>
+#include <QTimerEvent>
 
 #include <algorithm>
 #include <cerrno>
@@ -518,4 +519,12 @@ qint64 SecureSocket::writeData(const char *data, qint64 len)
     }
     d->queueWrite(data, len); // encrypted at the end of this event-loop pass, with the rest
     return len;
+}
+
+void SecureSocket::timerEvent(QTimerEvent *event)
+{
+    if (event->timerId() == d->m_releaseTimer.timerId())
+        d->releaseIdleBuffers();
+    else
+        QTcpSocket::timerEvent(event);
 }

@@ -17,6 +17,7 @@
 #include "connection.h"
 #include "transport_p.h"
 
+#include <QBasicTimer>
 #include <QByteArray>
 #include <QElapsedTimer>
 #include <QLoggingCategory>
@@ -109,8 +110,10 @@ public:
     void startIdleTimer();
     void onIdleCheck();
     void stopTimers();
-    // The engine's buffers of a busy connection, released once it has been quiet a while.
+    // The engine's buffers, released once the connection has been quiet for a while.
+    static constexpr int kReleaseDelayMs = 20;
     void watchIdleBuffers();
+    void releaseIdleBuffers(); // the timer's end (SecureSocket::timerEvent())
     // A busy connection (watchIdleBuffers() waits to release) keeps m_in's capacity too.
     bool keepsBuffers() const;
     void connectionEnded();
@@ -192,7 +195,7 @@ public:
     std::function<void()> m_onConnectionEnd;
     QTimer *m_handshakeTimer = nullptr; // created on first use
     QTimer *m_idleTimer = nullptr;
-    QTimer *m_releaseTimer = nullptr; // created when a connection first keeps idle buffers
+    QBasicTimer m_releaseTimer; // of q, while the engine keeps idle buffers
 };
 
 #endif

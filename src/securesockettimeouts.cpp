@@ -110,33 +110,33 @@ void SecureSocketPrivate::stopTimers()
         m_handshakeTimer->stop();
     if (m_idleTimer)
         m_idleTimer->stop();
-    if (m_releaseTimer)
-        m_releaseTimer->stop();
+    m_releaseTimer.stop();
 }
 
 bool SecureSocketPrivate::keepsBuffers() const
 {
-    return m_releaseTimer && m_releaseTimer->isActive();
+    return m_releaseTimer.isActive();
 }
 
-// A connection that goes idle many times a second (bulk transfer, quick request and answer)
-// keeps its engine buffers between bursts instead of freeing and allocating them each time;
-// they go once it has been idle for about twice the engine's window.
+// The engine keeps its buffers when the connection goes idle (a handshake does three or four
+// times, a bulk transfer once per write); they go once it has been quiet for kReleaseDelayMs.
+// A QBasicTimer, not a QTimer nor QObject::startTimer(): nothing per connection but its id.
 void SecureSocketPrivate::watchIdleBuffers()
 {
-    if (!m_engine || !m_engine->idleBuffersHeld() || (m_releaseTimer && m_releaseTimer->isActive()))
+    if (!m_engine || !m_engine->idleBuffersHeld() || m_releaseTimer.isActive())
         return;
-    if (!m_releaseTimer) {
-        m_releaseTimer = singleShotTimer(q);
-        m_releaseTimer->setTimerType(Qt::CoarseTimer);
-        QObject::connect(m_releaseTimer, &QTimer::timeout, q, [this] {
-            if (m_engine)
-                m_engine->releaseIdleBuffers();
-            if (plaintextBuffered() == 0) {
-                m_in.clear();
-                m_inOffset = 0;
-            }
-        });
+    m_releaseTimer.start(kReleaseDelayMs, Qt::CoarseTimer, q);
+}
+
+void SecureSocketPrivate::releaseIdleBuffers()
+{
+    m_releaseTimer.stop();
+    if (m_engine) {
+        m_engine->releaseIdleBuffers();
+        watchIdleBuffers(); // not idle just now: held again at the end of this burst
     }
-    m_releaseTimer->start(2 * securesocket::engine::Connection::kReleaseWindowMs);
+    if (plaintextBuffered() == 0) {
+        m_in.clear();
+        m_inOffset = 0;
+    }
 }

@@ -341,6 +341,9 @@ protected:
     /// Queues plaintext to be encrypted at the end of this pass of the event loop, with the
     /// rest written in it (QIODevice's hook).
     qint64 writeData(const char *data, qint64 len) override;
+    /// Releases the buffers of a connection that has gone quiet (QObject's hook); other
+    /// timers go to QTcpSocket.
+    void timerEvent(QTimerEvent *event) override;
 
 private:
     friend class SecureSocketPrivate;

@@ -206,24 +206,16 @@ void Connection::consumeOutput(size_t n)
 // Idle: nothing received waits to be read (here or inside OpenSSL) and nothing waits to be
 // sent. Then the record buffers and the queues' storage go; in bulk this happens about once
 // per burst, not per record.
-void Connection::releaseBuffersIfIdle(bool evenIfRecent)
+void Connection::releaseBuffersIfIdle(bool evenIfDeferred)
 {
     if (!m_input.empty() || !m_output.empty() || !m_ssl)
         return;
     if (SSL_has_pending(m_ssl.get()) != 0)
         return;
-    if (m_releaseDeferred && !evenIfRecent) {
-        const auto now = std::chrono::steady_clock::now();
-        const bool quick = now - m_lastIdle < std::chrono::milliseconds(kReleaseWindowMs);
-        m_quickIdles = quick ? m_quickIdles + 1 : 0;
-        m_lastIdle = now;
-        if (m_quickIdles >= kQuickIdles) { // OpenSSL's record buffers too, whatever the queues hold
-            m_idleBuffersHeld = true;
-            return;
-        }
+    if (m_releaseDeferred && !evenIfDeferred) {
+        m_idleBuffersHeld = true;
+        return;
     }
-    if (evenIfRecent)
-        m_quickIdles = 0;
     m_idleBuffersHeld = false;
     // Refuses (harmlessly) while a record is half read or written; before the fix of
     // CVE-2024-4741 it freed a half-read buffer, so older libraries keep their buffers.
@@ -236,7 +228,7 @@ void Connection::releaseBuffersIfIdle(bool evenIfRecent)
 void Connection::releaseIdleBuffers()
 {
     releaseBuffersIfIdle(true);
-    // Not idle after all: the next idle moment releases them (the last release is long ago).
+    // Not idle after all: the next idle moment holds them again, and the driver waits again.
     m_idleBuffersHeld = false;
 }
 

@@ -80,7 +80,6 @@
 #include "trace.h"
 #include "verify.h"
 
-#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -221,16 +220,12 @@ public:
 
     std::vector<Event> takeEvents();
 
-    // Buffers of a busy connection. By default the record buffers and the queues' storage are
-    // freed whenever the connection goes idle. With deferral on, a connection that has gone
-    // idle kQuickIdles times in a row, each within kReleaseWindow of the one before, keeps them
-    // (freeing and allocating a hundred KiB per write costs more than the copy: malloc gives
-    // the memory back to the kernel and takes it again) and says so with idleBuffersHeld();
-    // the driver then calls releaseIdleBuffers() once the connection has been quiet for a
-    // while. A handshake and a few requests stay below kQuickIdles, so an idle connection
-    // never holds its buffers.
-    static constexpr int kReleaseWindowMs = 50;
-    static constexpr int kQuickIdles = 8;
+    // Buffers of a connection. By default the record buffers and the queues' storage are freed
+    // whenever the connection goes idle. With deferral on, they are kept and idleBuffersHeld()
+    // says so; the driver calls releaseIdleBuffers() once the connection has been quiet for a
+    // while. Freeing and allocating them at every idle moment costs more than they weigh: a
+    // handshake goes idle three or four times, a bulk transfer once per write, and each time
+    // malloc may give the memory back to the kernel and take it again.
     void setReleaseDeferred(bool on) { m_releaseDeferred = on; }
     bool idleBuffersHeld() const { return m_idleBuffersHeld; }
     void releaseIdleBuffers();
@@ -280,7 +275,7 @@ private:
     std::string pskExplanation() const;
     std::vector<VerifyFailure> verifyPinnedChain(X509_STORE_CTX *store);
     void pushEvent(Event::Kind kind, Alert alert = {});
-    void releaseBuffersIfIdle(bool evenIfRecent = false);
+    void releaseBuffersIfIdle(bool evenIfDeferred = false);
     // Tracing (connectiontrace.cpp); every caller tests tracing() first, so that nothing is
     // formatted without a sink.
     bool tracing() const { return m_trace != nullptr; }
@@ -341,9 +336,6 @@ private:
     bool m_readAhead = false;
     bool m_releaseDeferred = false;
     bool m_idleBuffersHeld = false;
-    // With deferral on: the last idle moment, and how many came in a row within the window.
-    std::chrono::steady_clock::time_point m_lastIdle;
-    int m_quickIdles = 0;
     bool m_shutdownRequested = false;
     bool m_closeNotifySent = false;
     bool m_closeNotifyReceived = false;
