@@ -63,8 +63,9 @@
 // Memory: while data flows the engine keeps its input and output buffers and OpenSSL's record
 // buffers (about 17 KiB each way; 64 KiB for reading while calls are given an Io). When the
 // connection is idle (read() finds no input left and nothing decrypted pending, or the caller
-// has taken all output and no input is pending) it frees them all; they come back, sized as
-// before, on the next use. read() without an Io and with no new input returns NeedInput without
+// has taken all output and no input is pending) it frees them all, or with deferral on (see
+// setReleaseDeferred()) when the driver says so; they come back, sized as before, on the next
+// use. read() without an Io and with no new input returns NeedInput without
 // calling into OpenSSL.
 #ifndef SECURESOCKET_ENGINE_CONNECTION_H
 #define SECURESOCKET_ENGINE_CONNECTION_H
