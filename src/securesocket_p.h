@@ -110,7 +110,7 @@ public:
     void startIdleTimer();
     void onIdleCheck();
     void stopTimers();
-    // The engine's buffers, released once the connection has been quiet for a while.
+    // The engine's buffers, released kReleaseDelayMs after the connection went idle holding them.
     static constexpr int kReleaseDelayMs = 20;
     void watchIdleBuffers();
     void releaseIdleBuffers(); // the timer's end (SecureSocket::timerEvent())

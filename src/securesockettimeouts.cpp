@@ -119,8 +119,10 @@ bool SecureSocketPrivate::keepsBuffers() const
 }
 
 // The engine keeps its buffers when the connection goes idle (a handshake does three or four
-// times, a bulk transfer once per write); they go once it has been quiet for kReleaseDelayMs.
-// A QBasicTimer, not a QTimer nor QObject::startTimer(): nothing per connection but its id.
+// times, a bulk transfer once per write); they go kReleaseDelayMs after the first such moment
+// if the connection is idle then, or as long after the next one (in bulk: 50 times a second
+// instead of once per write). A QBasicTimer, not a QTimer nor QObject::startTimer(): nothing
+// per connection but its id.
 void SecureSocketPrivate::watchIdleBuffers()
 {
     if (!m_engine || !m_engine->idleBuffersHeld() || m_releaseTimer.isActive())
