@@ -116,6 +116,7 @@ public:
     void releaseIdleBuffers(); // the timer's end (SecureSocket::timerEvent())
     // A busy connection (watchIdleBuffers() waits to release) keeps m_in's capacity too.
     bool keepsBuffers() const;
+    static bool holdsIdleBuffers(const SecureSocket &socket); // testing::holdsIdleBuffers()
     void connectionEnded();
     QString peerDescription() const; // "host:port", for messages
 

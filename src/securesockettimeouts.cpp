@@ -2,6 +2,7 @@
 // leave the connection pending for ever) and the idle one (a connection on which nothing moves
 // must not hold a descriptor for ever).
 #include "securesocket_p.h"
+#include "testhooks_p.h"
 
 #include <QPointer>
 #include <QTimer>
@@ -128,6 +129,17 @@ void SecureSocketPrivate::watchIdleBuffers()
     if (!m_engine || !m_engine->idleBuffersHeld() || m_releaseTimer.isActive())
         return;
     m_releaseTimer.start(kReleaseDelayMs, Qt::CoarseTimer, q);
+}
+
+bool SecureSocketPrivate::holdsIdleBuffers(const SecureSocket &socket)
+{
+    const SecureSocketPrivate &d = *socket.d;
+    return d.keepsBuffers() || (d.m_engine && d.m_engine->idleBuffersHeld());
+}
+
+bool securesocket::testing::holdsIdleBuffers(const SecureSocket &socket)
+{
+    return SecureSocketPrivate::holdsIdleBuffers(socket);
 }
 
 void SecureSocketPrivate::releaseIdleBuffers()

@@ -8,6 +8,7 @@
 #include <functional>
 
 class SecureConfiguration;
+class SecureSocket;
 
 namespace securesocket::testing {
 
@@ -28,6 +29,10 @@ SECURESOCKET_EXPORT void setTicketKeyClock(WallClock clock);
 // Whether two configurations share their data (and so their contexts), not only equal
 // settings: what sockets configured one by one get once they connect.
 SECURESOCKET_EXPORT bool sharesData(const SecureConfiguration &a, const SecureConfiguration &b);
+
+// Whether the socket's engine keeps its record buffers and queues (a busy connection does,
+// until it has gone quiet; see SecureSocketPrivate::watchIdleBuffers()).
+SECURESOCKET_EXPORT bool holdsIdleBuffers(const SecureSocket &socket);
 
 } // namespace securesocket::testing
 

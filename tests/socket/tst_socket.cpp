@@ -275,6 +275,7 @@ private slots:
     void wrongServerKeyPassphrase();
     void settersShareOneConfiguration();
     void encryptedConnectionKeepsNoTcpSocket();
+    void quietConnectionReleasesBuffers();
 
     void blockingRejectionSendsAlert();
     void blockingInWorkerThread_data();
@@ -1442,6 +1443,74 @@ void tst_Socket::encryptedConnectionKeepsNoTcpSocket()
     tcp.write("plain\n");
     QVERIFY(waitUntil([&] { return plain.receivedByAll() == "plain\n"; }, kTimeout));
     QVERIFY(waitUntil([&] { return tcp.bytesAvailable() == 6; }, kTimeout)); // echoed
+}
+
+// A busy connection keeps its engine buffers between bursts, and lets them go once it is quiet:
+// default socket options, many writes of both sizes, both directions; a socket that ends
+// while it holds them (its release timer running) ends cleanly.
+void tst_Socket::quietConnectionReleasesBuffers()
+{
+    using securesocket::testing::holdsIdleBuffers;
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    bool serverHeld = false;
+    server.onData = [&](QTcpSocket *peer, const QByteArray &data) {
+        serverHeld = serverHeld || holdsIdleBuffers(*qobject_cast<SecureSocket *>(peer));
+        peer->write(data); // echo
+    };
+    QVERIFY(server.start());
+    auto client = std::make_unique<SecureSocket>();
+    client->setConfiguration(clientConfiguration(m_pki));
+    const QString failure = testsupport::connectEncrypted(*client, kLocalhost, server.port());
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
+    QVERIFY(waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
+                      kTimeout));
+    auto *peer = qobject_cast<SecureSocket *>(server.peers.first().data());
+    QVERIFY(peer);
+
+    QByteArray echoed;
+    bool clientHeld = false;
+    QObject::connect(client.get(), &QIODevice::readyRead, client.get(), [&] {
+        clientHeld = clientHeld || holdsIdleBuffers(*client);
+        echoed += client->readAll();
+    });
+    const QByteArray data = pattern(4 * 1024 * 1024, 3);
+    for (qint64 offset = 0; offset < data.size(); offset += 64 * 1024)
+        QCOMPARE(client->write(data.mid(offset, 64 * 1024)), qint64(64 * 1024));
+    const QByteArray small = pattern(100 * 300, 4);
+    for (qint64 offset = 0; offset < small.size(); offset += 100)
+        client->write(small.mid(offset, 100));
+    QVERIFY(waitUntil([&] { return echoed.size() == data.size() + small.size(); }, 4 * kTimeout));
+    QVERIFY(echoed == data + small);
+    QVERIFY(clientHeld);
+    QVERIFY(serverHeld);
+    QVERIFY(waitUntil([&] { return !holdsIdleBuffers(*client) && !holdsIdleBuffers(*peer); },
+                      kTimeout));
+
+    // Released: the other way, intact, then released again.
+    echoed.clear();
+    const QByteArray back = pattern(1024 * 1024, 5);
+    peer->write(back);
+    QVERIFY(waitUntil([&] { return echoed.size() == back.size(); }, kTimeout));
+    QVERIFY(echoed == back);
+    QVERIFY(waitUntil([&] { return !holdsIdleBuffers(*client) && !holdsIdleBuffers(*peer); },
+                      kTimeout));
+
+    // Ending while the buffers are held: deleted in the slot that saw them held, nothing fires
+    // later.
+    bool deletedHolding = false;
+    QObject::disconnect(client.get(), &QIODevice::readyRead, nullptr, nullptr);
+    QObject::connect(client.get(), &QIODevice::readyRead, client.get(), [&] {
+        client->readAll();
+        if (!holdsIdleBuffers(*client))
+            return;
+        deletedHolding = true;
+        client->abort();
+        client.release()->deleteLater();
+    });
+    peer->write(pattern(100 * 1024, 6)); // less than one pump reads: held at its readyRead()
+    QVERIFY(waitUntil([&] { return deletedHolding; }, kTimeout));
+    QTest::qWait(3 * 20); // past the release delay
+    QVERIFY(waitUntil([&] { return server.livePeers() == 0; }, kTimeout));
 }
 
 #include "tst_socket.moc"
