@@ -5,8 +5,6 @@
 #include "secureconfiguration_p.h"
 #include "securesocket_p.h"
 
-#include <QTimer>
-#include <QTimerEvent>
 
 #include <algorithm>
 #include <cerrno>
@@ -519,12 +517,4 @@ qint64 SecureSocket::writeData(const char *data, qint64 len)
     }
     d->queueWrite(data, len); // encrypted at the end of this event-loop pass, with the rest
     return len;
-}
-
-void SecureSocket::timerEvent(QTimerEvent *event)
-{
-    if (event->timerId() == d->m_releaseTimer.timerId())
-        d->releaseIdleBuffers();
-    else
-        QTcpSocket::timerEvent(event);
 }
