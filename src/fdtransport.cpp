@@ -1,6 +1,7 @@
 // FdTransport: a connected TCP descriptor read and written directly (POSIX), and the
 // lingering close that keeps reading after our side has closed.
 #include "fdtransport_p.h"
+#include "testhooks_p.h"
 
 #include <QCoreApplication>
 #include <QPointer>
@@ -25,6 +26,8 @@
 #include <unistd.h>
 
 namespace {
+thread_local quint64 t_sendCalls = 0; // for securesocket::testing::sendCallsOnThisThread()
+
 // Pending bytes are compacted once this much of the front was sent.
 constexpr qint64 kCompactAt = 256 * 1024;
 // How long a closed connection goes on reading what the peer still sends, and how many such
@@ -348,6 +351,7 @@ void FdTransport::write(const char *data, qint64 size)
 qint64 FdTransport::sendSome(const char *data, qint64 size)
 {
     for (;;) {
+        ++t_sendCalls;
         const ssize_t sent = ::send(m_fd, data, static_cast<size_t>(size), MSG_NOSIGNAL);
         if (sent >= 0)
             return sent;
@@ -470,4 +474,9 @@ QVariant FdTransport::option(QAbstractSocket::SocketOption option) const
     if (m_fd < 0 || ::getsockopt(m_fd, level, name, &v, &len) != 0)
         return {};
     return v;
+}
+
+quint64 securesocket::testing::sendCallsOnThisThread()
+{
+    return t_sendCalls;
 }

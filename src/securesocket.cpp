@@ -5,7 +5,6 @@
 #include "secureconfiguration_p.h"
 #include "securesocket_p.h"
 
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -398,7 +397,11 @@ qint64 SecureSocket::bytesToWrite() const
 
 qint64 SecureSocket::encryptedBytesToWrite() const
 {
-    return d->m_transport && d->usesTls() ? d->m_transport->bytesToWrite() : 0;
+    if (!d->m_transport || !d->usesTls())
+        return 0;
+    // Records made in this event-loop pass wait in the engine until its end (or a flush()).
+    const qint64 inEngine = d->m_engine ? static_cast<qint64>(d->m_engine->pendingOutput()) : 0;
+    return d->m_transport->bytesToWrite() + inEngine;
 }
 
 bool SecureSocket::canReadLine() const

@@ -4,6 +4,8 @@
 
 #include <SecureSocket/securesocket_export.h>
 
+#include <QtGlobal>
+
 #include <chrono>
 #include <functional>
 
@@ -33,6 +35,9 @@ SECURESOCKET_EXPORT bool sharesData(const SecureConfiguration &a, const SecureCo
 // Whether the socket's engine keeps its record buffers and queues (a busy connection does,
 // until it has gone quiet; see SecureSocketPrivate::watchIdleBuffers()).
 SECURESOCKET_EXPORT bool holdsIdleBuffers(const SecureSocket &socket);
+
+// The send() calls that connections of this thread made on their descriptors so far.
+SECURESOCKET_EXPORT quint64 sendCallsOnThisThread();
 
 } // namespace securesocket::testing
 

@@ -25,8 +25,12 @@ constexpr qint64 kPlainChunk = 16 * 1024; // plaintext taken from the engine at 
 // Plaintext written by the application is encrypted at the end of the event-loop pass, or as
 // soon as this much waits (one full record).
 constexpr qint64 kCoalesceLimit = 16 * 1024;
-// Plaintext given to the engine at once: its records leave in one send().
+// Plaintext given to the engine at once.
 constexpr qint64 kEncryptSlice = 64 * 1024;
+// Records leave at the end of the event-loop pass, or as soon as this much waits: a bulk
+// writer's records go in a few large send()s, as QAbstractSocket's buffer does for plain TCP,
+// and the kernel's cost is per send() more than per byte.
+constexpr size_t kSendBatch = 1024 * 1024;
 
 void wipe(QByteArray &data)
 {
@@ -219,12 +223,12 @@ void SecureSocketPrivate::queueWrite(const char *data, qint64 size)
         // A write of a record or more with nothing before it is encrypted from the caller's
         // buffer: no copy of the plaintext to make, keep and wipe.
         encrypt(data, size);
-        sendOutput();
-        watchIdleBuffers();
     } else {
         m_out.append(data, size);
-        if (m_out.size() >= kCoalesceLimit)
-            flushWrites(); // bytesWritten() still comes from the event loop
+        if (m_out.size() >= kCoalesceLimit && canEncrypt()) {
+            encrypt(m_out.constData(), m_out.size());
+            wipe(m_out);
+        }
     }
     if (m_pumpDepth == 0)
         scheduleFlush(); // (inside pump(), a slot's writes leave at its end)
@@ -262,13 +266,15 @@ bool SecureSocketPrivate::canEncrypt() const
     return m_engine && m_transport && !m_engine->isFailed();
 }
 
-// Plaintext to the engine a slice at a time, each slice's records to the transport.
+// Plaintext to the engine a slice at a time; its records go to the transport once
+// kSendBatch bytes of them wait (the rest by flushWrites()).
 void SecureSocketPrivate::encrypt(const char *data, qint64 size)
 {
     for (qint64 offset = 0; offset < size; offset += kEncryptSlice) {
         const qint64 n = std::min(kEncryptSlice, size - offset);
         m_engine->write(data + offset, static_cast<size_t>(n));
-        sendOutput();
+        if (m_engine->pendingOutput() >= kSendBatch)
+            sendOutput();
     }
 }
 

@@ -276,6 +276,7 @@ private slots:
     void settersShareOneConfiguration();
     void encryptedConnectionKeepsNoTcpSocket();
     void quietConnectionReleasesBuffers();
+    void bulkWritesLeaveInFewSends();
 
     void blockingRejectionSendsAlert();
     void blockingInWorkerThread_data();
@@ -1511,6 +1512,54 @@ void tst_Socket::quietConnectionReleasesBuffers()
     QVERIFY(waitUntil([&] { return deletedHolding; }, kTimeout));
     QTest::qWait(3 * 20); // past the release delay
     QVERIFY(waitUntil([&] { return server.livePeers() == 0; }, kTimeout));
+}
+
+// A bulk writer's 64 KiB writes made in one event-loop pass leave together at its end, in one
+// send() per MiB (as QAbstractSocket's buffer does for plain TCP), not one each: default
+// socket options, what the kernel refuses sent later, everything arriving intact.
+void tst_Socket::bulkWritesLeaveInFewSends()
+{
+    using securesocket::testing::sendCallsOnThisThread;
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    server.onData = nullptr; // receives only: every send() of this thread is the client's
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
+    QVERIFY(waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
+                      kTimeout));
+    QTest::qWait(50); // the server's session tickets are in
+
+    // Under a MiB: the records wait in the engine for the end of the pass, counted as
+    // encryptedBytesToWrite(); bytesWritten() comes from the event loop.
+    constexpr qint64 kWrite = 64 * 1024;
+    constexpr qint64 kRecord = 16 * 1024;
+    constexpr qint64 kRecordOnWire = kRecord + 5 + 17; // TLS 1.3 AES-GCM: header, tag, type
+    const QByteArray data = pattern(32 * kWrite, 7);
+    quint64 before = sendCallsOnThisThread();
+    for (qint64 offset = 0; offset < 8 * kWrite; offset += kWrite)
+        QCOMPARE(client.write(data.mid(offset, kWrite)), kWrite);
+    QCOMPARE(sendCallsOnThisThread(), before);
+    QCOMPARE(client.encryptedBytesToWrite(), 8 * kWrite / kRecord * kRecordOnWire);
+    QCOMPARE(client.bytesToWrite(), 8 * kWrite);
+    QVERIFY(waitUntil([&] { return server.receivedByAll().size() == 8 * kWrite; }, kTimeout));
+    const quint64 small = sendCallsOnThisThread() - before;
+    QVERIFY2(small <= 3, qPrintable(QString::number(small))); // one, and what the kernel refused
+    QCOMPARE(client.bytesToWrite(), 0);
+
+    // 24 more in one pass: a send() per MiB of records, and the rest at the end of the pass.
+    before = sendCallsOnThisThread();
+    for (qint64 offset = 8 * kWrite; offset < data.size(); offset += kWrite)
+        QCOMPARE(client.write(data.mid(offset, kWrite)), kWrite);
+    const quint64 duringPass = sendCallsOnThisThread() - before;
+    QCOMPARE(duringPass, quint64(1)); // the first MiB (16 writes)
+    QVERIFY(waitUntil([&] { return server.receivedByAll().size() == data.size(); }, 4 * kTimeout));
+    const quint64 sends = sendCallsOnThisThread() - before;
+    qInfo("send() calls for 24 writes of 64 KiB in one pass: %llu", sends);
+    QVERIFY2(sends < 12, qPrintable(QString::number(sends)));
+    QVERIFY(server.receivedByAll() == data);
+    QCOMPARE(client.encryptedBytesToWrite(), 0);
 }
 
 #include "tst_socket.moc"
