@@ -44,9 +44,11 @@ constexpr size_t kMaxLingering = 64;
 class Lingerer : public QObject
 {
 public:
-    static void start(int fd, QByteArray pending)
+    // finSent: the transport already ended our direction (no second shutdown()).
+    static void start(int fd, QByteArray pending, bool finSent)
     {
         auto *lingerer = new Lingerer(fd, std::move(pending)); // parentless: outlives the socket
+        lingerer->m_finSent = finSent && lingerer->m_pending.isEmpty();
         if (lingerer->progress()) { // done at once: no notifier, no timer was needed
             delete lingerer;
             return;
@@ -183,14 +185,14 @@ bool optionName(QAbstractSocket::SocketOption option, int *level, int *name)
 }
 } // namespace
 
-FdTransport::FdTransport(int fd, QObject *context, Handlers handlers)
-    : m_fd(fd), m_context(context), m_handlers(std::move(handlers)),
+FdTransport::FdTransport(int fd, QObject *context, TransportClient &client)
+    : m_fd(fd), m_context(context), m_client(client),
       m_readNotifier(new QSocketNotifier(fd, QSocketNotifier::Read, context))
 {
     // Level-triggered: the handler reads until nothing is left or stops reading on purpose
     // (then it turns reading off), so no wake-up is lost or repeated in vain.
     QObject::connect(m_readNotifier, &QSocketNotifier::activated, context,
-                     [this] { m_handlers.readable(); });
+                     [this] { m_client.readable(); });
 }
 
 // Made the first time the kernel refuses bytes: most connections never fill their send
@@ -255,7 +257,7 @@ void FdTransport::finishClose()
     QByteArray pending = m_pending.mid(m_pendingOffset);
     closeDescriptor();
     if (linger)
-        Lingerer::start(fd, std::move(pending));
+        Lingerer::start(fd, std::move(pending), m_finSent);
     else
         ::close(fd);
     if (auto closed = std::exchange(m_closed, nullptr))
@@ -332,10 +334,7 @@ void FdTransport::write(const char *data, qint64 size)
         sent = sendSome(data, size);
         if (sent < 0)
             return; // dropped: read() reports the end
-        if (sent > 0) {
-            m_unreported += sent;
-            scheduleReport();
-        }
+        noteSent(sent);
         if (sent == size)
             return;
     }
@@ -378,14 +377,22 @@ bool FdTransport::flush()
         m_pending.clear(); // an idle connection keeps no buffer
         m_pendingOffset = 0;
         if (m_closed && m_fd >= 0 && !m_writeFailed)
-            ::shutdown(m_fd, SHUT_WR); // closing: the FIN leaves right behind the last bytes
+            sendFin(); // closing: the FIN leaves right behind the last bytes
     }
     if (m_fd >= 0 && !m_writeFailed)
         watchWritable(bytesToWrite() > 0);
-    m_unreported += total;
-    if (total > 0)
-        scheduleReport();
+    noteSent(total);
     return total > 0;
+}
+
+// For written(), if anyone listens: most applications never connect encryptedBytesWritten(),
+// and each report posted is an event and a wake-up of the event dispatcher.
+void FdTransport::noteSent(qint64 bytes)
+{
+    if (bytes <= 0 || !m_client.wantsWritten())
+        return;
+    m_unreported += bytes;
+    scheduleReport();
 }
 
 void FdTransport::onWritable()
@@ -415,19 +422,20 @@ void FdTransport::reportWritten()
     const qint64 n = std::exchange(m_unreported, 0);
     std::weak_ptr<bool> alive = m_alive;
     if (n > 0)
-        m_handlers.written(n);
+        m_client.written(n);
     if (alive.expired() || m_fd < 0)
         return;
     if (m_closed && (bytesToWrite() == 0 || m_writeFailed))
         finishClose();
     else if (m_writeFailed && m_end == End::Open)
-        m_handlers.readable(); // read() reports the end
+        m_client.readable(); // read() reports the end
 }
 
-void FdTransport::shutdownWrite()
+// Our direction ends, once; the Lingerer is told, and does not end it again.
+void FdTransport::sendFin()
 {
-    if (m_fd >= 0)
-        ::shutdown(m_fd, SHUT_WR);
+    if (!m_finSent)
+        m_finSent = ::shutdown(m_fd, SHUT_WR) == 0;
 }
 
 bool FdTransport::waitForActivity(int msecs)
@@ -451,7 +459,7 @@ bool FdTransport::waitForActivity(int msecs)
     if (p.revents & POLLOUT)
         onWritable();
     if (!alive.expired() && m_fd >= 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
-        m_handlers.readable();
+        m_client.readable();
     return true;
 }
 

@@ -17,7 +17,7 @@ class FdTransport final : public Transport
 public:
     // Takes ownership of a connected, non-blocking descriptor. The notifiers are children of
     // context, so that they move with it to another thread.
-    FdTransport(int fd, QObject *context, Handlers handlers);
+    FdTransport(int fd, QObject *context, TransportClient &client);
     ~FdTransport() override;
     FdTransport(const FdTransport &) = delete;
     FdTransport &operator=(const FdTransport &) = delete;
@@ -29,7 +29,6 @@ public:
     bool flush() override;
     void reportWritten() override;
     bool isOpen() const override { return m_fd >= 0; }
-    void shutdownWrite() override;
     void close(std::function<void()> closed) override;
     void release() override;
     void abort() override;
@@ -47,13 +46,15 @@ private:
     qint64 sendSome(const char *data, qint64 size);
     void onWritable();
     void watchWritable(bool on);
+    void sendFin();
+    void noteSent(qint64 bytes);
     void scheduleReport();
     void finishClose();
     void closeDescriptor();
 
     int m_fd;
     QObject *m_context;
-    Handlers m_handlers;
+    TransportClient &m_client;
     // Children of the context: they move with it to another thread, and may be deleted with
     // it before this object.
     QPointer<QSocketNotifier> m_readNotifier;
@@ -64,6 +65,7 @@ private:
     bool m_reportScheduled = false;
     End m_end = End::Open; // read() found the end or an error
     bool m_writeFailed = false;
+    bool m_finSent = false; // shutdown(SHUT_WR) done
     int m_writeErrno = 0;
     std::function<void()> m_closed; // close() waits for the queue to be sent
     QAbstractSocket::SocketError m_error = QAbstractSocket::UnknownSocketError;

@@ -32,7 +32,7 @@ Q_DECLARE_LOGGING_CATEGORY(lcSecureSocket)
 // The engine's trace (src/engine/trace.h), at debug level; see doc/debugging.md.
 Q_DECLARE_LOGGING_CATEGORY(lcSecureEngine)
 
-class SecureSocketPrivate
+class SecureSocketPrivate final : public TransportClient
 {
 public:
     explicit SecureSocketPrivate(SecureSocket *q);
@@ -85,7 +85,10 @@ public:
     void scheduleFlush();
     void sendOutput();
     void reportBytesWritten();
-    void onTransportWritten(qint64 bytes);
+    // TransportClient: the transport's reports.
+    void readable() override { pump(); }
+    void written(qint64 bytes) override;
+    bool wantsWritten() const override;
     void handleEvents();
     void handleEvent(const securesocket::engine::Event &event);
     void onCloseNotify();

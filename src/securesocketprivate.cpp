@@ -454,8 +454,6 @@ QByteArray SecureSocketPrivate::takeEarlyBytes(Role role)
 // setSocketDescriptor() keeps its own.
 void SecureSocketPrivate::useTransport()
 {
-    const Transport::Handlers handlers{[this] { pump(); },
-                                       [this](qint64 n) { onTransportWritten(n); }};
     const int fd = m_givenFd >= 0 ? m_givenFd
                    : m_tcp        ? static_cast<int>(m_tcp->socketDescriptor())
                                   : -1;
@@ -474,7 +472,7 @@ void SecureSocketPrivate::useTransport()
                     : m_givenFd >= 0 ? std::exchange(m_givenFd, -1)
                                      : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0) {
-        m_transport = std::make_unique<SocketTransport>(tcp(), q, handlers);
+        m_transport = std::make_unique<SocketTransport>(tcp(), q, *this);
         return;
     }
     if (m_tcp) {
@@ -482,7 +480,7 @@ void SecureSocketPrivate::useTransport()
         m_tcp->abort(); // closes its descriptor; ours keeps the connection
     }
     releaseTcp();
-    m_transport = std::make_unique<FdTransport>(own, q, handlers);
+    m_transport = std::make_unique<FdTransport>(own, q, *this);
 }
 
 // A connected descriptor taken without a TCP socket (nor a duplicate descriptor, nor its

@@ -5,21 +5,19 @@
 
 #include <cerrno>
 
-#include <sys/socket.h>
-
-SocketTransport::SocketTransport(QTcpSocket *socket, QObject *owner, Handlers handlers)
-    : m_socket(socket), m_handlers(std::move(handlers)), m_context(new QObject(owner))
+SocketTransport::SocketTransport(QTcpSocket *socket, QObject *owner, TransportClient &client)
+    : m_socket(socket), m_client(client), m_context(new QObject(owner))
 {
     using S = QTcpSocket;
     QObject::connect(
         socket, &S::readyRead, m_context.data(),
         [this] {
             if (m_readEnabled)
-                m_handlers.readable();
+                m_client.readable();
         },
         Qt::DirectConnection);
     QObject::connect(
-        socket, &S::bytesWritten, m_context.data(), [this](qint64 n) { m_handlers.written(n); },
+        socket, &S::bytesWritten, m_context.data(), [this](qint64 n) { m_client.written(n); },
         Qt::DirectConnection);
     QObject::connect(
         socket, &S::errorOccurred, m_context.data(),
@@ -49,7 +47,7 @@ void SocketTransport::onError(QAbstractSocket::SocketError error)
     m_error = error;
     m_errorString = m_socket->errorString();
     if (!m_closed)
-        m_handlers.readable(); // read() reports the end once the buffer is empty
+        m_client.readable(); // read() reports the end once the buffer is empty
 }
 
 void SocketTransport::onUnconnected()
@@ -62,7 +60,7 @@ void SocketTransport::onUnconnected()
         m_end = End::Closed;
         m_error = QAbstractSocket::RemoteHostClosedError;
         m_errorString = m_socket ? m_socket->errorString() : QString();
-        m_handlers.readable();
+        m_client.readable();
     }
 }
 
@@ -97,12 +95,6 @@ bool SocketTransport::flush()
 bool SocketTransport::isOpen() const
 {
     return m_socket && m_end == End::Open && m_socket->state() == QAbstractSocket::ConnectedState;
-}
-
-void SocketTransport::shutdownWrite()
-{
-    if (m_socket && m_socket->socketDescriptor() >= 0)
-        ::shutdown(static_cast<int>(m_socket->socketDescriptor()), SHUT_WR);
 }
 
 // Closed once the TCP socket has sent its queue and become unconnected; reported from the

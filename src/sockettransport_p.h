@@ -14,7 +14,7 @@ class SocketTransport final : public Transport
 {
 public:
     // Notifications are delivered in the thread of owner (the SecureSocket).
-    SocketTransport(QTcpSocket *socket, QObject *owner, Handlers handlers);
+    SocketTransport(QTcpSocket *socket, QObject *owner, TransportClient &client);
     ~SocketTransport() override;
     SocketTransport(const SocketTransport &) = delete;
     SocketTransport &operator=(const SocketTransport &) = delete;
@@ -26,7 +26,6 @@ public:
     bool flush() override;
     void reportWritten() override {} // QTcpSocket reports from its own waitFor...() calls
     bool isOpen() const override;
-    void shutdownWrite() override;
     void close(std::function<void()> closed) override;
     void release() override { m_closed = nullptr; } // the TCP socket closes on its own
     void abort() override;
@@ -43,7 +42,7 @@ private:
     void onUnconnected();
 
     QPointer<QTcpSocket> m_socket;
-    Handlers m_handlers;
+    TransportClient &m_client;
     QPointer<QObject> m_context; // a child of the owner: its connections end with it
     bool m_readEnabled = true;
     End m_end = End::Open;

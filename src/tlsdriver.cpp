@@ -7,6 +7,7 @@
 #include "securesocket_p.h"
 
 #include <QDeadlineTimer>
+#include <QMetaMethod>
 #include <QPointer>
 #include <QTimer>
 
@@ -300,9 +301,15 @@ void SecureSocketPrivate::reportBytesWritten()
     emit q->bytesWritten(news);
 }
 
-void SecureSocketPrivate::onTransportWritten(qint64 bytes)
+void SecureSocketPrivate::written(qint64 bytes)
 {
     emit q->encryptedBytesWritten(bytes);
+}
+
+bool SecureSocketPrivate::wantsWritten() const
+{
+    static const QMetaMethod signal = QMetaMethod::fromSignal(&SecureSocket::encryptedBytesWritten);
+    return q->isSignalConnected(signal);
 }
 
 // --- engine events -------------------------------------------------------------------------

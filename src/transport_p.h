@@ -20,14 +20,23 @@
 
 #include <functional>
 
+// Who a transport reports to (the driver): one pointer per transport, not a function each.
+class TransportClient
+{
+public:
+    virtual void readable() = 0;            // bytes, or the end of the stream, wait
+    virtual void written(qint64 bytes) = 0; // the kernel took this many queued bytes
+    // Whether anyone listens to written(): when nobody does, a transport neither counts what
+    // it sent nor posts an event to report it.
+    virtual bool wantsWritten() const = 0;
+
+protected:
+    ~TransportClient() = default;
+};
+
 class Transport
 {
 public:
-    struct Handlers
-    {
-        std::function<void()> readable;      // bytes, or the end of the stream, wait
-        std::function<void(qint64)> written; // the kernel took this many queued bytes
-    };
     // How the stream ended: Closed (the peer's FIN), Reset (TCP RST), Failed (another error).
     enum class End { Open, Closed, Reset, Failed };
 
@@ -45,8 +54,6 @@ public:
     virtual void reportWritten() = 0; // delivers written() now (callers without an event loop)
 
     virtual bool isOpen() const = 0;
-    // Our direction ends (FIN) once the queue is sent; reading goes on.
-    virtual void shutdownWrite() = 0;
     // Ends the connection once the queue is sent. A transport that still has its descriptor
     // keeps reading and discarding in the background, for a short while, what the peer still
     // sends, so that the kernel never answers it with a reset (a reset makes the peer's kernel

@@ -277,6 +277,7 @@ private slots:
     void encryptedConnectionKeepsNoTcpSocket();
     void quietConnectionReleasesBuffers();
     void bulkWritesLeaveInFewSends();
+    void encryptedBytesWrittenFromConnection();
 
     void blockingRejectionSendsAlert();
     void blockingInWorkerThread_data();
@@ -1560,6 +1561,33 @@ void tst_Socket::bulkWritesLeaveInFewSends()
     QVERIFY2(sends < 12, qPrintable(QString::number(sends)));
     QVERIFY(server.receivedByAll() == data);
     QCOMPARE(client.encryptedBytesToWrite(), 0);
+}
+
+// encryptedBytesWritten() counts what the kernel took from the moment a slot is connected: a
+// socket that nobody listens to posts no report per send(), and one connected later is told
+// of later bytes only, exactly.
+void tst_Socket::encryptedBytesWrittenFromConnection()
+{
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    server.onData = nullptr;
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
+    const QByteArray unheard = pattern(5000, 8);
+    client.write(unheard);
+    QVERIFY(waitUntil([&] { return server.receivedByAll() == unheard; }, kTimeout));
+
+    qint64 reported = 0;
+    QObject::connect(&client, &SecureSocket::encryptedBytesWritten, &client,
+                     [&](qint64 n) { reported += n; });
+    const QByteArray heard = pattern(1000, 9);
+    client.write(heard);
+    QVERIFY(waitUntil([&] { return server.receivedByAll() == unheard + heard; }, kTimeout));
+    QVERIFY(waitUntil([&] { return reported > 0; }, kTimeout));
+    QTest::qWait(20);                                  // nothing more comes
+    QCOMPARE(reported, qint64(heard.size() + 5 + 17)); // one TLS 1.3 record: header, tag, type
 }
 
 #include "tst_socket.moc"
