@@ -73,7 +73,7 @@ public:
     // Driving the engine (tlsdriver.cpp).
     void pump();
     void schedulePump();
-    void receive();
+    bool receive();
     enum class ReadLimit { Respect, Ignore };
     bool drainPlaintext(ReadLimit limit, securesocket::engine::Io *io);
     void discardIncoming();

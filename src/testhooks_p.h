@@ -38,6 +38,9 @@ SECURESOCKET_EXPORT bool holdsIdleBuffers(const SecureSocket &socket);
 
 // The send() calls that connections of this thread made on their descriptors so far.
 SECURESOCKET_EXPORT quint64 sendCallsOnThisThread();
+// The reads that connections of this thread left to a posted event (more plaintext than one
+// part waited) so far.
+SECURESOCKET_EXPORT quint64 pumpsPostedOnThisThread();
 
 } // namespace securesocket::testing
 

@@ -5,6 +5,7 @@
 // the application wrote meanwhile is encrypted, and everything the engine made leaves in one
 // send() (the end of a handshake with the application's first bytes, say).
 #include "securesocket_p.h"
+#include "testhooks_p.h"
 
 #include <QDeadlineTimer>
 #include <QMetaMethod>
@@ -19,9 +20,12 @@ using securesocket::engine::Event;
 using securesocket::engine::Status;
 
 namespace {
-// Plaintext decrypted by one pump(): past it, the application gets readyRead() and the rest
-// waits in the engine and the kernel, so a fast sender cannot grow our buffer without bound.
+// Plaintext decrypted at a time: past it, the application gets readyRead() and the rest waits
+// in the engine and the kernel, so a fast sender cannot grow our buffer without bound. If the
+// application read it all, pump() goes on, for kPullRounds such parts at most.
 constexpr qint64 kPullPerPump = 256 * 1024;
+constexpr int kPullRounds = 4;
+thread_local quint64 t_pumpsPosted = 0;   // for securesocket::testing::pumpsPostedOnThisThread()
 constexpr qint64 kPlainChunk = 16 * 1024; // plaintext taken from the engine at once
 // Plaintext written by the application is encrypted at the end of the event-loop pass, or as
 // soon as this much waits (one full record).
@@ -96,12 +100,23 @@ void SecureSocketPrivate::pump()
         return;
     QPointer<SecureSocket> guard(q);
     ++m_pumpDepth;
-    receive();
-    handleEvents();
-    if (guard && m_engine)
-        emitReadyReadIfNew();
-    if (!guard)
-        return;
+    for (int round = 1;; ++round) {
+        const bool bounded = receive();
+        handleEvents();
+        if (guard && m_engine)
+            emitReadyReadIfNew();
+        if (!guard)
+            return;
+        if (!bounded || !m_engine || !m_transport)
+            break;
+        // Stopped at kPullPerPump: if the application read it all in its readyRead() slot,
+        // the next part comes now, not from a posted event (one more wake-up of the event
+        // dispatcher per 256 KiB); up to kPullRounds parts, then other sockets get their turn.
+        if (round == kPullRounds || plaintextHeld() > 0) {
+            schedulePump(); // the engine may hold records read ahead
+            break;
+        }
+    }
     --m_pumpDepth;
     if (!m_engine)
         return;
@@ -116,29 +131,30 @@ void SecureSocketPrivate::schedulePump()
     if (m_pumpScheduled || !m_engine)
         return;
     m_pumpScheduled = true;
+    ++t_pumpsPosted;
     QMetaObject::invokeMethod(
         q, [this] { pump(); }, Qt::QueuedConnection);
 }
 
-// Ciphertext in, plaintext out: at most kPullPerPump bytes of plaintext per call; with a read
-// limit, the rest stays in the engine and the kernel until the application reads.
-void SecureSocketPrivate::receive()
+// Ciphertext in, plaintext out: at most kPullPerPump bytes of plaintext per call (then true:
+// there may be more); with a read limit, the rest stays in the engine and the kernel until
+// the application reads.
+bool SecureSocketPrivate::receive()
 {
     if (m_closing || isOver(m_engine->status())) {
         discardIncoming();
-        return;
+        return false;
     }
     m_transport->setReadEnabled(true);
     ReceiveIo io(*m_transport);
     m_engine->process(&io);
     const bool bounded = !drainPlaintext(ReadLimit::Respect, &io);
     m_wireBytes += io.received();
-    if (bounded)
-        schedulePump(); // the engine may hold records read ahead
-    else if (m_readLimit > 0 && plaintextHeld() >= m_readLimit)
+    if (!bounded && m_readLimit > 0 && plaintextHeld() >= m_readLimit)
         m_transport->setReadEnabled(false); // back-pressure: the rest waits in the kernel
     if (io.ended())
         onTransportEnded();
+    return bounded;
 }
 
 // Nothing more is read (we are closing, or the engine is done) but the transport must still be
@@ -539,4 +555,9 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
         setError(QAbstractSocket::SocketTimeoutError, SecureSocket::NoTlsError,
                  SecureSocket::tr("Socket operation timed out"));
     return done();
+}
+
+quint64 securesocket::testing::pumpsPostedOnThisThread()
+{
+    return t_pumpsPosted;
 }

@@ -278,6 +278,7 @@ private slots:
     void quietConnectionReleasesBuffers();
     void bulkWritesLeaveInFewSends();
     void encryptedBytesWrittenFromConnection();
+    void readerTakingAllGetsAMegabytePerPass();
 
     void blockingRejectionSendsAlert();
     void blockingInWorkerThread_data();
@@ -1588,6 +1589,60 @@ void tst_Socket::encryptedBytesWrittenFromConnection()
     QVERIFY(waitUntil([&] { return reported > 0; }, kTimeout));
     QTest::qWait(20);                                  // nothing more comes
     QCOMPARE(reported, qint64(heard.size() + 5 + 17)); // one TLS 1.3 record: header, tag, type
+}
+
+// A receiver that reads everything in its readyRead() slot gets up to 1 MiB per notification,
+// in parts of 256 KiB (a readyRead() each), with no posted event in between; one that leaves
+// the data unread gets the next part from a posted event, once it read the last.
+void tst_Socket::readerTakingAllGetsAMegabytePerPass()
+{
+    using securesocket::testing::pumpsPostedOnThisThread;
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    server.onData = nullptr;
+    QVERIFY(server.start());
+    SecureSocket client;
+    client.setConfiguration(clientConfiguration(m_pki));
+    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
+    QVERIFY(waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
+                      kTimeout));
+    auto *peer = qobject_cast<SecureSocket *>(server.peers.first().data());
+    QVERIFY(peer);
+
+    QByteArray received;
+    int readyReads = 0;
+    QObject::connect(&client, &QIODevice::readyRead, &client, [&] {
+        ++readyReads;
+        received += client.readAll();
+    });
+    const QByteArray data = pattern(4 * 1024 * 1024, 10);
+    const quint64 before = pumpsPostedOnThisThread();
+    peer->write(data);
+    QVERIFY(waitUntil([&] { return received.size() == data.size(); }, 4 * kTimeout));
+    QVERIFY(received == data);
+    const quint64 posted = pumpsPostedOnThisThread() - before;
+    qInfo("4 MiB read in %d readyRead(), %llu posted reads", readyReads, posted);
+    QVERIFY2(posted <= 4, qPrintable(QString::number(posted))); // one per MiB at most
+    QVERIFY(readyReads >= 16);                                  // 256 KiB at most each
+
+    // Left unread: a part per posted read, each once the application took the last.
+    QObject::disconnect(&client, &QIODevice::readyRead, nullptr, nullptr);
+    received.clear();
+    bool lateReader = false;
+    QObject::connect(&client, &QIODevice::readyRead, &client, [&] {
+        if (lateReader)
+            return;
+        lateReader = true;
+        QTimer::singleShot(0, &client, [&] {
+            received += client.readAll();
+            lateReader = false;
+        });
+    });
+    const quint64 before2 = pumpsPostedOnThisThread();
+    peer->write(data);
+    QVERIFY(waitUntil([&] { return received.size() == data.size(); }, 4 * kTimeout));
+    QVERIFY(received == data);
+    QVERIFY(pumpsPostedOnThisThread() - before2 >= 4);
 }
 
 #include "tst_socket.moc"
