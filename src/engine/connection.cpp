@@ -14,11 +14,16 @@ namespace securesocket::engine {
 
 namespace {
 
-// OpenSSL's record buffer when it reads ahead through an Io: four full records with their
-// headers and AEAD overhead (a TLS 1.3 record of 16 KiB is 16,406 bytes on the wire), so
-// that a 64 KiB write, four records, comes in with one receive(), not 64 KiB and a rest.
-constexpr size_t kRecordOverhead = SSL3_RT_HEADER_LENGTH + 64;
-constexpr size_t kReadAheadBuffer = 4 * (SSL3_RT_MAX_PLAIN_LENGTH + kRecordOverhead);
+// OpenSSL's record buffer when it reads ahead through an Io: four full TLS 1.3 records, so
+// that a 64 KiB write comes in with one receive(). A TLS 1.3 record of 16 KiB is 16,406 bytes
+// on the wire (header, content type, AEAD tag). OpenSSL reads ahead only when it reads a
+// record's header; once a header is in, it reads the rest of that record alone. So the
+// buffer holds four such records and less than a fifth's header: with a whole header of a
+// fifth in, every 64 KiB would take two receive() calls (65,809 bytes, then 16,221).
+// OpenSSL starts reading a few bytes into the buffer (to align the payload; 3 with glibc's
+// 16-byte aligned blocks), hence the 4 spare bytes.
+constexpr size_t kTls13FullRecord = SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_PLAIN_LENGTH + 1 + 16;
+constexpr size_t kReadAheadBuffer = 4 * kTls13FullRecord + 4;
 // Plaintext encrypted per offer to an Io in a large write: four full records.
 constexpr size_t kSendSlice = 4 * SSL3_RT_MAX_PLAIN_LENGTH;
 
