@@ -291,10 +291,27 @@ private:
     // A server certificate for spec, issued by the test CA unless issuer says otherwise.
     QString makeServerCert(const QString &name, testpki::CertSpec spec,
                            const testpki::Issued *issuer);
+    // Starts server, connects client to it with the test CA and waits until both sides are
+    // encrypted: empty, or what failed.
+    QString connectToNewServer(TestServer &server, SecureSocket &client);
 
     TestPki m_pki;
     testpki::Issued m_untrustedCa;
 };
+
+QString tst_Socket::connectToNewServer(TestServer &server, SecureSocket &client)
+{
+    if (!server.start())
+        return QStringLiteral("the test server did not start");
+    client.setConfiguration(clientConfiguration(m_pki));
+    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    if (!failure.isEmpty())
+        return failure;
+    if (!waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
+                   kTimeout))
+        return QStringLiteral("the server's side of the connection never became ready");
+    return {};
+}
 
 QString tst_Socket::makeServerCert(const QString &name, testpki::CertSpec spec,
                                    const testpki::Issued *issuer)
@@ -1425,13 +1442,9 @@ void tst_Socket::encryptedConnectionKeepsNoTcpSocket()
         return socket->findChildren<QTcpSocket *>(Qt::FindDirectChildrenOnly).size();
     };
     TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
-    QVERIFY(server.start());
     SecureSocket client;
-    client.setConfiguration(clientConfiguration(m_pki));
-    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    const QString failure = connectToNewServer(server, client);
     QVERIFY2(failure.isEmpty(), qPrintable(failure));
-    QVERIFY(waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
-                      kTimeout));
     QVERIFY(waitUntil([&] { return tcpChildren(&client) == 0; }, kTimeout)); // let go later
     QCOMPARE(tcpChildren(server.peers.first()), 0);                          // never made
     client.write("ping\n");
@@ -1460,13 +1473,9 @@ void tst_Socket::quietConnectionReleasesBuffers()
         serverHeld = serverHeld || holdsIdleBuffers(*qobject_cast<SecureSocket *>(peer));
         peer->write(data); // echo
     };
-    QVERIFY(server.start());
     auto client = std::make_unique<SecureSocket>();
-    client->setConfiguration(clientConfiguration(m_pki));
-    const QString failure = testsupport::connectEncrypted(*client, kLocalhost, server.port());
+    const QString failure = connectToNewServer(server, *client);
     QVERIFY2(failure.isEmpty(), qPrintable(failure));
-    QVERIFY(waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
-                      kTimeout));
     auto *peer = qobject_cast<SecureSocket *>(server.peers.first().data());
     QVERIFY(peer);
 
@@ -1524,13 +1533,9 @@ void tst_Socket::bulkWritesLeaveInFewSends()
     using securesocket::testing::sendCallsOnThisThread;
     TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
     server.onData = nullptr; // receives only: every send() of this thread is the client's
-    QVERIFY(server.start());
     SecureSocket client;
-    client.setConfiguration(clientConfiguration(m_pki));
-    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    const QString failure = connectToNewServer(server, client);
     QVERIFY2(failure.isEmpty(), qPrintable(failure));
-    QVERIFY(waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
-                      kTimeout));
     QTest::qWait(50); // the server's session tickets are in
 
     // Under a MiB: the records wait in the engine for the end of the pass, counted as
@@ -1599,13 +1604,9 @@ void tst_Socket::readerTakingAllGetsAMegabytePerPass()
     using securesocket::testing::pumpsPostedOnThisThread;
     TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
     server.onData = nullptr;
-    QVERIFY(server.start());
     SecureSocket client;
-    client.setConfiguration(clientConfiguration(m_pki));
-    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    const QString failure = connectToNewServer(server, client);
     QVERIFY2(failure.isEmpty(), qPrintable(failure));
-    QVERIFY(waitUntil([&] { return server.peers.size() == 1 && server.logs.first()->ready; },
-                      kTimeout));
     auto *peer = qobject_cast<SecureSocket *>(server.peers.first().data());
     QVERIFY(peer);
 
