@@ -1576,10 +1576,8 @@ void tst_Socket::encryptedBytesWrittenFromConnection()
 {
     TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
     server.onData = nullptr;
-    QVERIFY(server.start());
     SecureSocket client;
-    client.setConfiguration(clientConfiguration(m_pki));
-    const QString failure = testsupport::connectEncrypted(client, kLocalhost, server.port());
+    const QString failure = connectToNewServer(server, client);
     QVERIFY2(failure.isEmpty(), qPrintable(failure));
     const QByteArray unheard = pattern(5000, 8);
     client.write(unheard);
