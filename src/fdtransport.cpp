@@ -47,8 +47,8 @@ public:
     // finSent: the transport already ended our direction (no second shutdown()).
     static void start(int fd, QByteArray pending, bool finSent)
     {
-        auto *lingerer = new Lingerer(fd, std::move(pending)); // parentless: outlives the socket
-        lingerer->m_finSent = finSent && lingerer->m_pending.isEmpty();
+        // parentless: outlives the socket
+        auto *lingerer = new Lingerer(fd, std::move(pending), finSent);
         if (lingerer->progress()) { // done at once: no notifier, no timer was needed
             delete lingerer;
             return;
@@ -64,7 +64,9 @@ public:
     }
 
 private:
-    Lingerer(int fd, QByteArray pending) : m_fd(fd), m_pending(std::move(pending)) {}
+    Lingerer(int fd, QByteArray pending, bool finSent)
+        : m_fd(fd), m_pending(std::move(pending)), m_finSent(finSent && m_pending.isEmpty())
+    {}
 
     ~Lingerer() override
     {

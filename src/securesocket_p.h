@@ -82,6 +82,7 @@ public:
     void flushWrites();
     bool canEncrypt() const;
     void encrypt(const char *data, qint64 size);
+    void encryptQueued(); // m_out, then wiped
     void scheduleFlush();
     void sendOutput();
     void reportBytesWritten();

@@ -157,10 +157,8 @@ void SecureSocket::timerEvent(QTimerEvent *event)
 void SecureSocketPrivate::releaseIdleBuffers()
 {
     m_releaseTimer.stop();
-    if (m_engine) {
+    if (m_engine) // not idle just now: held again at its next idle moment, and watched again
         m_engine->releaseIdleBuffers();
-        watchIdleBuffers(); // not idle just now: held again at the end of this burst
-    }
     if (plaintextBuffered() == 0) {
         m_in.clear();
         m_inOffset = 0;

@@ -242,10 +242,8 @@ void SecureSocketPrivate::queueWrite(const char *data, qint64 size)
         encrypt(data, size);
     } else {
         m_out.append(data, size);
-        if (m_out.size() >= kCoalesceLimit && canEncrypt()) {
-            encrypt(m_out.constData(), m_out.size());
-            wipe(m_out);
-        }
+        if (m_out.size() >= kCoalesceLimit && canEncrypt())
+            encryptQueued();
     }
     if (m_pumpDepth == 0)
         scheduleFlush(); // (inside pump(), a slot's writes leave at its end)
@@ -272,8 +270,7 @@ void SecureSocketPrivate::flushWrites()
 {
     if (!canEncrypt())
         return;
-    encrypt(m_out.constData(), m_out.size());
-    wipe(m_out);
+    encryptQueued();
     sendOutput();
     watchIdleBuffers();
 }
@@ -281,6 +278,12 @@ void SecureSocketPrivate::flushWrites()
 bool SecureSocketPrivate::canEncrypt() const
 {
     return m_engine && m_transport && !m_engine->isFailed();
+}
+
+void SecureSocketPrivate::encryptQueued()
+{
+    encrypt(m_out.constData(), m_out.size());
+    wipe(m_out);
 }
 
 // Plaintext to the engine a slice at a time; its records go to the transport once

@@ -20,8 +20,8 @@ namespace {
 // record's header; once a header is in, it reads the rest of that record alone. So the
 // buffer holds four such records and less than a fifth's header: with a whole header of a
 // fifth in, every 64 KiB would take two receive() calls (65,809 bytes, then 16,221).
-// OpenSSL starts reading a few bytes into the buffer (to align the payload; 3 with glibc's
-// 16-byte aligned blocks), hence the 4 spare bytes.
+// OpenSSL starts reading a few bytes into the buffer, to align the payload (3 bytes in any
+// block aligned to 8, as malloc's are), hence the 4 spare bytes.
 constexpr size_t kTls13FullRecord = SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_PLAIN_LENGTH + 1 + 16;
 constexpr size_t kReadAheadBuffer = 4 * kTls13FullRecord + 4;
 // Plaintext encrypted per offer to an Io in a large write: four full records.
