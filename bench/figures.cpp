@@ -3,8 +3,10 @@
 #include "child.h"
 #include "figuresupport.h"
 #include "measure.h"
+#include "opensslpair.h"
 #include "server.h"
 
+#include <QJsonArray>
 #include <QThread>
 
 #include <cmath>
@@ -312,6 +314,11 @@ QList<Figure> Runner::handshakes(KeyType key)
                            : nullptr;
     if (!qtSettersServer || (ecdsa && !plainServer))
         return {failedFigure(prefix, error)};
+    // OpenSSL's own pair, the floor: it fails only its own series.
+    const bool pinned = m_affinity.value(QLatin1String("pinned")).toBool();
+    OpensslServer opensslServer;
+    QString opensslError;
+    opensslServer.start(m_pki, key, QStringLiteral("-WWW"), {}, pinned ? 1 : -1, &opensslError);
 
     ClientSpec spec;
     ClientMaker ours(m_pki, spec);
@@ -343,10 +350,17 @@ QList<Figure> Runner::handshakes(KeyType key)
                                      warmup ? m_scale.handshakeWarmupMs : m_scale.handshakeMs);
         };
     };
+    auto opensslHandshakes = [&](bool warmup) {
+        if (!opensslError.isEmpty())
+            return Sample{kNaN, kNaN, {}, opensslError};
+        return measureOpensslHandshakes(m_pki, opensslServer, pinned ? 0 : -1,
+                                        warmup ? m_scale.handshakeWarmupMs : m_scale.handshakeMs);
+    };
     QList<Variant> variants{{QStringLiteral("ours"), rate(ours, *oursServer)},
                             {QStringLiteral("ours_setters"), rate(oursSetters, *settersServer)},
                             {QStringLiteral("qt"), rate(qt, *qtServer)},
-                            {QStringLiteral("qt_setters"), rate(qtSetters, *qtSettersServer)}};
+                            {QStringLiteral("qt_setters"), rate(qtSetters, *qtSettersServer)},
+                            {QStringLiteral("openssl"), opensslHandshakes}};
     if (ecdsa) {
         variants.append({QStringLiteral("ours_systemca"), rate(oursSystem, *oursServer)});
         variants.append({QStringLiteral("qt_systemca"), rate(qtSystem, *qtServer)});
@@ -405,6 +419,31 @@ QList<Figure> Runner::handshakes(KeyType key)
             QStringLiteral("; plain TCP, the same without TLS: %1/s").arg(plainRate, 0, 'f', 0);
         shared.errors += errorsOf(QStringLiteral("plain"), r.value("plain"));
     }
+    // The floor for any library over OpenSSL: its own pair doing the same handshakes.
+    const double opensslRate = median(valuesOf(r.value("openssl")));
+    const double oursVsOpenssl = shared.medianOf(QStringLiteral("ours")) / opensslRate;
+    const double opensslVsQt = opensslRate / shared.medianOf(QStringLiteral("qt"));
+    QJsonArray opensslValues;
+    for (double v : valuesOf(r.value("openssl")))
+        opensslValues.append(v);
+    shared.extra.insert(
+        QStringLiteral("openssl_pair"),
+        QJsonObject{
+            {"per_s", orNull(opensslRate)},
+            {"values", opensslValues},
+            {"cpu_ms_per_handshake", cpu(QStringLiteral("openssl"), QString())["ours"].toObject()},
+            {"ours_vs_openssl", orNull(oursVsOpenssl)},
+            {"openssl_vs_qt", orNull(opensslVsQt)},
+            {"what", "openssl s_time -new -verify 1 -CAfile CA -www /greeting.txt (connect, "
+                     "full handshake, a request, a line back, close) against openssl "
+                     "s_server -WWW with the same leaf and suite, pinned as ours; rate = "
+                     "its connections / the s_time process's wall-clock time"}});
+    shared.note += QStringLiteral("; OpenSSL's own pair (s_time + s_server): %1/s, ours/openssl "
+                                  "%2, openssl/Qt %3")
+                       .arg(opensslRate, 0, 'f', 0)
+                       .arg(oursVsOpenssl, 0, 'f', 2)
+                       .arg(opensslVsQt, 0, 'f', 2);
+    shared.errors += errorsOf(QStringLiteral("openssl"), r.value("openssl"));
     figures << shared;
 
     Figure setters = makeFigure(

@@ -7,18 +7,14 @@
 
 #include "child.h"
 #include "figuresupport.h"
+#include "opensslpair.h"
 #include "server.h"
 
 #include <QDir>
 #include <QFile>
-#include <QProcess>
-#include <QRegularExpression>
 #include <QStandardPaths>
 
 #include <cmath>
-#include <csignal>
-
-#include <sys/prctl.h>
 
 namespace bench {
 
@@ -145,80 +141,26 @@ Sample Runner::countOpensslInstructions()
 {
     if (valgrindPath().isEmpty())
         return {kNaN, kNaN, {}, QStringLiteral("valgrind is not installed")};
-    const QString openssl = QStandardPaths::findExecutable(QStringLiteral("openssl"));
-    if (openssl.isEmpty())
-        return {kNaN, kNaN, {}, QStringLiteral("openssl (the command) is not installed")};
-    const QStringList tls{QStringLiteral("-tls1_3"), QStringLiteral("-ciphersuites"),
-                          QLatin1String(kCipherSuite)};
-    auto start = [](QProcess &process, const QStringList &command) {
-        process.setProgram(command.first());
-        process.setArguments(command.mid(1));
-        process.setChildProcessModifier([] { ::prctl(PR_SET_PDEATHSIG, SIGTERM); });
-        process.start();
-        return process.waitForStarted(10000);
-    };
     auto run = [&](int seconds) {
         Totals t;
         const QString tag = QStringLiteral("openssl-%1").arg(seconds);
         const QString serverOut = QDir(m_scratchDir).filePath(QStringLiteral("cg-server-") + tag);
         const QString clientOut = QDir(m_scratchDir).filePath(QStringLiteral("cg-client-") + tag);
         // -www: the server reads no standard input (which would end it at its end).
-        QProcess server;
-        if (!start(server,
-                   callgrind(serverOut) +
-                       QStringList{openssl, QStringLiteral("s_server"), QStringLiteral("-accept"),
-                                   QStringLiteral("127.0.0.1:0"), QStringLiteral("-www"),
-                                   QStringLiteral("-cert"), m_pki.certFile(KeyType::Ecdsa),
-                                   QStringLiteral("-key"), m_pki.keyFile(KeyType::Ecdsa)} +
-                       tls)) {
-            t.error = QStringLiteral("cannot start openssl s_server: ") + server.errorString();
+        OpensslServer server;
+        if (!server.start(m_pki, KeyType::Ecdsa, QStringLiteral("-www"), callgrind(serverOut), -1,
+                          &t.error))
+            return t;
+        const STimeRun client =
+            runOpensslSTime(m_pki, server.port(), seconds, {}, callgrind(clientOut), -1);
+        // callgrind writes its totals when the server ends on SIGTERM
+        if (!server.stop(&t.error))
+            return t;
+        if (!client.error.isEmpty()) {
+            t.error = client.error;
             return t;
         }
-        // "ACCEPT 127.0.0.1:PORT" once it listens.
-        const QRegularExpression acceptLine(QStringLiteral("ACCEPT [^\\n]*:(\\d+)"));
-        QByteArray said;
-        QRegularExpressionMatch match;
-        for (int i = 0; i < 600 && !match.hasMatch(); ++i) {
-            server.waitForReadyRead(100);
-            said += server.readAllStandardOutput();
-            match = acceptLine.match(QString::fromLatin1(said));
-        }
-        if (!match.hasMatch()) {
-            t.error = QStringLiteral("openssl s_server did not listen");
-            return t;
-        }
-        QProcess client;
-        const QStringList clientCommand{openssl,
-                                        QStringLiteral("s_time"),
-                                        QStringLiteral("-connect"),
-                                        QStringLiteral("127.0.0.1:") + match.captured(1),
-                                        QStringLiteral("-new"),
-                                        QStringLiteral("-verify"),
-                                        QStringLiteral("1"),
-                                        QStringLiteral("-CAfile"),
-                                        m_pki.caFile,
-                                        QStringLiteral("-time"),
-                                        QString::number(seconds)};
-        if (!start(client, callgrind(clientOut) + clientCommand + tls) ||
-            !client.waitForFinished(600000) || client.exitCode() != 0) {
-            t.error = QStringLiteral("openssl s_time failed: ") +
-                      QString::fromLocal8Bit(client.readAllStandardError().right(300));
-            return t;
-        }
-        // "N connections in T real seconds, ..."
-        const QRegularExpressionMatch counted =
-            QRegularExpression(QStringLiteral("(\\d+) connections in [\\d.]+ real seconds"))
-                .match(QString::fromLatin1(client.readAllStandardOutput()));
-        server.terminate(); // callgrind writes its totals when the server ends on SIGTERM
-        if (!server.waitForFinished(60000)) {
-            t.error = QStringLiteral("openssl s_server under callgrind did not end");
-            return t;
-        }
-        if (!counted.hasMatch()) {
-            t.error = QStringLiteral("openssl s_time printed no count of connections");
-            return t;
-        }
-        readTotals(t, clientOut, serverOut, counted.captured(1).toInt());
+        readTotals(t, clientOut, serverOut, client.connections);
         return t;
     };
     const Totals fewer = run(m_scale.opensslFewerSeconds);
