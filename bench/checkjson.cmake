@@ -1,5 +1,6 @@
 # Reads the quick run's JSON with CMake's own parser: every figure is there, with a number for
-# each library (engine_only: for ours and for the openssl speed ceiling).
+# each library (engine_only: for ours and for the openssl speed ceiling), and the handshake
+# figures' OpenSSL pair.
 #   cmake -DJSON=quick.json -P checkjson.cmake
 if(NOT EXISTS "${JSON}")
     message(FATAL_ERROR "${JSON} does not exist")
@@ -30,6 +31,13 @@ foreach(figure IN LISTS expected)
             list(APPEND problems "${figure}.${name}.median")
         endif()
     endforeach()
+endforeach()
+# The handshake figures' floor: OpenSSL's own pair, timed beside ours and Qt.
+foreach(figure handshakes_ecdsa handshakes_rsa)
+    string(JSON type ERROR_VARIABLE error TYPE "${text}" figures ${figure} openssl_pair per_s)
+    if(error OR NOT type STREQUAL "NUMBER")
+        list(APPEND problems "${figure}.openssl_pair.per_s")
+    endif()
 endforeach()
 if(problems)
     message(FATAL_ERROR "no number in ${JSON} for: ${problems}")

@@ -40,18 +40,19 @@ QList<Figure> medianAndP99(const QString &prefix, const QString &title, const QS
         const double noDelayRatio =
             f.medianOf(QStringLiteral("ours_nodelay")) / f.medianOf(QStringLiteral("qt_nodelay"));
         f.extra.insert(QStringLiteral("nodelay_ratio"), orNull(noDelayRatio));
-        // The ratio of a TLS library that cost nothing: plain TCP against QSslSocket.
-        const double floorRatio =
+        // Plain TCP through QTcpSocket against QSslSocket: not a floor (a socket that reads and
+        // writes its descriptor itself, as ours does once encrypted, can beat QTcpSocket).
+        const double plainRatio =
             f.medianOf(QStringLiteral("plain")) / f.medianOf(QStringLiteral("qt"));
-        f.extra.insert(QStringLiteral("plain_vs_qt"), orNull(floorRatio));
+        f.extra.insert(QStringLiteral("plain_vs_qt"), orNull(plainRatio));
         f.extra.insert(QStringLiteral("socket_options"),
                        QStringLiteral("ours, qt, plain: default socket options on both sides; "
                                       "ours_nodelay, qt_nodelay: LowDelayOption (TCP_NODELAY) on "
                                       "both sides, not used for the ratio"));
-        f.note = note + QStringLiteral(" (plain/Qt %1: the ratio of TLS at no cost); default "
+        f.note = note + QStringLiteral(" (plain/Qt %1); default "
                                        "socket options (ours_nodelay / qt_nodelay with "
                                        "TCP_NODELAY on both sides: %2)")
-                            .arg(floorRatio, 0, 'f', 2)
+                            .arg(plainRatio, 0, 'f', 2)
                             .arg(noDelayRatio, 0, 'f', 2);
         figures << f;
     }
