@@ -44,9 +44,8 @@ inline constexpr char kOpensslGreetingPath[] = "/greeting.txt";
 struct STimeRun
 {
     int connections = 0;
-    double wallMs = kNaN;    // the process, from start to exit
-    double cpuMs = kNaN;     // its user + system time (from this process's reaped children)
-    double userCpuMs = kNaN; // its own count of user time
+    double wallMs = kNaN; // the process, from start to exit
+    double cpuMs = kNaN;  // its user + system time (from this process's reaped children)
     QString error;
 };
 // extra: more s_time arguments (e.g. -www PATH); wrapper and cpu as for OpensslServer.
