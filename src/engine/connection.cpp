@@ -14,16 +14,6 @@ namespace securesocket::engine {
 
 namespace {
 
-// OpenSSL's record buffer when it reads ahead through an Io: four full TLS 1.3 records, so
-// that a 64 KiB write comes in with one receive(). A TLS 1.3 record of 16 KiB is 16,406 bytes
-// on the wire (header, content type, AEAD tag). OpenSSL reads ahead only when it reads a
-// record's header; once a header is in, it reads the rest of that record alone. So the
-// buffer holds four such records and less than a fifth's header: with a whole header of a
-// fifth in, every 64 KiB would take two receive() calls (65,809 bytes, then 16,221).
-// OpenSSL starts reading a few bytes into the buffer, to align the payload (3 bytes in any
-// block aligned to 8, as malloc's are), hence the 4 spare bytes.
-constexpr size_t kTls13FullRecord = SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_PLAIN_LENGTH + 1 + 16;
-constexpr size_t kReadAheadBuffer = 4 * kTls13FullRecord + 4;
 // Plaintext encrypted per offer to an Io in a large write: four full records.
 constexpr size_t kSendSlice = 4 * SSL3_RT_MAX_PLAIN_LENGTH;
 
@@ -45,9 +35,7 @@ bool freeBuffersIsSafe()
 
 Connection::IoCall::IoCall(Connection &connection, Io *io)
     : m_connection(connection), m_scope(connection.m_bio, io)
-{
-    connection.useReadAhead(io != nullptr);
-}
+{}
 
 Connection::IoCall::~IoCall()
 {
@@ -235,18 +223,6 @@ void Connection::releaseIdleBuffers()
     releaseBuffersIfIdle(true);
     // Not idle after all: the next idle moment holds them again, and the driver waits again.
     m_idleBuffersHeld = false;
-}
-
-// Reading ahead, one receive() brings several records; without it OpenSSL reads a record's
-// header and its body separately. Applies to record buffers made from now on (they are freed
-// whenever the connection is idle); bytes already read ahead are used either way.
-void Connection::useReadAhead(bool on)
-{
-    if (on == m_readAhead || !m_ssl)
-        return;
-    m_readAhead = on;
-    SSL_set_read_ahead(m_ssl.get(), on ? 1 : 0);
-    SSL_set_default_read_buffer_len(m_ssl.get(), on ? kReadAheadBuffer : 0);
 }
 
 Status Connection::process(Io *io)

@@ -232,8 +232,7 @@ public:
     void releaseIdleBuffers();
 
 private:
-    // One public call given io: lends it to the BIO for the call's length and sets OpenSSL's
-    // reading to match (reading ahead into a 64 KiB buffer with an Io).
+    // One public call given io: lends it to the BIO for the call's length.
     // Traces the records and bytes the call moved, if any (see trace.h).
     class IoCall
     {
@@ -291,7 +290,6 @@ private:
     std::string sessionBinding() const; // settings id, then m_sessionKey
     void keepResumedSession();
     void offerOutput(bool mayRelease = true);
-    void useReadAhead(bool on);
 
     std::shared_ptr<const Context> m_context;
     TraceSink m_trace = traceSink(); // the sink when the connection was made, or null
@@ -334,7 +332,6 @@ private:
     bool m_eof = false;
     // OpenSSL's last read stopped for want of input, and none has come since: NeedInput.
     bool m_inputWanted = true;
-    bool m_readAhead = false;
     bool m_releaseDeferred = false;
     bool m_idleBuffersHeld = false;
     bool m_shutdownRequested = false;

@@ -7,6 +7,13 @@ namespace securesocket::engine::detail {
 
 namespace {
 
+// What an empty input queue offers receive(): kMinReceive, doubled up to kMaxReceive while
+// each receive() fills all the room (a bulk stream), until the queue's storage is freed when
+// the connection goes idle. In bulk the kernel holds hundreds of KiB, and each receive() of
+// it is one system call for the kernel's whole queue instead of one per few records.
+constexpr size_t kMinReceive = 64 * 1024;
+constexpr size_t kMaxReceive = 1024 * 1024;
+
 int create(BIO *bio)
 {
     BIO_set_init(bio, 1);
@@ -35,8 +42,8 @@ int QueueBio::read(BIO *bio, char *data, size_t size, size_t *done)
     QueueBio *queue = queueOf(bio);
     *done = 0;
     if (queue && queue->m_input.empty() && queue->m_io)
-        *done = std::min(queue->m_io->receive(data, size), size);
-    else if (queue && !queue->m_input.empty()) {
+        queue->receive();
+    if (queue && !queue->m_input.empty()) {
         *done = std::min(size, queue->m_input.size());
         std::memcpy(data, queue->m_input.data(), *done);
         queue->m_input.consume(*done);
@@ -46,6 +53,18 @@ int QueueBio::read(BIO *bio, char *data, size_t size, size_t *done)
         return 0;
     }
     return 1;
+}
+
+void QueueBio::receive()
+{
+    size_t want = std::clamp(m_input.capacity(), kMinReceive, kMaxReceive);
+    if (m_lastReceiveFilled && m_input.capacity() > 0)
+        want = std::min(2 * want, kMaxReceive);
+    char *space = m_input.space(want);
+    const size_t room = std::min(want, m_input.spaceSize());
+    const size_t got = std::min(m_io->receive(space, room), room);
+    m_input.commit(got);
+    m_lastReceiveFilled = got == room;
 }
 
 int QueueBio::write(BIO *bio, const char *data, size_t size, size_t *done)

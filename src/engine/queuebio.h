@@ -1,9 +1,15 @@
 // QueueBio: the BIO through which OpenSSL reads and writes ciphertext. OpenSSL reads received
 // ciphertext from the engine's input queue and appends what it sends to the output queue, with
 // no memory BIO (and none of its zero-filling and copies) in between. During an engine call
-// given an Io, and only then, an empty input queue is refilled from that Io, straight into
-// OpenSSL's record buffer. An empty input means "wait for more", never the end of the stream:
-// feedEof() tells the engine, which decides.
+// given an Io, and only then, an empty input queue is refilled from that Io, with a large
+// receive(). An empty input means "wait for more", never the end of the stream: feedEof()
+// tells the engine, which decides.
+//
+// OpenSSL does not read ahead: it takes each record's header, then its body, from the queue.
+// Reading ahead into OpenSSL's own buffer would save that copy but cost more than it: OpenSSL
+// 3.0 moves the bytes left in its buffer to the front at the start of every record, so a
+// buffer of n records moves (n - 1) / 2 records per record read, and a small buffer means
+// a receive() per few records (a system call costs microseconds in a virtual machine).
 #ifndef SECURESOCKET_ENGINE_QUEUEBIO_H
 #define SECURESOCKET_ENGINE_QUEUEBIO_H
 
@@ -47,10 +53,12 @@ private:
     static int write(BIO *bio, const char *data, size_t size, size_t *done);
     static long control(BIO *bio, int command, long, void *);
     static const BIO_METHOD *method();
+    void receive();
 
     ByteQueue &m_input;
     ByteQueue &m_output;
     Io *m_io = nullptr;
+    bool m_lastReceiveFilled = false; // the last receive() took all the room offered
 };
 
 } // namespace securesocket::engine::detail
