@@ -26,7 +26,8 @@
 #include <unistd.h>
 
 namespace {
-thread_local quint64 t_sendCalls = 0; // for securesocket::testing::sendCallsOnThisThread()
+thread_local quint64 t_sendCalls = 0;     // for securesocket::testing::sendCallsOnThisThread()
+thread_local quint64 t_reportsPosted = 0; // for ...::writeEventsPostedOnThisThread()
 
 // Pending bytes are compacted once this much of the front was sent.
 constexpr qint64 kCompactAt = 256 * 1024;
@@ -388,18 +389,23 @@ bool FdTransport::flush()
 }
 
 // For written(), if anyone listens: most applications never connect encryptedBytesWritten(),
-// and each report posted is an event and a wake-up of the event dispatcher.
+// and each report posted is an event and a wake-up of the event dispatcher. None is posted
+// when the report comes anyway before the event loop runs again (from onWritable(), or from
+// the client at the end of its pass).
 void FdTransport::noteSent(qint64 bytes)
 {
     if (bytes <= 0 || !m_client.wantsWritten())
         return;
     m_unreported += bytes;
-    scheduleReport();
+    if (!m_reportingNow && !m_client.collectsWritten())
+        scheduleReport();
 }
 
 void FdTransport::onWritable()
 {
+    m_reportingNow = true;
     flush();
+    m_reportingNow = false;
     reportWritten();
 }
 
@@ -408,6 +414,7 @@ void FdTransport::scheduleReport()
     if (m_reportScheduled)
         return;
     m_reportScheduled = true;
+    ++t_reportsPosted;
     std::weak_ptr<bool> alive = m_alive;
     QMetaObject::invokeMethod(
         m_context,
@@ -489,4 +496,9 @@ QVariant FdTransport::option(QAbstractSocket::SocketOption option) const
 quint64 securesocket::testing::sendCallsOnThisThread()
 {
     return t_sendCalls;
+}
+
+quint64 FdTransport::reportsPostedOnThisThread()
+{
+    return t_reportsPosted;
 }

@@ -21,6 +21,8 @@ public:
     ~FdTransport() override;
     FdTransport(const FdTransport &) = delete;
     FdTransport &operator=(const FdTransport &) = delete;
+    // Reports of written() posted by transports of this thread (for the tests' hooks).
+    static quint64 reportsPostedOnThisThread();
 
     qint64 read(char *data, qint64 maxSize) override;
     void setReadEnabled(bool enabled) override;
@@ -63,7 +65,8 @@ private:
     qint64 m_pendingOffset = 0;
     qint64 m_unreported = 0;
     bool m_reportScheduled = false;
-    End m_end = End::Open; // read() found the end or an error
+    bool m_reportingNow = false; // in onWritable(): its report follows the flush
+    End m_end = End::Open;       // read() found the end or an error
     bool m_writeFailed = false;
     bool m_finSent = false; // shutdown(SHUT_WR) done
     int m_writeErrno = 0;

@@ -84,12 +84,14 @@ public:
     void encrypt(const char *data, qint64 size);
     void encryptQueued(); // m_out, then wiped
     void scheduleFlush();
+    void finishPass();
     void sendOutput();
     void reportBytesWritten();
     // TransportClient: the transport's reports.
     void readable() override { pump(); }
     void written(qint64 bytes) override;
     bool wantsWritten() const override;
+    bool collectsWritten() const override;
     void handleEvents();
     void handleEvent(const securesocket::engine::Event &event);
     void onCloseNotify();
@@ -179,7 +181,9 @@ public:
     qint64 m_plainSubmitted = 0; // written by the application
     qint64 m_plainReported = 0;  // announced by bytesWritten()
     bool m_flushScheduled = false;
-    int m_pumpDepth = 0; // pump() calls in progress (a slot may wait, which pumps again)
+    // Passes in progress (pump(), finishPass(), a written() report; a slot may wait, which
+    // pumps again): writes made meanwhile leave at the pass's end, not from a posted event.
+    int m_passDepth = 0;
     bool m_pumpScheduled = false;
     // Engine events taken and not yet handled: handled one at a time, in order, also when a
     // slot runs a nested event loop or waits.

@@ -41,6 +41,9 @@ SECURESOCKET_EXPORT quint64 sendCallsOnThisThread();
 // The reads that connections of this thread left to a posted event (more plaintext than one
 // part waited) so far.
 SECURESOCKET_EXPORT quint64 pumpsPostedOnThisThread();
+// The events that connections of this thread posted to send what the application wrote, or to
+// report what the kernel took (encryptedBytesWritten()), so far.
+SECURESOCKET_EXPORT quint64 writeEventsPostedOnThisThread();
 
 } // namespace securesocket::testing
 

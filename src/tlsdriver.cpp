@@ -4,6 +4,7 @@
 // events one at a time, emitting the signals for them; at the end of the pass the plaintext
 // the application wrote meanwhile is encrypted, and everything the engine made leaves in one
 // send() (the end of a handshake with the application's first bytes, say).
+#include "fdtransport_p.h"
 #include "securesocket_p.h"
 #include "testhooks_p.h"
 
@@ -25,7 +26,10 @@ namespace {
 // application read it all, pump() goes on, for kPullRounds such parts at most.
 constexpr qint64 kPullPerPump = 256 * 1024;
 constexpr int kPullRounds = 4;
+// Rounds of writing from bytesWritten() slots in one pass (see finishPass()).
+constexpr int kWriteRounds = 4;
 thread_local quint64 t_pumpsPosted = 0;   // for securesocket::testing::pumpsPostedOnThisThread()
+thread_local quint64 t_flushesPosted = 0; // for ...::writeEventsPostedOnThisThread()
 constexpr qint64 kPlainChunk = 16 * 1024; // plaintext taken from the engine at once
 // Plaintext written by the application is encrypted at the end of the event-loop pass, or as
 // soon as this much waits (one full record).
@@ -36,6 +40,8 @@ constexpr qint64 kEncryptSlice = 64 * 1024;
 // writer's records go in a few large send()s, as QAbstractSocket's buffer does for plain TCP,
 // and the kernel's cost is per send() more than per byte.
 constexpr size_t kSendBatch = 1024 * 1024;
+// Ciphertext received at once when the application set a read limit: four full records.
+constexpr size_t kLimitedReceive = 64 * 1024;
 
 void wipe(QByteArray &data)
 {
@@ -54,17 +60,20 @@ int remainingMs(const QDeadlineTimer &deadline)
 // The transport as the engine sees it during one call: it receives straight from the kernel
 // (a short read means the kernel is empty, so it is not asked again in the same pass) and
 // sends nothing: the driver sends all the engine made at the end of the pass, with what the
-// application wrote meanwhile.
+// application wrote meanwhile. With a read limit, a receive takes at most kLimitedReceive
+// bytes: the rest waits in the kernel, not in the engine.
 class ReceiveIo final : public securesocket::engine::Io
 {
 public:
-    explicit ReceiveIo(Transport &transport) : m_transport(transport) {}
+    ReceiveIo(Transport &transport, bool limited) : m_transport(transport), m_limited(limited) {}
 
     size_t send(const char *, size_t) override { return 0; }
     size_t receive(char *buffer, size_t capacity) override
     {
         if (m_dry || m_ended)
             return 0;
+        if (m_limited)
+            capacity = std::min(capacity, kLimitedReceive);
         const qint64 got = m_transport.read(buffer, static_cast<qint64>(capacity));
         if (got < 0) {
             m_ended = true;
@@ -79,6 +88,7 @@ public:
 
 private:
     Transport &m_transport;
+    const bool m_limited;
     qint64 m_received = 0;
     bool m_dry = false;
     bool m_ended = false;
@@ -99,7 +109,7 @@ void SecureSocketPrivate::pump()
     if (!m_engine || !m_transport)
         return;
     QPointer<SecureSocket> guard(q);
-    ++m_pumpDepth;
+    ++m_passDepth;
     for (int round = 1;; ++round) {
         const bool bounded = receive();
         handleEvents();
@@ -117,11 +127,8 @@ void SecureSocketPrivate::pump()
             break;
         }
     }
-    --m_pumpDepth;
-    if (!m_engine)
-        return;
-    flushWrites(); // what the slots wrote (an answer, say) leaves with what the engine made
-    reportBytesWritten();
+    --m_passDepth;
+    finishPass(); // what the slots wrote (an answer, say) leaves with what the engine made
 }
 
 // For when the application made room in the read buffer, or changed its limit, or the engine
@@ -146,7 +153,7 @@ bool SecureSocketPrivate::receive()
         return false;
     }
     m_transport->setReadEnabled(true);
-    ReceiveIo io(*m_transport);
+    ReceiveIo io(*m_transport, m_readLimit > 0);
     m_engine->process(&io);
     const bool bounded = !drainPlaintext(ReadLimit::Respect, &io);
     m_wireBytes += io.received();
@@ -245,8 +252,8 @@ void SecureSocketPrivate::queueWrite(const char *data, qint64 size)
         if (m_out.size() >= kCoalesceLimit && canEncrypt())
             encryptQueued();
     }
-    if (m_pumpDepth == 0)
-        scheduleFlush(); // (inside pump(), a slot's writes leave at its end)
+    if (m_passDepth == 0)
+        scheduleFlush(); // (inside a pass, a slot's writes leave at its end)
 }
 
 void SecureSocketPrivate::scheduleFlush()
@@ -254,14 +261,41 @@ void SecureSocketPrivate::scheduleFlush()
     if (m_flushScheduled)
         return;
     m_flushScheduled = true;
+    ++t_flushesPosted;
     QMetaObject::invokeMethod(
         q,
         [this] {
             m_flushScheduled = false;
-            flushWrites();
-            reportBytesWritten();
+            finishPass();
         },
         Qt::QueuedConnection);
+}
+
+// The end of a pass (pump(), the posted flush, a written() report): what the application wrote
+// leaves, then bytesWritten() and encryptedBytesWritten() tell how much went. What the slots
+// of those signals write leaves in the next round of the same pass, up to kWriteRounds rounds:
+// a writer that keeps a window full (writing from bytesWritten()) costs no posted event, nor
+// its wake-up of the event dispatcher, per round.
+void SecureSocketPrivate::finishPass()
+{
+    QPointer<SecureSocket> guard(q);
+    ++m_passDepth;
+    bool wroteMore = false;
+    for (int round = 1; round <= kWriteRounds && m_engine; ++round) {
+        flushWrites();
+        const qint64 submitted = m_plainSubmitted;
+        reportBytesWritten();
+        if (guard && m_transport)
+            m_transport->reportWritten();
+        if (!guard)
+            return;
+        wroteMore = m_plainSubmitted != submitted;
+        if (!wroteMore)
+            break;
+    }
+    --m_passDepth;
+    if (wroteMore)
+        scheduleFlush(); // kWriteRounds rounds: other sockets get their turn
 }
 
 // The plaintext written so far goes to the engine (which holds it until the handshake is
@@ -320,9 +354,28 @@ void SecureSocketPrivate::reportBytesWritten()
     emit q->bytesWritten(news);
 }
 
+// From inside a pass, or from the transport's own report (the kernel took queued bytes): then
+// this is a pass of its own, and what its slots write leaves at its end.
 void SecureSocketPrivate::written(qint64 bytes)
 {
+    if (m_passDepth > 0) {
+        emit q->encryptedBytesWritten(bytes);
+        return;
+    }
+    QPointer<SecureSocket> guard(q);
+    ++m_passDepth;
     emit q->encryptedBytesWritten(bytes);
+    if (!guard)
+        return;
+    --m_passDepth;
+    finishPass();
+}
+
+// The transport posts no report of its own for bytes sent inside a pass, nor while a posted
+// flush will come: finishPass() asks for it.
+bool SecureSocketPrivate::collectsWritten() const
+{
+    return m_passDepth > 0 || m_flushScheduled;
 }
 
 bool SecureSocketPrivate::wantsWritten() const
@@ -528,8 +581,7 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
     for (;;) {
         if (m_flushScheduled) { // what an event loop would have done by now
             m_flushScheduled = false;
-            flushWrites();
-            reportBytesWritten();
+            finishPass();
         }
         if (!guard)
             return false;
@@ -563,4 +615,9 @@ bool SecureSocketPrivate::waitFor(int msecs, const std::function<bool()> &done)
 quint64 securesocket::testing::pumpsPostedOnThisThread()
 {
     return t_pumpsPosted;
+}
+
+quint64 securesocket::testing::writeEventsPostedOnThisThread()
+{
+    return t_flushesPosted + FdTransport::reportsPostedOnThisThread();
 }

@@ -29,6 +29,9 @@ public:
     // Whether anyone listens to written(): when nobody does, a transport neither counts what
     // it sent nor posts an event to report it.
     virtual bool wantsWritten() const = 0;
+    // Whether the client will call reportWritten() itself before control returns to the event
+    // loop (it is in the middle of a pass that ends so): then no event is posted to report.
+    virtual bool collectsWritten() const = 0;
 
 protected:
     ~TransportClient() = default;

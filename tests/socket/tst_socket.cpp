@@ -279,6 +279,7 @@ private slots:
     void bulkWritesLeaveInFewSends();
     void encryptedBytesWrittenFromConnection();
     void readerTakingAllGetsAMegabytePerPass();
+    void windowWriterPostsFewEvents();
 
     void blockingRejectionSendsAlert();
     void blockingInWorkerThread_data();
@@ -1597,6 +1598,50 @@ void tst_Socket::encryptedBytesWrittenFromConnection()
 // A receiver that reads everything in its readyRead() slot gets up to 1 MiB per notification,
 // in parts of 256 KiB (a readyRead() each), with no posted event in between; one that leaves
 // the data unread gets the rest later, and never more than that waiting unread.
+// A writer that keeps a window of bytes in flight, writing from bytesWritten() and
+// encryptedBytesWritten() as most bulk senders do: its writes leave in the pass that reported
+// the last ones, not from an event posted per write and per report (two or more per round
+// before, each a wake-up of the event dispatcher).
+void tst_Socket::windowWriterPostsFewEvents()
+{
+    using securesocket::testing::writeEventsPostedOnThisThread;
+    TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
+    QByteArray received;
+    server.onData = [&](QTcpSocket *, const QByteArray &data) { received += data; };
+    SecureSocket client;
+    const QString failure = connectToNewServer(server, client);
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
+
+    const QByteArray data = pattern(8 * 1024 * 1024, 11);
+    constexpr qint64 kWrite = 64 * 1024;
+    constexpr qint64 kWindow = 1024 * 1024;
+    qint64 sent = 0;
+    int rounds = 0;
+    auto fill = [&] {
+        ++rounds;
+        while (sent < data.size() &&
+               client.bytesToWrite() + client.encryptedBytesToWrite() < kWindow) {
+            QCOMPARE(client.write(data.constData() + sent, kWrite), kWrite);
+            sent += kWrite;
+        }
+    };
+    QObject::connect(&client, &QIODevice::bytesWritten, &client, fill);
+    QObject::connect(&client, &SecureSocket::encryptedBytesWritten, &client, fill);
+    const quint64 before = writeEventsPostedOnThisThread();
+    fill();
+    const bool all = waitUntil([&] { return received.size() == data.size(); }, 4 * kTimeout);
+    QVERIFY2(all, qPrintable(QStringLiteral("%1 of %2 bytes written, %3 received; %4 + %5 to write")
+                                 .arg(sent)
+                                 .arg(data.size())
+                                 .arg(received.size())
+                                 .arg(client.bytesToWrite())
+                                 .arg(client.encryptedBytesToWrite())));
+    QVERIFY(received == data);
+    const quint64 posted = writeEventsPostedOnThisThread() - before;
+    qInfo("8 MiB in %d rounds of writing, %llu events posted", rounds, posted);
+    QVERIFY2(posted * 3 <= quint64(rounds), qPrintable(QString::number(posted)));
+}
+
 void tst_Socket::readerTakingAllGetsAMegabytePerPass()
 {
     using securesocket::testing::pumpsPostedOnThisThread;
