@@ -1331,7 +1331,7 @@ void tst_Socket::manyThreads()
 }
 
 // One SecureSocket connects, handshakes and closes thousands of times: afterwards the process
-// has as many open file descriptors, and both sides as many objects, as before.
+// has no more open file descriptors, and both sides as many objects, as before.
 void tst_Socket::reconnectLoop()
 {
     TestServer server(TestServer::Tls, serverConfiguration(m_pki.serverCert));
@@ -1382,10 +1382,16 @@ void tst_Socket::reconnectLoop()
     QCOMPARE(encrypted, kReconnectCycles + 10);
     QCOMPARE(server.logs.size(), kReconnectCycles + 10);
 
+    // A leak shows as growth. The count may also fall: an earlier test's lingering socket may
+    // close during the loop, or another thread held a descriptor for a moment (a host lookup
+    // reading a file) in the first count.
     QVERIFY(waitUntil([&] { return serverPeers() == 0; }, kTimeout));
-    waitUntil([&] { return countedFds() == fdsBefore; }, kTimeout);
-    QCOMPARE(countedFds(), fdsBefore);
-    QCOMPARE(openFileDescriptors(QStringLiteral("socket:")), socketsBefore);
+    waitUntil([&] { return countedFds() <= fdsBefore; }, kTimeout);
+    QVERIFY2(
+        countedFds() <= fdsBefore,
+        qPrintable(
+            QStringLiteral("%1 descriptors before, %2 after").arg(fdsBefore).arg(countedFds())));
+    QVERIFY(openFileDescriptors(QStringLiteral("socket:")) <= socketsBefore);
     QCOMPARE(client.findChildren<QObject *>().size(), objectsBefore);
     qInfo("%d connect/handshake/close cycles in %lld ms", kReconnectCycles,
           static_cast<long long>(elapsed));
