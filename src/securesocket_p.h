@@ -116,7 +116,8 @@ public:
     void startIdleTimer();
     void onIdleCheck();
     void stopTimers();
-    // The engine's buffers, released kReleaseDelayMs after the connection went idle holding them.
+    // The engine's buffers, released once the connection has been quiet for a whole period of
+    // kReleaseDelayMs while holding them (so 20 to 40 ms after its last pass).
     static constexpr int kReleaseDelayMs = 20;
     void watchIdleBuffers();
     void releaseIdleBuffers(); // the timer's end (SecureSocket::timerEvent())
@@ -204,7 +205,8 @@ public:
     std::function<void()> m_onConnectionEnd;
     QTimer *m_handshakeTimer = nullptr; // created on first use
     QTimer *m_idleTimer = nullptr;
-    QBasicTimer m_releaseTimer; // of q, while the engine keeps idle buffers
+    QBasicTimer m_releaseTimer;     // of q, while the engine keeps idle buffers
+    bool m_passedSinceTick = false; // a pass ran since the release timer's last period began
 };
 
 #endif

@@ -9,8 +9,12 @@
 #include <QTimerEvent>
 
 #include <algorithm>
+#include <utility>
 
 namespace {
+thread_local quint64 t_idleReleases =
+    0; // for securesocket::testing::idleBufferReleasesOnThisThread()
+
 QTimer *singleShotTimer(QObject *parent)
 {
     auto *timer = new QTimer(parent);
@@ -121,14 +125,20 @@ bool SecureSocketPrivate::keepsBuffers() const
 }
 
 // The engine keeps its buffers when the connection goes idle (a handshake does three or four
-// times, a bulk transfer once per write); they go kReleaseDelayMs after the first such moment
-// if the connection is idle then, or as long after the next one (in bulk: 50 times a second
-// instead of once per write). A QBasicTimer, not a QTimer nor QObject::startTimer(): nothing
-// per connection but its id.
+// times, a bulk transfer at nearly every pass); they go once a whole period of kReleaseDelayMs
+// has passed without a pass. A connection in a transfer keeps them for as long as it lasts:
+// releasing them whenever a period ended at an idle moment (50 times a second in bulk) cost a
+// megabyte of allocations and page faults each time. A QBasicTimer, not a QTimer nor
+// QObject::startTimer(): nothing per connection but its id.
 void SecureSocketPrivate::watchIdleBuffers()
 {
-    if (!m_engine || !m_engine->idleBuffersHeld() || m_releaseTimer.isActive())
+    if (!m_engine || !m_engine->idleBuffersHeld())
         return;
+    if (m_releaseTimer.isActive()) {
+        m_passedSinceTick = true;
+        return;
+    }
+    m_passedSinceTick = false;
     m_releaseTimer.start(kReleaseDelayMs, Qt::CoarseTimer, q);
 }
 
@@ -143,20 +153,26 @@ bool securesocket::testing::holdsIdleBuffers(const SecureSocket &socket)
     return SecureSocketPrivate::holdsIdleBuffers(socket);
 }
 
+quint64 securesocket::testing::idleBufferReleasesOnThisThread()
+{
+    return t_idleReleases;
+}
+
 // In the sanitizer build this file is compiled without UBSan's vptr check (src/CMakeLists.txt):
 // its first check of a QTimerEvent reads the vtable through a pipe(), which fails in a server
 // at its descriptor limit, and such a server still releases buffers here.
 void SecureSocket::timerEvent(QTimerEvent *event)
 {
-    if (event->timerId() == d->m_releaseTimer.timerId())
-        d->releaseIdleBuffers();
-    else
+    if (event->timerId() != d->m_releaseTimer.timerId())
         QTcpSocket::timerEvent(event);
+    else if (!std::exchange(d->m_passedSinceTick, false)) // else not quiet yet: it goes on
+        d->releaseIdleBuffers();
 }
 
 void SecureSocketPrivate::releaseIdleBuffers()
 {
     m_releaseTimer.stop();
+    ++t_idleReleases;
     if (m_engine) // not idle just now: held again at its next idle moment, and watched again
         m_engine->releaseIdleBuffers();
     if (plaintextBuffered() == 0) {

@@ -36,6 +36,9 @@ SECURESOCKET_EXPORT bool sharesData(const SecureConfiguration &a, const SecureCo
 // until it has gone quiet; see SecureSocketPrivate::watchIdleBuffers()).
 SECURESOCKET_EXPORT bool holdsIdleBuffers(const SecureSocket &socket);
 
+// The times that connections of this thread, having gone quiet, let their engine buffers go.
+SECURESOCKET_EXPORT quint64 idleBufferReleasesOnThisThread();
+
 // The send() calls that connections of this thread made on their descriptors so far.
 SECURESOCKET_EXPORT quint64 sendCallsOnThisThread();
 // The reads that connections of this thread left to a posted event (more plaintext than one
