@@ -12,8 +12,8 @@
 #include <utility>
 
 namespace {
-thread_local quint64 t_idleReleases =
-    0; // for securesocket::testing::idleBufferReleasesOnThisThread()
+// For securesocket::testing::idleBufferReleasesOnThisThread().
+thread_local quint64 t_idleReleases = 0;
 
 QTimer *singleShotTimer(QObject *parent)
 {

@@ -1602,13 +1602,6 @@ void tst_Socket::encryptedBytesWrittenFromConnection()
     QCOMPARE(reported, qint64(heard.size() + 5 + 17)); // one TLS 1.3 record: header, tag, type
 }
 
-// A receiver that reads everything in its readyRead() slot gets up to 1 MiB per notification,
-// in parts of 256 KiB (a readyRead() each), with no posted event in between; one that leaves
-// the data unread gets the rest later, and never more than that waiting unread.
-// A writer that keeps a window of bytes in flight, writing from bytesWritten() and
-// encryptedBytesWritten() as most bulk senders do: its writes leave in the pass that reported
-// the last ones, not from an event posted per write and per report (two or more per round
-// before, each a wake-up of the event dispatcher).
 namespace {
 
 // A bulk writer that keeps at most a window of data pending, writing 64 KiB at a time from
@@ -1656,6 +1649,10 @@ struct WindowWriter
 
 } // namespace
 
+// A writer that keeps a window of bytes in flight, writing from bytesWritten() and
+// encryptedBytesWritten() as most bulk senders do: its writes leave in the pass that reported
+// the last ones, not from an event posted per write and per report (two or more per round
+// before, each a wake-up of the event dispatcher).
 void tst_Socket::windowWriterPostsFewEvents()
 {
     using securesocket::testing::writeEventsPostedOnThisThread;
@@ -1721,6 +1718,9 @@ void tst_Socket::busyConnectionKeepsBuffers()
     QVERIFY(idleBufferReleasesOnThisThread() - before >= 2);
 }
 
+// A receiver that reads everything in its readyRead() slot gets up to 1 MiB per notification,
+// in parts of 256 KiB (a readyRead() each), with no posted event in between; one that leaves
+// the data unread gets the rest later, and never more than that waiting unread.
 void tst_Socket::readerTakingAllGetsAMegabytePerPass()
 {
     using securesocket::testing::pumpsPostedOnThisThread;
