@@ -40,7 +40,7 @@ constexpr qint64 kEncryptSlice = 64 * 1024;
 // writer's records go in a few large send()s, as QAbstractSocket's buffer does for plain TCP,
 // and the kernel's cost is per send() more than per byte.
 constexpr size_t kSendBatch = 1024 * 1024;
-// Ciphertext received at once when the application set a read limit: four full records.
+// Ciphertext received at once when the application set a read limit (about four records).
 constexpr size_t kLimitedReceive = 64 * 1024;
 
 void wipe(QByteArray &data)

@@ -1623,8 +1623,10 @@ struct WindowWriter
         while (sent < data.size() &&
                socket.bytesToWrite() + socket.encryptedBytesToWrite() < kWindow) {
             const qint64 size = std::min(kWrite, data.size() - sent);
-            if (socket.write(data.constData() + sent, size) != size)
+            if (socket.write(data.constData() + sent, size) != size) {
+                writeFailed = true;
                 return;
+            }
             sent += size;
             if (sent == data.size() && lastWrite)
                 lastWrite();
@@ -1644,6 +1646,7 @@ struct WindowWriter
     const QByteArray data;
     qint64 sent = 0;
     int rounds = 0;
+    bool writeFailed = false;        // write() took less than it was given
     std::function<void()> lastWrite; // called when the last byte has been written
 };
 
@@ -1667,6 +1670,7 @@ void tst_Socket::windowWriterPostsFewEvents()
     const quint64 before = writeEventsPostedOnThisThread();
     writer.fill();
     const bool all = waitUntil([&] { return received.size() == writer.data.size(); }, 4 * kTimeout);
+    QVERIFY(!writer.writeFailed);
     QVERIFY2(all, qPrintable(writer.describe(received.size())));
     QVERIFY(received == writer.data);
     const quint64 posted = writeEventsPostedOnThisThread() - before;
@@ -1707,6 +1711,7 @@ void tst_Socket::busyConnectionKeepsBuffers()
     timer.start();
     writer.fill();
     const bool all = waitUntil([&] { return received == writer.data.size(); }, 8 * kTimeout);
+    QVERIFY(!writer.writeFailed);
     QVERIFY2(all, qPrintable(writer.describe(received)));
     qInfo("64 MiB written in %lld ms, buffers released %llu times meanwhile",
           static_cast<long long>(elapsed), during);
