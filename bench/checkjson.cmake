@@ -1,6 +1,6 @@
 # Reads the quick run's JSON with CMake's own parser: every figure is there, with a number for
-# each library (engine_only: for ours and for the openssl speed ceiling), and the handshake
-# figures' OpenSSL pair.
+# each library (engine_only: for ours and for the openssl speed ceiling), the handshake
+# figures' OpenSSL pair and the bulk figures' OpenSSL-only series.
 #   cmake -DJSON=quick.json -P checkjson.cmake
 if(NOT EXISTS "${JSON}")
     message(FATAL_ERROR "${JSON} does not exist")
@@ -37,6 +37,14 @@ foreach(figure handshakes_ecdsa handshakes_rsa)
     string(JSON type ERROR_VARIABLE error TYPE "${text}" figures ${figure} openssl_pair per_s)
     if(error OR NOT type STREQUAL "NUMBER")
         list(APPEND problems "${figure}.openssl_pair.per_s")
+    endif()
+endforeach()
+# The bulk figures' ceiling: OpenSSL alone, timed beside ours and Qt.
+foreach(path "bulk_2proc;openssl" "bulk_2proc;openssl_membio" "bulk_1proc;openssl_membio")
+    string(JSON type ERROR_VARIABLE error TYPE "${text}" figures ${path} median)
+    if(error OR NOT type STREQUAL "NUMBER")
+        string(REPLACE ";" "." name "${path}")
+        list(APPEND problems "${name}.median")
     endif()
 endforeach()
 if(problems)

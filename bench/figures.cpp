@@ -3,6 +3,7 @@
 #include "child.h"
 #include "figuresupport.h"
 #include "measure.h"
+#include "opensslbulk.h"
 #include "opensslpair.h"
 #include "server.h"
 
@@ -238,12 +239,19 @@ QList<Figure> Runner::bulk()
                              return measureBulk(makers[i], servers[i]->port(), bytes);
                          }});
     }
+    // The ceiling: our sender replaced by OpenSSL alone, into the same sink (opensslbulk.h).
+    for (const auto &[name, mode] : {std::pair{"openssl", OpensslWrite::Socket},
+                                     std::pair{"openssl_membio", OpensslWrite::MemoryBio}}) {
+        variants.append({QLatin1String(name), [&, mode = mode](bool) {
+                             return measureOpensslBulk(m_pki, servers[0]->port(), bytes, mode);
+                         }});
+    }
     const Results two = alternate(QStringLiteral("bulk_2proc"), variants, m_scale.reps);
     for (auto &server : servers)
         server.reset();
+    variants.clear();
 
     std::unique_ptr<BenchServer> local[3];
-    variants.clear();
     for (int i = 0; i < 3; ++i) {
         local[i] = std::make_unique<BenchServer>(m_pki, ServerSpec{ServeKind::Sink, libs[i]});
         local[i]->listen(QHostAddress::LocalHost, 0);
@@ -251,6 +259,8 @@ QList<Figure> Runner::bulk()
                              return measureBulk(makers[i], local[i]->serverPort(), bytes);
                          }});
     }
+    variants.append({QStringLiteral("openssl_membio"),
+                     [&](bool) { return measureOpensslBulkOneThread(m_pki, bytes); }});
     const Results one = alternate(QStringLiteral("bulk_1proc"), variants, m_scale.reps);
     for (Lib lib : {Lib::Ours, Lib::Qt}) {
         for (const Sample &s : two.value(QLatin1String(libName(lib))))
@@ -258,29 +268,35 @@ QList<Figure> Runner::bulk()
     }
 
     const QString size = QStringLiteral("%1 MiB").arg(bytes / kMiB);
-    const QList<std::pair<QString, QString>> series{
-        {QStringLiteral("ours"), QStringLiteral("ours")},
-        {QStringLiteral("qt"), QStringLiteral("qt")},
-        {QStringLiteral("plain"), QStringLiteral("plain")}};
+    auto named = [](std::initializer_list<const char *> names) {
+        QList<std::pair<QString, QString>> series;
+        for (const char *name : names)
+            series.append({QLatin1String(name), QLatin1String(name)});
+        return series;
+    };
     Figure f2 = makeFigure(QStringLiteral("bulk_2proc"),
                            QStringLiteral("bulk throughput, %1 client to server in 64 KiB "
                                           "writes, two processes (one core each)")
                                .arg(size),
-                           QStringLiteral("MB/s"), true, two, series);
+                           QStringLiteral("MB/s"), true, two,
+                           named({"ours", "qt", "plain", "openssl", "openssl_membio"}));
     ratioTarget(f2, 1.25, true);
     Figure f1 = makeFigure(QStringLiteral("bulk_1proc"),
                            QStringLiteral("bulk throughput, %1, client and server in one "
                                           "process (one core)")
                                .arg(size),
-                           QStringLiteral("MB/s"), true, one, series);
+                           QStringLiteral("MB/s"), true, one,
+                           named({"ours", "qt", "plain", "openssl_membio"}));
     ratioTarget(f1, 1.1, true);
     for (Figure *f : {&f2, &f1}) {
         const Results &r = f == &f2 ? two : one;
         // CPU seconds per transfer: the busier side bounds the throughput.
         auto cpu = [&r](const char *key) {
             QJsonObject sides;
-            for (const char *lib : {"ours", "qt", "plain"})
-                sides.insert(QLatin1String(lib), orNull(infoMedian(r.value(lib), key)));
+            for (const char *lib : {"ours", "qt", "plain", "openssl", "openssl_membio"}) {
+                if (r.contains(QLatin1String(lib)))
+                    sides.insert(QLatin1String(lib), orNull(infoMedian(r.value(lib), key)));
+            }
             return sides;
         };
         f->extra.insert(QStringLiteral("client_thread_cpu_s"), cpu("thread_cpu_s"));
@@ -288,6 +304,34 @@ QList<Figure> Runner::bulk()
         f->note = QStringLiteral("plain: QTcpSocket without TLS, for reference; default socket "
                                  "options");
     }
+    // The ceiling: what OpenSSL alone reaches in the same rounds (opensslbulk.h).
+    auto addCeiling = [](Figure &f, const Results &r, const QJsonObject &what) {
+        const double qtRate = median(valuesOf(r.value("qt")));
+        const double oursRate = median(valuesOf(r.value("ours")));
+        QJsonObject ceiling = what;
+        for (auto it = what.begin(); it != what.end(); ++it) {
+            const double rate = median(valuesOf(r.value(it.key())));
+            ceiling.insert(it.key(), QJsonObject{{"what", it.value()},
+                                                 {"median", orNull(rate)},
+                                                 {"ours_vs_it", orNull(oursRate / rate)},
+                                                 {"it_vs_qt", orNull(rate / qtRate)}});
+            f.note += QStringLiteral("; %1 (OpenSSL alone): %1/Qt %2, ours/%1 %3")
+                          .arg(it.key())
+                          .arg(rate / qtRate, 0, 'f', 2)
+                          .arg(oursRate / rate, 0, 'f', 2);
+        }
+        f.extra.insert(QStringLiteral("openssl_ceiling"), ceiling);
+    };
+    addCeiling(f2, two,
+               {{"openssl", "our client replaced by a blocking one written on libssl: SSL_set_fd, "
+                            "one send() per 16 KiB record, no copy"},
+                {"openssl_membio", "our client replaced by a blocking one written on libssl "
+                                   "through a BIO pair of 1 MiB, sent when a 64 KiB write no "
+                                   "longer fits: one copy of the records, as our library"}});
+    addCeiling(f1, one,
+               {{"openssl_membio",
+                 "an OpenSSL client and server in one thread, each through a BIO pair of 1 MiB "
+                 "over a non-blocking loopback socket, taking turns: our pair without Qt"}});
     return {f2, f1};
 }
 
