@@ -158,6 +158,25 @@ bool hasRoom(BIO *network)
     return kPairBytes - BIO_ctrl_pending(network) >= kChunkRecords;
 }
 
+// Sends what the pair whose network half is `network` holds, straight from its buffer: all of
+// it on a blocking socket, until the socket is full (EAGAIN) on a non-blocking one; false on a
+// socket error.
+bool sendFromPair(BIO *network, int fd)
+{
+    char *data = nullptr;
+    for (int n; (n = BIO_nread0(network, &data)) > 0;) {
+        const ssize_t sent = ::send(fd, data, size_t(n), MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent < 0 && errno == EAGAIN)
+            return true;
+        if (sent <= 0)
+            return false;
+        BIO_nread(network, &data, int(sent));
+    }
+    return true;
+}
+
 // One end of a connection through a BIO pair: the SSL owns one half, `network` is ours.
 struct PairedEnd
 {
@@ -179,21 +198,7 @@ struct PairedEnd
         SSL_set_bio(ssl.get(), internal, internal);
         return true;
     }
-    // Sends what the pair holds straight from its buffer; false on a socket error. A full
-    // socket (EAGAIN) leaves the rest in the pair.
-    bool send()
-    {
-        char *data = nullptr;
-        for (int n; (n = BIO_nread0(network.get(), &data)) > 0;) {
-            const ssize_t sent = ::send(fd, data, size_t(n), MSG_NOSIGNAL);
-            if (sent < 0 && (errno == EAGAIN || errno == EINTR))
-                return true;
-            if (sent <= 0)
-                return false;
-            BIO_nread(network.get(), &data, int(sent));
-        }
-        return true;
-    }
+    bool send() { return sendFromPair(network.get(), fd); }
     // Receives what the socket holds straight into the pair; false on end of stream or an
     // error.
     bool receive()
@@ -201,7 +206,9 @@ struct PairedEnd
         char *room = nullptr;
         for (int n; (n = BIO_nwrite0(network.get(), &room)) > 0;) {
             const ssize_t got = ::recv(fd, room, size_t(n), 0);
-            if (got < 0 && (errno == EAGAIN || errno == EINTR))
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0 && errno == EAGAIN)
                 return true;
             if (got <= 0)
                 return false;
@@ -248,19 +255,7 @@ Sample measureOpensslBulk(const Pki &pki, quint16 port, qint64 bytes, OpensslWri
         SSL_set0_wbio(ssl.get(), internal);
     }
     const BioPtr networkOwner(network);
-    // Blocking: sends all the pair holds.
-    auto drain = [&] {
-        char *data = nullptr;
-        for (int n; network && (n = BIO_nread0(network, &data)) > 0;) {
-            const ssize_t sent = ::send(fd.get(), data, size_t(n), MSG_NOSIGNAL);
-            if (sent < 0 && errno == EINTR)
-                continue;
-            if (sent <= 0)
-                return false;
-            BIO_nread(network, &data, int(sent));
-        }
-        return true;
-    };
+    auto drain = [&] { return !network || sendFromPair(network, fd.get()); };
     // Batches records in the pair, as our library batches its sends.
     auto write = [&](const char *data, int size) {
         return SSL_write(ssl.get(), data, size) == size &&
